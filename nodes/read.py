@@ -1,0 +1,80 @@
+"""Read: a still image, an image sequence or a movie, converted into the working colourspace."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from segfuse import color
+from segfuse.errors import NodeError
+from segfuse.io import FrameRange, FrameSource, open_source
+from segfuse.runtime import RGB, RGBA, Alpha, Choice, ClipSpec, Components, FilePath, Image, String, node
+
+CHANNEL_MODES = ("auto", "rgb", "rgba", "alpha")
+
+
+@node(id="org.segfuse.Read", version=(1, 0), label="Read", group="SegFuse/IO",
+      help="Reads EXR/DPX/TIFF/PNG/JPEG files or sequences (name.####.exr, name.%04d.png) and "
+           "movies (mp4, mov). A single image is a still: it answers every frame.")
+class Read:
+    clips = ()
+    params = (
+        FilePath("path", default="", help="image, sequence pattern (#### or %04d) or movie"),
+        String("colorspace", default="auto",
+               help="OCIO colourspace of the file; auto: scene_linear for float data, sRGB otherwise"),
+        Choice("channels", options=CHANNEL_MODES, default="auto",
+               help="auto keeps the file's layout (gray → RGB, a lone A channel → alpha); "
+                    "alpha reads a matte (RGB files use their red channel)"),
+        String("frames", default="", help="frame range to read, e.g. 1-100 (default: all frames on disk)"),
+    )
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._source: FrameSource | None = None
+        self._key: tuple[str, str] | None = None
+
+    def source(self, p) -> FrameSource:
+        """The opened file(s), reopened only when path or range change."""
+        key = (p.path, p.frames)
+        with self._lock:
+            if self._key != key:
+                if not p.path:
+                    raise NodeError("param 'path' is empty")
+                wanted = FrameRange.parse(p.frames) if p.frames.strip() else None
+                self._source, self._key = open_source(p.path, wanted), key
+            return self._source
+
+    def _components(self, source: FrameSource, mode: str) -> Components:
+        if mode == "auto":
+            if source.channels == 1:
+                return Alpha if source.single_is_alpha else RGB
+            return Components.of_channels(source.channels)
+        return {"rgb": RGB, "rgba": RGBA, "alpha": Alpha}[mode]
+
+    def _file_colorspace(self, source: FrameSource, p) -> str:
+        if p.colorspace != "auto":
+            return color.resolve_colorspace(p.colorspace)
+        return color.working_space() if source.is_float else color.srgb_space()
+
+    def output_spec(self, inputs, p) -> ClipSpec:
+        source = self.source(p)
+        components = self._components(source, p.channels)
+        colorspace = "" if components is Alpha else color.working_space()
+        self._file_colorspace(source, p)  # an unknown colourspace fails at validation
+        return ClipSpec(source.width, source.height, components, source.frames, colorspace, source.fps)
+
+    def render(self, t: int, inputs, p) -> Image:
+        source = self.source(p)
+        pixels = source.read(t)
+        components = self._components(source, p.channels)
+        if components is Alpha:
+            return Image(np.ascontiguousarray(pixels[:, :, 3:4] if pixels.shape[2] == 4 else pixels[:, :, :1]))
+        if pixels.shape[2] == 1:
+            pixels = np.repeat(pixels, 3, axis=2)
+        if components is RGB:
+            pixels = pixels[:, :, :3]
+        elif pixels.shape[2] == 3:
+            pixels = np.concatenate([pixels, np.ones_like(pixels[:, :, :1])], axis=2)
+        working = color.convert(pixels, self._file_colorspace(source, p), color.working_space())
+        return Image(working, color.working_space())

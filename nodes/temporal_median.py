@@ -1,0 +1,30 @@
+"""Temporal Median: per-pixel median of the last N mattes (paper eq. 6), steadying flicker."""
+
+from __future__ import annotations
+
+from segfuse.ops.temporal import median_stack
+from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Image, Int, node
+
+
+@node(id="org.segfuse.TemporalMedian", version=(1, 0), label="Temporal Median", group="SegFuse",
+      help="Per-pixel median over a window of frames. causal (the paper): t-N+1…t; centered: "
+           "t-N/2…t+N/2. At the ends of the clip only the frames that exist are used.")
+class TemporalMedian:
+    clips = (Clip("Source", components=(Alpha, RGB, RGBA), temporal=True),)
+    params = (
+        Int("window", default=5, min=1, max=31, odd=True, help="frames in the median (paper: 5)"),
+        Choice("mode", options=("causal", "centered"), default="causal",
+               help="causal: the current and earlier frames, as in the paper; centered: both sides"),
+    )
+
+    def frames_needed(self, t: int, p) -> dict[str, range]:
+        first = t - (p.window - 1 if p.mode == "causal" else p.window // 2)
+        return {"Source": range(first, first + p.window)}
+
+    def is_identity(self, t: int, p) -> str | None:
+        return "Source" if p.window == 1 else None
+
+    def render(self, t: int, inputs, p) -> Image:
+        clip = inputs["Source"]
+        frames = clip.frames_available()
+        return frames[0].with_pixels(median_stack([f.pixels for f in frames]))

@@ -1,0 +1,73 @@
+"""Write: frames to an image sequence, a single image or an H.264 movie, from the working space."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from segfuse import color
+from segfuse.io import FrameRange, FrameSink, open_sink
+from segfuse.io.frames import is_movie
+from segfuse.io.images import BIT_DEPTHS
+from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, ClipSpec, Double, FilePath, Image, Int, String, node
+
+
+@node(id="org.segfuse.Write", version=(1, 0), label="Write", group="SegFuse/IO",
+      help="Writes name.####.exr/png/tif/dpx/jpg sequences (each frame atomically) or .mp4/.mov "
+           "H.264 movies (moved into place when complete). Resumable with --resume for sequences.")
+class Write:
+    clips = (Clip("Source", components=(RGB, RGBA, Alpha)),)
+    params = (
+        FilePath("path", default="", mode="write", help="output file; #### or %04d for a sequence"),
+        String("colorspace", default="auto",
+               help="OCIO colourspace to write; auto: scene_linear for EXR/half/float, sRGB otherwise"),
+        Choice("bit_depth", options=BIT_DEPTHS, default="auto",
+               help="auto: half for EXR, 16 for TIFF, 10 for DPX, 8 for PNG/JPEG"),
+        String("compression", default="", help="codec compression, e.g. zip or piz for EXR"),
+        Double("fps", default=0.0, min=0.0, max=240.0, help="movie frame rate; 0: the input's, else 25"),
+        Int("crf", default=18, min=0, max=51, help="H.264 quality (lower is better; 18 is visually lossless)"),
+    )
+
+    def is_identity(self, t: int, p) -> str:
+        return "Source"
+
+    def render(self, t: int, inputs, p) -> Image:
+        return inputs["Source"].frame()
+
+    def open_sink(self, spec: ClipSpec, frames: FrameRange, p) -> ColorManagedSink:
+        fps = p.fps or spec.fps or 25.0
+        sink = open_sink(p.path, spec.width, spec.height, len(frames), fps=fps, crf=p.crf,
+                         bit_depth=p.bit_depth, compression=p.compression)
+        return ColorManagedSink(sink, self._target_space(p))
+
+    @staticmethod
+    def _target_space(p) -> str:
+        if p.colorspace != "auto":
+            return color.resolve_colorspace(p.colorspace)
+        linear = p.path.lower().endswith((".exr", ".hdr")) or p.bit_depth in ("half", "float")
+        return color.working_space() if linear and not is_movie(p.path) else color.srgb_space()
+
+
+class ColorManagedSink:
+    """Converts working-space frames to the file's colourspace before the file sink writes them."""
+
+    def __init__(self, sink: FrameSink, colorspace: str) -> None:
+        self.sink, self.colorspace = sink, colorspace
+        self.path = sink.path
+        self._movie = is_movie(sink.path)
+
+    def is_complete(self, t: int) -> bool:
+        return self.sink.is_complete(t)
+
+    def write(self, t: int, image: Image) -> None:
+        pixels = image.pixels
+        if image.channels > 1:
+            pixels = color.convert(pixels, image.colorspace or color.working_space(), self.colorspace)
+        if self._movie and pixels.shape[2] == 1:
+            pixels = np.repeat(pixels, 3, axis=2)
+        self.sink.write(t, pixels)
+
+    def close(self) -> None:
+        self.sink.close()
+
+    def abort(self) -> None:
+        self.sink.abort()

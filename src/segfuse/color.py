@@ -1,0 +1,150 @@
+"""Colour management through OpenColorIO: config lookup, colourspace names, cached processors.
+
+Config order: ``$OCIO`` → the package's ``ocio/config.ocio`` → OCIO's built-in CG config.
+The working space is the config's ``scene_linear`` role. Alpha is never converted.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import lru_cache
+
+import numpy as np
+import PyOpenColorIO as OCIO
+
+from segfuse.errors import ColorError
+
+BUILTIN_FALLBACK = "ocio://cg-config-v2.2.0_aces-v1.3_ocio-v2.4"
+
+# Names tried, in order, for the sRGB-encoded space that networks and GrabCut expect
+# and that 8-bit files and movies default to; the last resort is a role.
+SRGB_CANDIDATES = (
+    "sRGB Encoded Rec.709 (sRGB)",
+    "sRGB - Texture",
+    "srgb_tx",
+    "Utility - sRGB - Texture",
+    "sRGB",
+    "srgb",
+)
+
+_lock = threading.Lock()
+_config: OCIO.Config | None = None
+_config_source = ""
+
+
+def config_source() -> str:
+    """Where the active config came from (a path or an ocio:// URI)."""
+    active_config()
+    return _config_source
+
+
+def active_config() -> OCIO.Config:
+    """The config in use, loaded once per process."""
+    global _config, _config_source
+    with _lock:
+        if _config is None:
+            _config, _config_source = _load_config()
+        return _config
+
+
+def reset_config() -> None:
+    """Forget the loaded config and processors (tests, or after changing $OCIO)."""
+    global _config, _config_source
+    with _lock:
+        _config, _config_source = None, ""
+    _cpu_processor.cache_clear()
+    resolve_colorspace.cache_clear()
+
+
+def _load_config() -> tuple[OCIO.Config, str]:
+    env = os.environ.get("OCIO", "").strip()
+    if env:
+        try:
+            return OCIO.Config.CreateFromFile(env), env
+        except Exception as exc:  # OCIO raises its own Exception type
+            raise ColorError(f"$OCIO={env}: cannot load OCIO config: {exc}") from None
+    from segfuse.ocio import CONFIG_PATH
+
+    if CONFIG_PATH.is_file():
+        return OCIO.Config.CreateFromFile(str(CONFIG_PATH)), str(CONFIG_PATH)
+    return OCIO.Config.CreateFromFile(BUILTIN_FALLBACK), BUILTIN_FALLBACK
+
+
+@lru_cache(maxsize=256)
+def resolve_colorspace(name: str) -> str:
+    """Canonical colourspace name for a name, alias or role; 'srgb' and 'linear' are shortcuts.
+
+    Raises ColorError naming the config when nothing matches.
+    """
+    cfg = active_config()
+    key = name.strip()
+    if key.lower() in ("linear", "scene_linear", "working"):
+        cs = cfg.getColorSpace("scene_linear")
+        if cs is not None:
+            return cs.getName()
+    if key.lower() == "srgb":
+        for candidate in SRGB_CANDIDATES:
+            cs = cfg.getColorSpace(candidate)
+            if cs is not None:
+                return cs.getName()
+        for role in ("color_picking", "texture_paint"):
+            cs = cfg.getColorSpace(role)
+            if cs is not None:
+                return cs.getName()
+    cs = cfg.getColorSpace(key)
+    if cs is None:
+        raise ColorError(f"colourspace '{name}' is not in the OCIO config {config_source()}")
+    return cs.getName()
+
+
+def working_space() -> str:
+    return resolve_colorspace("scene_linear")
+
+
+def srgb_space() -> str:
+    return resolve_colorspace("srgb")
+
+
+def is_data(colorspace: str) -> bool:
+    cs = active_config().getColorSpace(colorspace)
+    return bool(cs is not None and cs.isData())
+
+
+@lru_cache(maxsize=128)
+def _cpu_processor(src: str, dst: str) -> OCIO.CPUProcessor:
+    try:
+        return active_config().getProcessor(src, dst).getDefaultCPUProcessor()
+    except Exception as exc:
+        raise ColorError(f"no OCIO conversion from '{src}' to '{dst}': {exc}") from None
+
+
+def convert(pixels: np.ndarray, src: str, dst: str) -> np.ndarray:
+    """Convert the RGB channels of float32 H×W×C pixels from ``src`` to ``dst``; alpha is kept.
+
+    Returns a new array; a one-channel matte is returned unchanged (as a copy).
+    """
+    out = np.array(pixels, dtype=np.float32, copy=True, order="C")
+    if out.shape[-1] == 1:
+        return out
+    src_name, dst_name = resolve_colorspace(src), resolve_colorspace(dst)
+    if src_name == dst_name or is_data(src_name) or is_data(dst_name):
+        return out
+    processor = _cpu_processor(src_name, dst_name)
+    if out.shape[-1] == 4:
+        alpha = out[..., 3].copy()
+        processor.applyRGBA(out)
+        out[..., 3] = alpha
+        return out
+    # OCIO's packed-RGBA path is several times faster than its RGB path at HD sizes.
+    rgba = np.empty(out.shape[:-1] + (4,), np.float32)
+    rgba[..., :3] = out
+    rgba[..., 3] = 1.0
+    processor.applyRGBA(rgba)
+    return np.ascontiguousarray(rgba[..., :3])
+
+
+def to_srgb_uint8(rgb: np.ndarray, src: str) -> np.ndarray:
+    """RGB pixels in ``src`` → display-referred sRGB uint8 H×W×3 (what GrabCut and networks see)."""
+    srgb = convert(rgb[..., :3], src, srgb_space())
+    return np.clip(srgb * 255.0 + 0.5, 0, 255).astype(np.uint8)

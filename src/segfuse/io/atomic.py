@@ -1,0 +1,48 @@
+"""Atomic file output: write beside the target under a temporary name, then rename.
+
+A render killed at any moment leaves either the old file, the complete new file, or a
+hidden temporary that ``remove_stale_temporaries`` cleans up; never a truncated frame.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+TEMP_MARK = ".segfuse-tmp-"
+
+
+def temporary_path(target: Path) -> Path:
+    """A hidden sibling of ``target`` that keeps its extension (writers pick the format from it)."""
+    token = f"{os.getpid()}-{secrets.token_hex(3)}"
+    return target.with_name(f".{target.stem}{TEMP_MARK}{token}{target.suffix}")
+
+
+@contextmanager
+def atomic_output(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it replaces ``target``, on error it is removed."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_path(target)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def remove_stale_temporaries(folder: str | Path) -> int:
+    """Delete temporaries left by killed renders in ``folder``; returns how many."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    count = 0
+    for entry in folder.iterdir():
+        if entry.name.startswith(".") and TEMP_MARK in entry.name and entry.is_file():
+            entry.unlink(missing_ok=True)
+            count += 1
+    return count

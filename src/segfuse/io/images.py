@@ -1,0 +1,155 @@
+"""Single image files through OpenImageIO: EXR, DPX, TIFF, PNG, JPEG and what else OIIO reads.
+
+Pixels come back as float32 H×W×C with straight (unpremultiplied) alpha, C in {1, 3, 4}.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+
+from segfuse.errors import InputError
+from segfuse.image import check_finite
+from segfuse.io.atomic import atomic_output
+
+FLOAT_TYPES = (oiio.FLOAT, oiio.HALF, oiio.DOUBLE)
+BIT_DEPTHS = ("auto", "8", "16", "half", "float")
+_DEFAULT_DEPTH = {".exr": "half", ".tif": "16", ".tiff": "16", ".dpx": "10", ".hdr": "float"}
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What a reader learns from a header without decoding pixels."""
+
+    width: int
+    height: int
+    channels: int  # after selection: 1 (gray or alpha), 3 or 4
+    is_float: bool  # float/half data: scene-linear by convention
+    single_is_alpha: bool  # a lone channel named A
+
+
+def _select_channels(spec: oiio.ImageSpec) -> list[int]:
+    names = [n.upper() for n in spec.channelnames]
+    if all(c in names for c in "RGB"):
+        picked = [names.index(c) for c in "RGB"]
+        if "A" in names:
+            picked.append(names.index("A"))
+        return picked
+    if spec.nchannels == 1:
+        return [0]
+    if spec.nchannels == 2:  # gray + alpha
+        return [0, 0, 0, 1]
+    picked = [0, 1, 2]
+    if spec.alpha_channel >= 3:
+        picked.append(spec.alpha_channel)
+    return picked
+
+
+def _open(path: Path) -> oiio.ImageInput:
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    hint = oiio.ImageSpec()
+    hint.attribute("oiio:UnassociatedAlpha", 1)
+    inp = oiio.ImageInput.open(str(path), hint)
+    if inp is None:
+        raise InputError(f"{path}: cannot read image: {oiio.geterror().strip() or 'unknown format'}")
+    return inp
+
+
+def read_info(path: str | Path) -> ImageInfo:
+    path = Path(path)
+    inp = _open(path)
+    try:
+        spec = inp.spec()
+        picked = _select_channels(spec)
+        names = [n.upper() for n in spec.channelnames]
+        return ImageInfo(
+            width=spec.width,
+            height=spec.height,
+            channels=len(picked),
+            is_float=spec.format.basetype in FLOAT_TYPES,
+            single_is_alpha=len(picked) == 1 and names[:1] == ["A"],
+        )
+    finally:
+        inp.close()
+
+
+def read_pixels(path: str | Path) -> np.ndarray:
+    """Decode ``path`` into float32 H×W×C (C in 1, 3, 4), straight alpha, all values finite."""
+    path = Path(path)
+    inp = _open(path)
+    try:
+        spec = inp.spec()
+        data = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
+        err = inp.geterror()
+        if data is None or err:
+            raise InputError(f"{path}: cannot decode pixels (truncated or corrupt): {err.strip()}")
+        unassociated = bool(spec.get_int_attribute("oiio:UnassociatedAlpha", 0))
+    finally:
+        inp.close()
+    data = np.asarray(data, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
+    pixels = np.ascontiguousarray(data[:, :, _select_channels(spec)])
+    check_finite(pixels, str(path))
+    if pixels.shape[2] == 4 and not unassociated:
+        unpremultiply(pixels)
+    return pixels
+
+
+def unpremultiply(rgba: np.ndarray) -> None:
+    """In place: divide RGB by alpha where alpha > 0 (premultiplied → straight)."""
+    alpha = rgba[:, :, 3:4]
+    np.divide(rgba[:, :, :3], alpha, out=rgba[:, :, :3], where=alpha > 0)
+
+
+def _pixel_type(path: Path, bit_depth: str) -> tuple[oiio.TypeDesc, int | None]:
+    depth = _DEFAULT_DEPTH.get(path.suffix.lower(), "8") if bit_depth == "auto" else bit_depth
+    return {
+        "8": (oiio.UINT8, None),
+        "10": (oiio.UINT16, 10),
+        "16": (oiio.UINT16, None),
+        "half": (oiio.HALF, None),
+        "float": (oiio.FLOAT, None),
+    }[depth]
+
+
+def write_pixels(
+    path: str | Path, pixels: np.ndarray, bit_depth: str = "auto", compression: str = ""
+) -> None:
+    """Write float32 H×W×C pixels (straight alpha) atomically; EXR stores premultiplied alpha."""
+    path = Path(path)
+    if bit_depth not in BIT_DEPTHS:
+        raise InputError(f"bit depth '{bit_depth}' is not one of {', '.join(BIT_DEPTHS)}")
+    ext = path.suffix.lower()
+    data = np.ascontiguousarray(pixels, dtype=np.float32)
+    if ext in (".jpg", ".jpeg") and data.shape[2] == 4:
+        data = np.ascontiguousarray(data[:, :, :3])  # JPEG has no alpha channel
+    channels = data.shape[2]
+    names = {1: ("Y",), 3: ("R", "G", "B"), 4: ("R", "G", "B", "A")}[channels]
+    pixel_type, bits = _pixel_type(path, bit_depth)
+    if pixel_type not in (oiio.HALF, oiio.FLOAT):
+        data = np.clip(data, 0.0, 1.0)
+    if channels == 4 and ext == ".exr":
+        data = data.copy()
+        data[:, :, :3] *= data[:, :, 3:4]
+    spec = oiio.ImageSpec(data.shape[1], data.shape[0], channels, pixel_type)
+    spec.channelnames = names
+    if channels == 4:
+        spec.alpha_channel = 3
+        if ext != ".exr":
+            spec.attribute("oiio:UnassociatedAlpha", 1)
+    if bits:
+        spec.attribute("oiio:BitsPerSample", bits)
+    if compression:
+        spec.attribute("compression", compression)
+    with atomic_output(path) as tmp:
+        out = oiio.ImageOutput.create(str(tmp))
+        if out is None:
+            raise InputError(f"{path}: no image writer for '{ext}': {oiio.geterror().strip()}")
+        try:
+            if not out.open(str(tmp), spec) or not out.write_image(data):
+                raise InputError(f"{path}: cannot write image: {out.geterror().strip()}")
+        finally:
+            out.close()

@@ -1,0 +1,113 @@
+"""Frame sinks: image sequences (one atomic file per frame) and movies (one atomic file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from segfuse.errors import InputError
+from segfuse.io import images
+from segfuse.io.atomic import remove_stale_temporaries
+from segfuse.io.frames import frame_path, is_movie, is_pattern
+from segfuse.io.movie import MovieWriter
+
+
+class FrameSink(Protocol):
+    path: Path
+
+    def is_complete(self, t: int) -> bool: ...
+
+    def write(self, t: int, pixels: np.ndarray) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class SequenceSink:
+    """Writes ``pattern`` frame by frame; a frame file exists only once it is complete."""
+
+    def __init__(self, pattern: Path, bit_depth: str, compression: str) -> None:
+        self.path = pattern
+        self.bit_depth, self.compression = bit_depth, compression
+        remove_stale_temporaries(frame_path(pattern, 0).parent)
+
+    def is_complete(self, t: int) -> bool:
+        return frame_path(self.path, t).is_file()
+
+    def write(self, t: int, pixels: np.ndarray) -> None:
+        images.write_pixels(frame_path(self.path, t), pixels, self.bit_depth, self.compression)
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass  # every frame already on disk is complete
+
+
+class SingleImageSink:
+    """One image file for a one-frame render."""
+
+    def __init__(self, path: Path, bit_depth: str, compression: str) -> None:
+        self.path, self.bit_depth, self.compression = path, bit_depth, compression
+
+    def is_complete(self, t: int) -> bool:
+        return self.path.is_file()
+
+    def write(self, t: int, pixels: np.ndarray) -> None:
+        images.write_pixels(self.path, pixels, self.bit_depth, self.compression)
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+class MovieSink:
+    """H.264 movie; frames must arrive in order. Resuming skips only a finished movie."""
+
+    def __init__(self, path: Path, width: int, height: int, fps: float, crf: int) -> None:
+        self.path = path
+        self._args = (width, height, fps, crf)
+        self._writer: MovieWriter | None = None
+        self._last: int | None = None
+
+    def is_complete(self, t: int) -> bool:
+        return False  # a movie cannot be appended to; --resume rewrites it
+
+    def write(self, t: int, pixels: np.ndarray) -> None:
+        if self._last is not None and t != self._last + 1:
+            raise InputError(f"{self.path}: movie frames must be consecutive ({self._last} then {t})")
+        if self._writer is None:
+            width, height, fps, crf = self._args
+            self._writer = MovieWriter(self.path, width, height, fps, crf)
+        self._writer.write(pixels)
+        self._last = t
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.abort()
+
+
+def open_sink(
+    path: str | Path, width: int, height: int, frame_count: int, *, fps: float = 25.0, crf: int = 18,
+    bit_depth: str = "auto", compression: str = "",
+) -> FrameSink:
+    """Pick the sink for ``path``: a movie, a numbered sequence, or (one frame) a single image."""
+    path = Path(path)
+    if is_movie(path):
+        return MovieSink(path, width, height, fps, crf)
+    if is_pattern(path):
+        return SequenceSink(path, bit_depth, compression)
+    if frame_count != 1:
+        raise InputError(
+            f"{path}: {frame_count} frames need a frame-number field in the name (e.g. name.####.exr)"
+        )
+    return SingleImageSink(path, bit_depth, compression)

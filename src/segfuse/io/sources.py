@@ -1,0 +1,108 @@
+"""Frame sources: a still image, an image sequence, or a movie, behind one interface."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from segfuse.errors import InputError
+from segfuse.io import images
+from segfuse.io.frames import FrameRange, describe_gaps, frame_path, is_movie, is_pattern, scan_frames
+from segfuse.io.movie import MovieReader
+
+
+class FrameSource(Protocol):
+    """What the Read node needs from any file-backed clip."""
+
+    path: Path
+    width: int
+    height: int
+    channels: int  # 1, 3 or 4
+    single_is_alpha: bool
+    frames: FrameRange | None  # None: a still, the same pixels at every time
+    is_float: bool  # float data: scene-linear by convention, else display-encoded
+    fps: float | None
+
+    def read(self, t: int) -> np.ndarray: ...
+
+
+class StillSource:
+    """One image file, held at every frame."""
+
+    frames = None
+    fps = None
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        info = images.read_info(path)
+        self.width, self.height, self.channels = info.width, info.height, info.channels
+        self.is_float, self.single_is_alpha = info.is_float, info.single_is_alpha
+        self._pixels: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    def read(self, t: int) -> np.ndarray:
+        with self._lock:
+            if self._pixels is None:
+                self._pixels = images.read_pixels(self.path)
+            return self._pixels
+
+
+class SequenceSource:
+    """Numbered image files; every frame of the range must exist and share one size."""
+
+    fps = None
+
+    def __init__(self, pattern: Path, wanted: FrameRange | None = None) -> None:
+        self.path = pattern
+        found = scan_frames(pattern)
+        if not found:
+            raise InputError(f"{pattern}: no frames on disk match this pattern")
+        self.frames = wanted or FrameRange(found[0], found[-1])
+        gaps = describe_gaps(found, self.frames)
+        if gaps:
+            raise InputError(f"{pattern}: missing frames {gaps} in {self.frames}")
+        info = images.read_info(frame_path(pattern, self.frames.first))
+        self.width, self.height, self.channels = info.width, info.height, info.channels
+        self.is_float, self.single_is_alpha = info.is_float, info.single_is_alpha
+
+    def read(self, t: int) -> np.ndarray:
+        if t not in self.frames:
+            raise InputError(f"{self.path}: frame {t} is outside {self.frames}")
+        file = frame_path(self.path, t)
+        pixels = images.read_pixels(file)
+        if pixels.shape[:2] != (self.height, self.width):
+            h, w = pixels.shape[:2]
+            raise InputError(f"{file}: is {w}×{h} but the sequence is {self.width}×{self.height}")
+        if pixels.shape[2] != self.channels:
+            raise InputError(f"{file}: has {pixels.shape[2]} channels, the sequence has {self.channels}")
+        return pixels
+
+
+class MovieSource:
+    """A movie's frames, numbered from 0."""
+
+    channels = 3
+    single_is_alpha = False
+    is_float = False
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._reader = MovieReader(path)
+        self.width, self.height, self.fps = self._reader.width, self._reader.height, self._reader.fps
+        self.frames = FrameRange(0, len(self._reader) - 1)
+
+    def read(self, t: int) -> np.ndarray:
+        return self._reader.read(t)
+
+
+def open_source(path: str | Path, frames: FrameRange | None = None) -> FrameSource:
+    """Open a still, a sequence (path with %04d or ####) or a movie, checking it can be read."""
+    path = Path(path)
+    if is_pattern(path):
+        return SequenceSource(path, frames)
+    if is_movie(path):
+        return MovieSource(path)
+    return StillSource(path)

@@ -1,0 +1,155 @@
+"""Pull-based evaluation: render (node, frame) on demand through a byte-bounded frame cache.
+
+The cache is shared by render threads: a frame that one thread is computing is waited for,
+not computed twice. Memory stays flat on long clips because the cache evicts least recently
+used frames past its byte budget, and nothing else holds frames.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future
+
+from segfuse.errors import NodeError, SegFuseError
+from segfuse.image import VALID_CHANNELS, Image, check_finite
+from segfuse.runtime.graph import BoundGraph, BoundNode
+from segfuse.runtime.node import ClipFrames
+
+Key = tuple[str, int]
+DEFAULT_CACHE_BYTES = 512 * 1024 * 1024
+
+
+class FrameCache:
+    """LRU of rendered frames bounded in bytes, with in-flight de-duplication."""
+
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._frames: OrderedDict[Key, Image] = OrderedDict()
+        self._inflight: dict[Key, Future] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def get_or_compute(self, key: Key, compute: Callable[[], Image]) -> Image:
+        with self._lock:
+            image = self._frames.get(key)
+            if image is not None:
+                self._frames.move_to_end(key)
+                self.hits += 1
+                return image
+            future = self._inflight.get(key)
+            owner = future is None
+            if owner:
+                future = self._inflight[key] = Future()
+                self.misses += 1
+        if not owner:
+            return future.result()
+        try:
+            image = compute()
+        except BaseException as exc:
+            with self._lock:
+                del self._inflight[key]
+            future.set_exception(exc)
+            raise
+        with self._lock:
+            del self._inflight[key]
+            self._store(key, image)
+        future.set_result(image)
+        return image
+
+    def contains(self, key: Key) -> bool:
+        with self._lock:
+            return key in self._frames or key in self._inflight
+
+    def put(self, key: Key, image: Image) -> None:
+        with self._lock:
+            if key not in self._frames:
+                self._store(key, image)
+
+    def _store(self, key: Key, image: Image) -> None:
+        if image.nbytes > self.max_bytes:
+            return
+        self._frames[key] = image
+        self._bytes += image.nbytes
+        while self._bytes > self.max_bytes:
+            _, old = self._frames.popitem(last=False)
+            self._bytes -= old.nbytes
+
+
+class Evaluator:
+    """Renders any node of a bound graph at any frame, honouring frames_needed."""
+
+    def __init__(self, graph: BoundGraph, cache_bytes: int = DEFAULT_CACHE_BYTES, batch_size: int = 1) -> None:
+        self.graph = graph
+        self.cache = FrameCache(cache_bytes)
+        self.batch_size = max(1, batch_size)
+
+    def render(self, name: str, t: int) -> Image:
+        """The output of node ``name`` at frame ``t`` (a still node answers any frame)."""
+        node = self.graph.nodes[name]
+        if node.spec.is_still:
+            t = 0
+        elif t not in node.spec.frames:
+            raise NodeError(f"{node.label}: frame {t} is outside its range {node.spec.frames}")
+        identity = node.instance.is_identity(t, node.params)
+        if identity is not None and identity in node.inputs:
+            return self.render(node.inputs[identity], t)
+        return self.cache.get_or_compute((name, t), lambda: self._compute(node, t))
+
+    def _gather(self, node: BoundNode, t: int) -> dict[str, ClipFrames]:
+        needed = node.instance.frames_needed(t, node.inputs, node.params)
+        inputs: dict[str, ClipFrames] = {}
+        for clip, times in needed.items():
+            source = self.graph.nodes[node.inputs[clip]]
+            if source.spec.is_still:
+                times = [0]
+            else:
+                times = [s for s in times if s in source.spec.frames]
+            images = {s: self.render(source.name, s) for s in times}
+            inputs[clip] = ClipFrames(clip, source.spec, t, images)
+        return inputs
+
+    def _compute(self, node: BoundNode, t: int) -> Image:
+        if self.batch_size > 1 and node.instance.descriptor.has_batch and not node.spec.is_still:
+            return self._compute_batch(node, t)
+        try:
+            image = node.instance.render(t, self._gather(node, t), node.params)
+        except SegFuseError as exc:
+            raise type(exc)(f"{node.label} at frame {t}: {exc}") from None
+        return self._checked(node, t, image)
+
+    def _compute_batch(self, node: BoundNode, t: int) -> Image:
+        """Render t and the following uncached frames in one call; cache the extras."""
+        times = [t]
+        for s in range(t + 1, min(t + self.batch_size, node.spec.frames.last + 1)):
+            if self.cache.contains((node.name, s)):
+                break
+            times.append(s)
+        try:
+            images = node.instance.render_batch(times, [self._gather(node, s) for s in times], node.params)
+        except SegFuseError as exc:
+            raise type(exc)(f"{node.label} at frames {times[0]}-{times[-1]}: {exc}") from None
+        if len(images) != len(times):
+            raise NodeError(f"{node.label}: render_batch returned {len(images)} images for {len(times)} frames")
+        for s, image in zip(times[1:], images[1:], strict=True):
+            self.cache.put((node.name, s), self._checked(node, s, image))
+        return self._checked(node, t, images[0])
+
+    def _checked(self, node: BoundNode, t: int, image: Image) -> Image:
+        """Hold nodes to their declared output: type, size, components, finite pixels."""
+        if not isinstance(image, Image):
+            raise NodeError(f"{node.label} at frame {t}: render returned {type(image).__name__}, not Image")
+        spec = node.spec
+        if image.size != spec.size or image.channels not in VALID_CHANNELS \
+                or image.channels != spec.components.value:
+            raise NodeError(
+                f"{node.label} at frame {t}: rendered {image.width}×{image.height}×{image.channels} "
+                f"but declared {spec.width}×{spec.height}×{spec.components.value}")
+        check_finite(image.pixels, f"{node.label} at frame {t}")
+        return image

@@ -1,0 +1,190 @@
+"""The node API: the ``@node`` declaration and the runtime's view of a node instance.
+
+A node is a plain class decorated with ``@node``; it lists ``clips`` and ``params`` and defines
+``render(t, inputs, p)``. Every other action is optional and has the default below:
+
+- ``frames_needed(t, p) -> {clip: iterable of frames}``: default, the render time only.
+- ``region_of_definition(inputs, p) -> (width, height)``: default, all connected clips agree.
+- ``time_domain(inputs, p) -> FrameRange | None``: default, the first moving input's range.
+- ``output``: a ``Components`` class attribute; default, the first connected clip's.
+- ``output_components(inputs, p) -> Components``: when the output layout depends on params.
+- ``output_spec(inputs, p) -> ClipSpec``: replaces the three above (sources like Read use it).
+- ``is_identity(t, p) -> clip name | None``: pass an input through untouched.
+- ``render_batch(times, inputs, p) -> [Image]``: consecutive frames at once (networks).
+- ``open_sink(spec, frames, p)``: makes the node an output (Write), see ``segfuse.runtime.render``.
+
+Nodes keep no per-frame state: any frame renders alone, in any order, with the same pixels.
+Long-lived resources (a decoder, a network) live on the instance and are created lazily.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from segfuse.errors import NodeError
+from segfuse.image import Image
+from segfuse.io.frames import FrameRange
+from segfuse.runtime.clips import Clip, ClipSpec, Components
+from segfuse.runtime.params import Param, ParamValues
+
+_ID = re.compile(r"^[A-Za-z][\w-]*(\.[A-Za-z][\w-]*)+$")
+
+
+@dataclass(frozen=True)
+class NodeDescriptor:
+    """Everything a host needs to present a node before instantiating it."""
+
+    id: str
+    version: tuple[int, int]
+    label: str
+    group: str
+    help: str
+    clips: tuple[Clip, ...]
+    params: tuple[Param, ...]
+    cls: type
+
+    @property
+    def is_sink(self) -> bool:
+        return hasattr(self.cls, "open_sink")
+
+    @property
+    def has_batch(self) -> bool:
+        return hasattr(self.cls, "render_batch")
+
+    def clip(self, name: str) -> Clip | None:
+        return next((c for c in self.clips if c.name == name), None)
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "version": list(self.version), "label": self.label, "group": self.group,
+            "help": self.help, "clips": [c.describe() for c in self.clips],
+            "params": [p.describe() for p in self.params], "output": self.output_name(),
+        }
+
+    def output_name(self) -> str:
+        output = getattr(self.cls, "output", None)
+        return output.name if isinstance(output, Components) else "same as input"
+
+
+def node(
+    *, id: str, version: tuple[int, int] = (1, 0), label: str, group: str = "SegFuse", help: str = ""
+) -> Callable[[type], type]:
+    """Declare a class as a SegFuse node (OFX: describe). Checks the declaration once, at import."""
+
+    def declare(cls: type) -> type:
+        if not _ID.match(id):
+            raise TypeError(f"node id '{id}' is not reverse-DNS (e.g. org.segfuse.Name)")
+        if not callable(getattr(cls, "render", None)):
+            raise TypeError(f"node {id} has no render method")
+        clips = tuple(getattr(cls, "clips", ()))
+        params = tuple(getattr(cls, "params", ()))
+        for kind, names in (("clip", [c.name for c in clips]), ("param", [p.name for p in params])):
+            dupes = {n for n in names if names.count(n) > 1}
+            if dupes:
+                raise TypeError(f"node {id} declares the {kind} name(s) {sorted(dupes)} twice")
+        for param in params:
+            if param.default is not None:
+                param.coerce(param.default)  # a bad default is a bug in the node
+        cls.descriptor = NodeDescriptor(
+            id=id, version=tuple(version), label=label, group=group,
+            help=help or (cls.__doc__ or "").strip(), clips=clips, params=params, cls=cls,
+        )
+        return cls
+
+    return declare
+
+
+class ClipFrames:
+    """The frames of one input clip handed to ``render``: those asked for that exist."""
+
+    def __init__(self, name: str, spec: ClipSpec, time: int, images: Mapping[int, Image]) -> None:
+        self.name, self.spec, self.time = name, spec, time
+        self._images = dict(sorted(images.items()))
+
+    @property
+    def times(self) -> list[int]:
+        return list(self._images)
+
+    def frame(self, t: int | None = None) -> Image:
+        """The image at ``t`` (default: the render time; a still answers any time)."""
+        t = self.time if t is None else t
+        if t in self._images:
+            return self._images[t]
+        if self.spec.is_still and self._images:
+            return next(iter(self._images.values()))
+        raise NodeError(f"clip '{self.name}': frame {t} was not requested in frames_needed")
+
+    def frames_available(self) -> list[Image]:
+        """All fetched frames in time order (a window clipped to the clip's range)."""
+        return list(self._images.values())
+
+
+class NodeInstance:
+    """One node in a graph: its declaration, its implementation object and default actions."""
+
+    def __init__(self, descriptor: NodeDescriptor, name: str) -> None:
+        self.descriptor, self.name = descriptor, name
+        self.impl = descriptor.cls()
+
+    def frames_needed(self, t: int, connected: Iterable[str], p: ParamValues) -> dict[str, list[int]]:
+        connected = list(connected)
+        asked = self.impl.frames_needed(t, p) if hasattr(self.impl, "frames_needed") else {}
+        return {clip: sorted(set(asked.get(clip, [t]))) for clip in connected}
+
+    def output_spec(self, inputs: Mapping[str, ClipSpec], p: ParamValues) -> ClipSpec:
+        if hasattr(self.impl, "output_spec"):
+            return self.impl.output_spec(dict(inputs), p)
+        if not inputs:
+            raise NodeError("has no input and no output_spec to say what it makes")
+        ordered = [inputs[c.name] for c in self.descriptor.clips if c.name in inputs]
+        width, height = self._region(inputs, p)
+        output = getattr(self.impl, "output", None)
+        if hasattr(self.impl, "output_components"):
+            components = self.impl.output_components(dict(inputs), p)
+        else:
+            components = output if isinstance(output, Components) else ordered[0].components
+        if hasattr(self.impl, "time_domain"):
+            frames = self.impl.time_domain(dict(inputs), p)
+        else:
+            frames = next((s.frames for s in ordered if not s.is_still), None)
+        colorspace = "" if components is Components.ALPHA else next(
+            (s.colorspace for s in ordered if s.colorspace), "")
+        fps = next((s.fps for s in ordered if s.fps), None)
+        return ClipSpec(width, height, components, frames, colorspace, fps)
+
+    def _region(self, inputs: Mapping[str, ClipSpec], p: ParamValues) -> tuple[int, int]:
+        if hasattr(self.impl, "region_of_definition"):
+            return self.impl.region_of_definition(dict(inputs), p)
+        return same_size(inputs)
+
+    def is_identity(self, t: int, p: ParamValues) -> str | None:
+        return self.impl.is_identity(t, p) if hasattr(self.impl, "is_identity") else None
+
+    def render(self, t: int, inputs: dict[str, ClipFrames], p: ParamValues) -> Image:
+        return self.impl.render(t, inputs, p)
+
+    def render_batch(self, times: list[int], inputs: list[dict[str, ClipFrames]], p: ParamValues) -> list[Image]:
+        return list(self.impl.render_batch(times, inputs, p))
+
+
+def same_size(inputs: Mapping[str, ClipSpec]) -> tuple[int, int]:
+    """The common size of all clips, or a NodeError naming the two that differ."""
+    items = list(inputs.items())
+    first_name, first = items[0]
+    for name, spec in items[1:]:
+        if spec.size != first.size:
+            raise NodeError(
+                f"clip '{name}' is {spec.width}×{spec.height} but '{first_name}' is {first.width}×{first.height}"
+            )
+    return first.size
+
+
+def frame_window(t: int, before: int, after: int) -> FrameRange:
+    """Frames t-before … t+after, for temporal nodes' frames_needed."""
+    return FrameRange(t - before, t + after)
