@@ -23,7 +23,8 @@ class ReferenceFuse:
     )
     params = (
         Int("kernel", default=7, min=1, max=99, odd=True, help="Gaussian kernel size (paper: 7)"),
-        Double("sigma", default=0.0, min=0.0, max=50.0, help="Gaussian sigma; 0: OpenCV's default for the kernel"),
+        Double("sigma", default=0.0, min=0.0, max=50.0,
+               help="Gaussian sigma; 0: 0.3·((kernel-1)/2 - 1) + 0.8, i.e. 1.4 for 7×7"),
         Choice("output", options=("fused", "mask"), default="fused", help="mask outputs M_t instead"),
         Choice("reference_fit", options=("error", "stretch"), default="error",
                help="what to do when Reference differs in size from Generated"),

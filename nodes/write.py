@@ -8,7 +8,20 @@ from segfuse import color
 from segfuse.io import FrameRange, FrameSink, open_sink
 from segfuse.io.frames import is_movie
 from segfuse.io.images import BIT_DEPTHS
-from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, ClipSpec, Double, FilePath, Image, Int, String, node
+from segfuse.runtime import (
+    RGB,
+    RGBA,
+    Alpha,
+    Choice,
+    Clip,
+    ClipSpec,
+    Double,
+    FilePath,
+    Image,
+    Int,
+    String,
+    node,
+)
 
 
 @node(id="org.segfuse.Write", version=(1, 0), label="Write", group="SegFuse/IO",

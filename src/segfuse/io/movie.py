@@ -7,7 +7,9 @@ decoded frame and seek only when asked to go back or far ahead.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import threading
+from collections import OrderedDict
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from segfuse.errors import InputError
 from segfuse.io.atomic import temporary_path
 
 FORWARD_DECODE_LIMIT = 48  # frames worth decoding forward instead of seeking
+RECENT_FRAMES = 8  # decoded frames kept, so slightly out-of-order reads need no seek
 
 
 class MovieReader:
@@ -47,6 +50,7 @@ class MovieReader:
         self._high_depth = "10" in (ctx.pix_fmt or "") or "12" in (ctx.pix_fmt or "")
         self._decoder = None
         self._next = -1  # index the open decoder yields next (-1: unknown)
+        self._recent: OrderedDict[int, VideoFrame] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._pts)
@@ -84,7 +88,15 @@ class MovieReader:
             rgb = frame.to_ndarray(format="rgb24").astype(np.float32) / 255.0
         return np.ascontiguousarray(rgb)
 
+    def _remember(self, index: int, frame: VideoFrame) -> None:
+        self._recent[index] = frame
+        self._recent.move_to_end(index)
+        while len(self._recent) > RECENT_FRAMES:
+            self._recent.popitem(last=False)
+
     def _decode(self, index: int) -> VideoFrame:
+        if index in self._recent:
+            return self._recent[index]
         if self._decoder is None or not (self._next >= 0 and 0 <= index - self._next < FORWARD_DECODE_LIMIT):
             self._container.seek(self._pts[index], stream=self._stream, backward=True, any_frame=False)
             self._decoder = self._container.decode(self._stream)
@@ -95,6 +107,7 @@ class MovieReader:
                 continue
             position = bisect.bisect_left(self._pts, frame.pts)
             self._next = position + 1
+            self._remember(position, frame)
             if frame.pts == target:
                 return frame
             if frame.pts > target:
@@ -149,8 +162,6 @@ class MovieWriter:
 
     def abort(self) -> None:
         """Drop the unfinished movie; an existing file at ``path`` is left untouched."""
-        try:
+        with contextlib.suppress(Exception):  # the container may already be broken; the file goes anyway
             self._container.close()
-        except Exception:  # the container may already be broken; the file goes anyway
-            pass
         self._tmp.unlink(missing_ok=True)

@@ -9,7 +9,7 @@ that can influence the middle element(s).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -34,7 +34,7 @@ def merge_exchange_comparators(n: int) -> list[tuple[int, int]]:
     return pairs
 
 
-@lru_cache(maxsize=None)
+@cache
 def median_network(n: int) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...]]:
     """The comparators needed for the median of ``n`` keys, and the output slot(s) to read."""
     outputs = (n // 2,) if n % 2 else (n // 2 - 1, n // 2)

@@ -67,6 +67,13 @@ class FrameCache:
         with self._lock:
             return key in self._frames or key in self._inflight
 
+    def discard_older(self, oldest: dict[str, int]) -> None:
+        """Drop frames of node ``n`` before ``oldest[n]`` (a forward render never reads them again)."""
+        with self._lock:
+            stale = [k for k in self._frames if k[0] in oldest and k[1] < oldest[k[0]]]
+            for key in stale:
+                self._bytes -= self._frames.pop(key).nbytes
+
     def put(self, key: Key, image: Image) -> None:
         with self._lock:
             if key not in self._frames:
@@ -90,6 +97,25 @@ class Evaluator:
         self.cache = FrameCache(cache_bytes)
         self.batch_size = max(1, batch_size)
 
+    def lookbacks(self, sink_source: str, probe: int) -> dict[str, int]:
+        """How many frames before the render time each moving node can be read, from a sink's input.
+
+        Derived from ``frames_needed`` at ``probe`` (offsets are assumed not to depend on time),
+        accumulated along every path from ``sink_source`` upstream.
+        """
+        nodes = self.graph.nodes
+        reach = {sink_source: 0}
+        for name in reversed(self.graph.order):
+            if name not in reach:
+                continue
+            node = nodes[name]
+            needed = node.instance.frames_needed(probe, node.inputs, node.params)
+            for clip, times in needed.items():
+                source = node.inputs[clip]
+                back = reach[name] + max(0, probe - min(times, default=probe))
+                reach[source] = max(reach.get(source, 0), back)
+        return {n: back for n, back in reach.items() if not nodes[n].spec.is_still}
+
     def render(self, name: str, t: int) -> Image:
         """The output of node ``name`` at frame ``t`` (a still node answers any frame)."""
         node = self.graph.nodes[name]
@@ -107,11 +133,12 @@ class Evaluator:
         inputs: dict[str, ClipFrames] = {}
         for clip, times in needed.items():
             source = self.graph.nodes[node.inputs[clip]]
-            if source.spec.is_still:
-                times = [0]
-            else:
-                times = [s for s in times if s in source.spec.frames]
-            images = {s: self.render(source.name, s) for s in times}
+            times = [0] if source.spec.is_still else [s for s in times if s in source.spec.frames]
+            # Start the frames nobody is computing yet before waiting on those in flight, so
+            # parallel render threads overlap instead of queueing behind each other.
+            fresh = [s for s in times if not self.cache.contains((source.name, s))]
+            images = {s: self.render(source.name, s) for s in fresh}
+            images.update({s: self.render(source.name, s) for s in times if s not in images})
             inputs[clip] = ClipFrames(clip, source.spec, t, images)
         return inputs
 

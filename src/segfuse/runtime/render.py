@@ -3,7 +3,9 @@
 Sinks are nodes with ``open_sink`` (Write). Frames are computed by a small thread pool that
 shares one Evaluator (OpenCV and the codecs release the GIL) and are handed to the sinks in
 frame order by the calling thread, so movies are encoded sequentially. At most a few frames
-are in flight, so memory stays flat however long the clip.
+are in flight, and once frame t is written every cached frame that a forward render can no
+longer read (older than t minus that node's lookback) is dropped: memory stays flat however
+long the clip, whatever the cache budget.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ def _stream_frames(
     frame_written: Callable[[], None],
 ) -> None:
     """Compute ``todo`` frames of ``source`` in parallel, at most ``lookahead`` ahead; write in order."""
+    lookback = evaluator.lookbacks(source, todo[0]) if todo else {}
     queue: deque[tuple[int, Future]] = deque()
     pending = iter(todo)
     for t in pending:
@@ -105,6 +108,7 @@ def _stream_frames(
         t, future = queue.popleft()
         writer.write(t, future.result())
         frame_written()
+        evaluator.cache.discard_older({name: t - back for name, back in lookback.items()})
         nxt = next(pending, None)
         if nxt is not None:
             queue.append((nxt, pool.submit(evaluator.render, source, nxt)))

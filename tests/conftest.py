@@ -1,0 +1,37 @@
+"""Shared fixtures: a registry with the test nodes, graph helpers, the shared-data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from segfuse.runtime import bind, parse_graph  # noqa: E402
+from segfuse.runtime.registry import NodeRegistry, discover  # noqa: E402
+
+TESTS = Path(__file__).resolve().parent
+TEST_NODES = TESTS / "nodes"
+SHARED = TESTS.parent.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def registry() -> NodeRegistry:
+    """Built-in nodes plus tests/nodes (loaded the way SEGFUSE_NODE_PATH loads them)."""
+    return discover([str(TEST_NODES)])
+
+
+@pytest.fixture
+def make_graph(registry, tmp_path):
+    """Bind a graph from a dict of nodes: {name: (type, params, inputs)}."""
+
+    def build(nodes: dict, frames: str | None = None):
+        doc = {"format": "segfuse.graph", "version": 1, "nodes": {
+            name: {"type": t, "params": params, "inputs": inputs} for name, (t, params, inputs) in nodes.items()}}
+        if frames:
+            doc["frames"] = frames
+        return bind(parse_graph(doc, tmp_path, "test.json"), registry)
+
+    return build

@@ -1,0 +1,150 @@
+"""Readers and writers: round trips within stated tolerances, and clear errors on bad files."""
+
+from __future__ import annotations
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+
+from segfuse import color
+from segfuse.errors import InputError
+from segfuse.io import FrameRange, open_source
+from segfuse.io.frames import describe_gaps, frame_path, scan_frames
+from segfuse.io.images import read_pixels, write_pixels
+from segfuse.io.movie import MovieReader, MovieWriter
+
+
+def rgba_ramp(h: int = 24, w: int = 32) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    alpha = np.clip(xx / (w - 1), 0.05, 1.0)
+    return np.stack([yy / h, xx / w, (xx + yy) / (h + w), alpha], axis=2).astype(np.float32)
+
+
+def test_exr_float_rgba_round_trip_is_exact_and_stored_premultiplied(tmp_path):
+    px = rgba_ramp() * np.array([4.0, 2.0, 1.0, 1.0], np.float32)  # HDR values survive
+    path = tmp_path / "a.exr"
+    write_pixels(path, px, bit_depth="float")
+    np.testing.assert_allclose(read_pixels(path), px, rtol=1e-6, atol=1e-7)
+    raw = oiio.ImageBuf(str(path)).get_pixels(oiio.FLOAT)
+    np.testing.assert_allclose(raw[:, :, :3], px[:, :, :3] * px[:, :, 3:], rtol=1e-6)
+
+
+def test_exr_half_rgba_round_trip_within_half_precision(tmp_path):
+    px = rgba_ramp()
+    write_pixels(tmp_path / "h.exr", px)  # auto: half
+    back = read_pixels(tmp_path / "h.exr")
+    np.testing.assert_allclose(back, px, rtol=2e-3, atol=2e-3)
+    assert oiio.ImageInput.open(str(tmp_path / "h.exr")).spec().format == oiio.HALF
+
+
+def test_png_16bit_round_trip_within_one_code_value(tmp_path):
+    px = rgba_ramp()
+    write_pixels(tmp_path / "p.png", px, bit_depth="16")
+    np.testing.assert_allclose(read_pixels(tmp_path / "p.png"), px, atol=1.0 / 65535 + 1e-6)
+
+
+def test_png_8bit_and_jpeg_and_dpx_round_trips(tmp_path):
+    rgb = rgba_ramp()[:, :, :3]
+    write_pixels(tmp_path / "p8.png", rgb, bit_depth="8")
+    np.testing.assert_allclose(read_pixels(tmp_path / "p8.png"), rgb, atol=0.5 / 255 + 1e-6)
+    write_pixels(tmp_path / "d.dpx", rgb)  # auto: 10-bit
+    # OIIO truncates to 10 bits: within one code value.
+    np.testing.assert_allclose(read_pixels(tmp_path / "d.dpx"), rgb, atol=1.0 / 1023 + 1e-5)
+    write_pixels(tmp_path / "j.jpg", rgba_ramp())  # alpha dropped: JPEG has none
+    jpg = read_pixels(tmp_path / "j.jpg")
+    assert jpg.shape == rgb.shape and np.abs(jpg - rgb).mean() < 0.02
+
+
+def test_grayscale_file_reads_as_one_channel(tmp_path):
+    gray = rgba_ramp()[:, :, :1]
+    write_pixels(tmp_path / "g.png", gray, bit_depth="16")
+    assert read_pixels(tmp_path / "g.png").shape == (24, 32, 1)
+
+
+def test_mp4_round_trip_within_h264_tolerance(tmp_path):
+    rgb = rgba_ramp(48, 64)[:, :, :3]
+    frames = [np.clip(rgb + 0.05 * t, 0, 1) for t in range(6)]
+    writer = MovieWriter(tmp_path / "m.mp4", 64, 48, fps=24, crf=0)
+    for f in frames:
+        writer.write(f)
+    writer.close()
+    reader = MovieReader(tmp_path / "m.mp4")
+    assert len(reader) == 6 and reader.fps == pytest.approx(24)
+    for t in (5, 0, 3, 4):  # random order: seeks backwards too
+        assert np.abs(reader.read(t) - frames[t]).mean() < 0.01
+
+
+def test_ocio_srgb_linear_srgb_round_trip():
+    values = np.linspace(0, 1, 4096, dtype=np.float32)
+    rgb = np.stack([values, values[::-1], values], axis=1).reshape(64, 64, 3)
+    linear = color.convert(rgb, "srgb", "scene_linear")
+    ref = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    np.testing.assert_allclose(linear, ref, atol=1e-4)
+    np.testing.assert_allclose(color.convert(linear, "scene_linear", "srgb"), rgb, atol=1e-4)
+
+
+def test_alpha_is_never_colour_converted():
+    px = rgba_ramp()
+    out = color.convert(px, "srgb", "scene_linear")
+    np.testing.assert_array_equal(out[:, :, 3], px[:, :, 3])
+
+
+def test_exr_with_nan_names_the_pixel(tmp_path):
+    px = rgba_ramp()[:, :, :3].copy()
+    px[5, 7, 1] = np.nan
+    path = tmp_path / "bad.exr"
+    spec = oiio.ImageSpec(32, 24, 3, oiio.FLOAT)
+    out = oiio.ImageOutput.create(str(path))
+    out.open(str(path), spec)
+    out.write_image(px)
+    out.close()
+    with pytest.raises(InputError, match=r"bad\.exr: 1 NaN/Inf pixel value\(s\), first at x=7 y=5 channel G"):
+        read_pixels(path)
+
+
+def test_truncated_png_is_a_clear_error(tmp_path):
+    write_pixels(tmp_path / "ok.png", rgba_ramp(200, 200), bit_depth="16")
+    data = (tmp_path / "ok.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=r"cut\.png"):
+        read_pixels(tmp_path / "cut.png")
+
+
+def test_truncated_and_garbage_movies_are_clear_errors(tmp_path):
+    writer = MovieWriter(tmp_path / "m.mp4", 64, 48, crf=30)
+    for t in range(30):
+        writer.write(np.full((48, 64, 3), t / 30, np.float32))
+    writer.close()
+    data = (tmp_path / "m.mp4").read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
+    (tmp_path / "junk.mp4").write_bytes(b"not a movie at all" * 100)
+    for name in ("cut.mp4", "junk.mp4"):
+        with pytest.raises(InputError, match=name.replace(".", r"\.")):
+            reader = MovieReader(tmp_path / name)
+            for t in range(len(reader)):
+                reader.read(t)
+
+
+def test_sequence_patterns_and_gaps(tmp_path):
+    for t in (1, 2, 3, 5, 6, 9):
+        write_pixels(frame_path(tmp_path / "s.####.png", t), rgba_ramp()[:, :, :3], bit_depth="8")
+    assert frame_path("x.%04d.exr", 12).name == "x.0012.exr"
+    assert frame_path("x.#.exr", 12).name == "x.12.exr"
+    assert scan_frames(tmp_path / "s.%04d.png") == [1, 2, 3, 5, 6, 9]
+    assert describe_gaps([1, 2, 3, 5, 6, 9], FrameRange(1, 9)) == "4, 7-8"
+    with pytest.raises(InputError, match=r"missing frames 4, 7-8 in 1-9"):
+        open_source(tmp_path / "s.####.png")
+    assert open_source(tmp_path / "s.####.png", FrameRange(1, 3)).frames == FrameRange(1, 3)
+
+
+def test_sequence_frame_of_another_size_is_named(tmp_path):
+    write_pixels(frame_path(tmp_path / "s.####.png", 1), rgba_ramp()[:, :, :3], bit_depth="8")
+    write_pixels(frame_path(tmp_path / "s.####.png", 2), rgba_ramp(30, 30)[:, :, :3], bit_depth="8")
+    source = open_source(tmp_path / "s.####.png")
+    with pytest.raises(InputError, match=r"s\.0002\.png: is 30×30 but the sequence is 32×24"):
+        source.read(2)
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(InputError, match="file not found"):
+        open_source(tmp_path / "nope.png")
