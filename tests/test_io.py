@@ -37,10 +37,11 @@ def test_exr_half_rgba_round_trip_within_half_precision(tmp_path):
     assert oiio.ImageInput.open(str(tmp_path / "h.exr")).spec().format == oiio.HALF
 
 
-def test_png_16bit_round_trip_within_one_code_value(tmp_path):
+@pytest.mark.parametrize("name", ["p.png", "t.tif"])
+def test_16bit_png_and_tiff_rgba_round_trip_within_one_code_value(tmp_path, name):
     px = rgba_ramp()
-    write_pixels(tmp_path / "p.png", px, bit_depth="16")
-    np.testing.assert_allclose(read_pixels(tmp_path / "p.png"), px, atol=1.0 / 65535 + 1e-6)
+    write_pixels(tmp_path / name, px, bit_depth="16")
+    np.testing.assert_allclose(read_pixels(tmp_path / name), px, atol=1.0 / 65535 + 1e-6)
 
 
 def test_png_8bit_and_jpeg_and_dpx_round_trips(tmp_path):

@@ -64,12 +64,35 @@ def test_paper_graph_frame_alone_equals_frame_in_sequence(paper_doc):
 
 
 def test_parallel_render_equals_serial_render(paper_doc, tmp_path):
-    paper_doc.nodes["write"].params["path"] = str(tmp_path / "par.####.exr")
+    paper_doc.nodes["write"].params.update(path=str(tmp_path / "par.####.exr"), bit_depth="float")
     render_graph(bind(paper_doc), FrameRange(0, 7), workers=3)
     serial = Evaluator(bind(paper_doc))
     for t in range(8):
         written = read_pixels(frame_path(tmp_path / "par.####.exr", t))
-        np.testing.assert_allclose(written, serial.render("fuse", t).pixels, rtol=2e-3, atol=2e-3)
+        np.testing.assert_array_equal(written, serial.render("fuse", t).pixels)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_render_batch_gets_consecutive_frames_each_rendered_once(registry, make_graph, tmp_path, workers):
+    BatchDouble = registry.get("org.segfuse.test.BatchDouble").cls  # noqa: N806 (the class, as loaded)
+
+    nodes = {
+        "noise": ("org.segfuse.test.Noise", {"frames": "0-19"}, {}),
+        "double": ("org.segfuse.test.BatchDouble", {}, {"Source": "noise"}),
+        "write": ("org.segfuse.Write", {"path": str(tmp_path / "b.####.exr"), "bit_depth": "float"},
+                  {"Source": "double"}),
+    }
+    BatchDouble.calls.clear()
+    render_graph(make_graph(nodes), workers=workers, batch_size=8)
+    rendered = [t for call in BatchDouble.calls for t in call]
+    assert sorted(rendered) == list(range(20))  # every frame once, none twice
+    assert max(len(call) for call in BatchDouble.calls) == 8
+    for call in BatchDouble.calls:
+        assert list(call) == list(range(call[0], call[0] + len(call)))
+    alone = Evaluator(make_graph(nodes), batch_size=1)
+    for t in (0, 9, 19):
+        np.testing.assert_array_equal(read_pixels(frame_path(tmp_path / "b.####.exr", t)),
+                                      alone.render("double", t).pixels)
 
 
 def test_failed_render_keeps_complete_frames_and_resume_finishes(make_graph, tmp_path):

@@ -31,6 +31,8 @@ def _progress_bar(quiet: bool):
         bar.total = total
         bar.n = done
         bar.refresh()
+        if done >= total:
+            bar.close()  # the render is over; later work (demo scoring) should not count
 
     return update, bar.close
 

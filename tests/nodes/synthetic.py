@@ -65,3 +65,19 @@ class Fail:
         if t == p.at:
             raise NodeError(f"refusing frame {t}")
         return inputs["Source"].frame()
+
+
+@node(id="org.segfuse.test.BatchDouble", label="Batch Double", group="Test")
+class BatchDouble:
+    """Doubles an alpha clip; logs every render/render_batch call's frames (test instrumentation)."""
+
+    clips = (Clip("Source", components=(Alpha,)),)
+    calls: list[tuple[int, ...]] = []
+
+    def render(self, t: int, inputs, p) -> Image:
+        BatchDouble.calls.append((t,))
+        return alpha_image(2 * inputs["Source"].frame().alpha)
+
+    def render_batch(self, times: list[int], inputs: list, p) -> list[Image]:
+        BatchDouble.calls.append(tuple(times))
+        return [alpha_image(2 * clips["Source"].frame().alpha) for clips in inputs]

@@ -19,6 +19,7 @@ from segfuse.runtime.node import ClipFrames
 
 Key = tuple[str, int]
 DEFAULT_CACHE_BYTES = 512 * 1024 * 1024
+DEFAULT_BATCH = 8  # consecutive frames a node with render_batch gets at once
 
 
 class FrameCache:
@@ -37,6 +38,7 @@ class FrameCache:
         return self._bytes
 
     def get_or_compute(self, key: Key, compute: Callable[[], Image]) -> Image:
+        """The cached frame, the one another thread is computing, or ``compute()``'s result."""
         with self._lock:
             image = self._frames.get(key)
             if image is not None:
@@ -44,24 +46,40 @@ class FrameCache:
                 self.hits += 1
                 return image
             future = self._inflight.get(key)
-            owner = future is None
-            if owner:
-                future = self._inflight[key] = Future()
+            if future is None:
+                self._inflight[key] = Future()
                 self.misses += 1
-        if not owner:
+        if future is not None:
             return future.result()
         try:
             image = compute()
         except BaseException as exc:
-            with self._lock:
-                del self._inflight[key]
-            future.set_exception(exc)
+            self.fail([key], exc)
             raise
+        self.fulfil(key, image)
+        return image
+
+    def claim(self, keys: list[Key]) -> list[Key]:
+        """Mark the keys nobody holds or computes as in flight for the caller; returns those."""
         with self._lock:
-            del self._inflight[key]
+            free = [k for k in keys if k not in self._frames and k not in self._inflight]
+            for key in free:
+                self._inflight[key] = Future()
+            return free
+
+    def fulfil(self, key: Key, image: Image) -> None:
+        """Store a claimed frame and wake the threads waiting for it."""
+        with self._lock:
+            future = self._inflight.pop(key)
             self._store(key, image)
         future.set_result(image)
-        return image
+
+    def fail(self, keys: list[Key], exc: BaseException) -> None:
+        """Release claimed frames with an error (not cached: a later request retries)."""
+        with self._lock:
+            futures = [self._inflight.pop(k) for k in keys if k in self._inflight]
+        for future in futures:
+            future.set_exception(exc)
 
     def contains(self, key: Key) -> bool:
         with self._lock:
@@ -73,11 +91,6 @@ class FrameCache:
             stale = [k for k in self._frames if k[0] in oldest and k[1] < oldest[k[0]]]
             for key in stale:
                 self._bytes -= self._frames.pop(key).nbytes
-
-    def put(self, key: Key, image: Image) -> None:
-        with self._lock:
-            if key not in self._frames:
-                self._store(key, image)
 
     def _store(self, key: Key, image: Image) -> None:
         if image.nbytes > self.max_bytes:
@@ -92,7 +105,9 @@ class FrameCache:
 class Evaluator:
     """Renders any node of a bound graph at any frame, honouring frames_needed."""
 
-    def __init__(self, graph: BoundGraph, cache_bytes: int = DEFAULT_CACHE_BYTES, batch_size: int = 1) -> None:
+    def __init__(
+        self, graph: BoundGraph, cache_bytes: int = DEFAULT_CACHE_BYTES, batch_size: int = DEFAULT_BATCH
+    ) -> None:
         self.graph = graph
         self.cache = FrameCache(cache_bytes)
         self.batch_size = max(1, batch_size)
@@ -152,21 +167,24 @@ class Evaluator:
         return self._checked(node, t, image)
 
     def _compute_batch(self, node: BoundNode, t: int) -> Image:
-        """Render t and the following uncached frames in one call; cache the extras."""
-        times = [t]
-        for s in range(t + 1, min(t + self.batch_size, node.spec.frames.last + 1)):
-            if self.cache.contains((node.name, s)):
-                break
-            times.append(s)
+        """Render t and the following frames nobody holds in one call; cache the extras."""
+        following = [(node.name, s) for s in range(t + 1, min(t + self.batch_size, node.spec.frames.last + 1))]
+        claimed = self.cache.claim(following)
+        times = [t] + [s for _, s in claimed]
         try:
-            images = node.instance.render_batch(times, [self._gather(node, s) for s in times], node.params)
-        except SegFuseError as exc:
-            raise type(exc)(f"{node.label} at frames {times[0]}-{times[-1]}: {exc}") from None
-        if len(images) != len(times):
-            raise NodeError(f"{node.label}: render_batch returned {len(images)} images for {len(times)} frames")
-        for s, image in zip(times[1:], images[1:], strict=True):
-            self.cache.put((node.name, s), self._checked(node, s, image))
-        return self._checked(node, t, images[0])
+            try:
+                images = node.instance.render_batch(times, [self._gather(node, s) for s in times], node.params)
+            except SegFuseError as exc:
+                raise type(exc)(f"{node.label} at frames {times[0]}-{times[-1]}: {exc}") from None
+            if len(images) != len(times):
+                raise NodeError(f"{node.label}: render_batch returned {len(images)} images for {len(times)} frames")
+            checked = [self._checked(node, s, image) for s, image in zip(times, images, strict=True)]
+        except BaseException as exc:
+            self.cache.fail(claimed, exc)
+            raise
+        for key, image in zip(claimed, checked[1:], strict=True):
+            self.cache.fulfil(key, image)
+        return checked[0]
 
     def _checked(self, node: BoundNode, t: int, image: Image) -> Image:
         """Hold nodes to their declared output: type, size, components, finite pixels."""

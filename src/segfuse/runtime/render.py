@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from segfuse.errors import GraphError
 from segfuse.io.frames import FrameRange
-from segfuse.runtime.evaluate import DEFAULT_CACHE_BYTES, Evaluator
+from segfuse.runtime.evaluate import DEFAULT_BATCH, DEFAULT_CACHE_BYTES, Evaluator
 from segfuse.runtime.graph import BoundGraph, BoundNode
 
 Progress = Callable[[int, int], None]
@@ -52,6 +52,7 @@ def render_graph(
     resume: bool = False,
     workers: int | None = None,
     cache_bytes: int = DEFAULT_CACHE_BYTES,
+    batch_size: int = DEFAULT_BATCH,
     progress: Progress | None = None,
 ) -> RenderReport:
     """Render every sink of ``graph``; on any error, unfinished outputs are dropped, not left half-written."""
@@ -66,7 +67,7 @@ def render_graph(
         plans.append((sink, writer, span, todo))
     total = sum(len(todo) for *_, todo in plans)
     report = RenderReport(frames, skipped=sum(len(span) - len(todo) for _, _, span, todo in plans))
-    evaluator = Evaluator(graph, cache_bytes)
+    evaluator = Evaluator(graph, cache_bytes, batch_size)
     workers = workers or min(4, os.cpu_count() or 1)
     done = 0
 
