@@ -23,6 +23,7 @@ from .conftest import TEST_NODES
 
 
 def segfuse(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the command in a subprocess with the test nodes on SEGFUSE_NODE_PATH."""
     env = dict(os.environ, SEGFUSE_NODE_PATH=str(TEST_NODES))
     result = subprocess.run([sys.executable, "-m", "segfuse.cli", *args], capture_output=True, text=True,
                             cwd=cwd, env=env, timeout=300)
@@ -216,7 +217,7 @@ def test_movie_written_with_even_size_only(tmp_path):
 
 @pytest.mark.slow
 def test_demo_writes_outputs_and_improves_the_background(tmp_path):
-    result = segfuse("demo", "-o", str(tmp_path / "demo"), "-q")
+    result = segfuse("demo", "-o", "demo", "-q", cwd=tmp_path)  # relative, as the README runs it
     for name in ("fused.mp4", "side_by_side.png", "paper_graph.json"):
         assert (tmp_path / "demo" / name).is_file()
     assert read_pixels(tmp_path / "demo" / "side_by_side.png").shape == (512, 2048, 3)

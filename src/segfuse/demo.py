@@ -50,6 +50,7 @@ def score_background(fused_movie: Path, mattes: list[np.ndarray]) -> BackgroundS
 
 
 def run_demo(out_dir: Path, progress: Progress | None = None, frame: int = 24) -> BackgroundScore:
+    out_dir = out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     options = FixOptions(str(GENERATED), str(REFERENCE), str(out_dir / "fused.mp4"))
     doc = paper_graph(options, out_dir)
