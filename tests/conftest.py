@@ -35,3 +35,25 @@ def make_graph(registry, tmp_path):
         return bind(parse_graph(doc, tmp_path, "test.json"), registry)
 
     return build
+
+
+FIXTURES = TESTS / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def formula_modnet():
+    """MODNet with formula weights, in eval mode (matches the official fixture outputs)."""
+    from segfuse.models.formula import load_formula_weights
+    from segfuse.models.modnet import MODNet
+
+    return load_formula_weights(MODNet()).eval()
+
+
+@pytest.fixture(scope="session")
+def modnet_checkpoint(formula_modnet, tmp_path_factory) -> Path:
+    """The formula-weight MODNet saved like the official files: nn.DataParallel's 'module.' prefix."""
+    import torch
+
+    path = tmp_path_factory.mktemp("weights") / "modnet_photographic_portrait_matting.ckpt"
+    torch.save({f"module.{k}": v for k, v in formula_modnet.state_dict().items()}, path)
+    return path

@@ -89,6 +89,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
         generated=args.generated, reference=args.reference, output=args.output, segmenter=args.segmenter,
         window=args.window, median_mode=args.median_mode, kernel=args.kernel,
         reference_fit=args.reference_fit, iterations=args.iterations, working_size=args.working_size,
+        modnet_weights=args.modnet_weights, modnet_backend=args.modnet_backend, device=args.device,
         frames=_frames(args.frames))
     doc = paper_graph(options, Path.cwd())
     if args.save_graph:
@@ -135,6 +136,32 @@ def cmd_describe(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from segfuse.models import registry_cli
+
+    return registry_cli.list_models()
+
+
+def cmd_models_import(args: argparse.Namespace) -> int:
+    from segfuse.models import registry_cli
+
+    return registry_cli.import_model(Path(args.path), args.name)
+
+
+def cmd_models_verify(args: argparse.Namespace) -> int:
+    from segfuse.models import registry_cli
+
+    return registry_cli.verify_models()
+
+
+def cmd_models_export(args: argparse.Namespace) -> int:
+    from segfuse.models.modnet_runtime import export_onnx, load_modnet
+
+    out = export_onnx(load_modnet(args.weights), args.output)
+    print(f"wrote {out} (opset 17; input 'input' N×3×H×W in [-1, 1], output 'matte'; H, W multiples of 32)")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from segfuse.demo import run_demo
 
@@ -178,7 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--generated", required=True, help="generated clip (movie or sequence)")
     p.add_argument("--reference", required=True, help="reference portrait image")
     p.add_argument("-o", "--output", required=True, help="output movie or sequence pattern")
-    p.add_argument("--segmenter", default="grabcut", choices=["grabcut"])
+    p.add_argument("--segmenter", default="grabcut", choices=["grabcut", "modnet", "hybrid"],
+                   help="grabcut (the paper's best), modnet, or hybrid (MODNet's matte starts GrabCut)")
+    p.add_argument("--modnet-weights", default="", help="MODNet .ckpt or .onnx (default: the registry's)")
+    p.add_argument("--modnet-backend", default="auto", choices=["auto", "torch", "onnxruntime"])
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where networks run")
     p.add_argument("--window", type=int, default=5, help="temporal median window (paper: 5)")
     p.add_argument("--median-mode", default="causal", choices=["causal", "centered"])
     p.add_argument("--kernel", type=int, default=7, help="fusion Gaussian kernel (paper: 7)")
@@ -199,6 +230,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("node_id")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_describe)
+
+    p = sub.add_parser("models", help="list, import, verify and export network weights")
+    models = p.add_subparsers(dest="models_command", required=True)
+    q = models.add_parser("list", help="the registry and what is installed")
+    q.set_defaults(func=cmd_models_list)
+    q = models.add_parser("import", help="check a weights file loads, then copy it into the models folder")
+    q.add_argument("path")
+    q.add_argument("--as", dest="name", help="registry name (default: matched by file name)")
+    q.set_defaults(func=cmd_models_import)
+    q = models.add_parser("verify", help="load every installed file and check its sha256 where recorded")
+    q.set_defaults(func=cmd_models_verify)
+    q = models.add_parser("export-onnx", help="export a network to ONNX (dynamic batch and size)")
+    q.add_argument("network", choices=["modnet"])
+    q.add_argument("--weights", required=True, help="the .ckpt to export")
+    q.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    q.set_defaults(func=cmd_models_export)
 
     p = sub.add_parser("demo", help="run the paper pipeline on the built-in sample")
     p.add_argument("-o", "--output", default="segfuse-demo", help="output folder")

@@ -1,13 +1,14 @@
 """The paper's post-processing graph as a graph document (node ids only: no node imports).
 
     generated ─┬──────────────────────────────────────────────┐
-               └─> GrabCut Segment ─> Temporal Median ────────┤
-    reference ─┬─> GrabCut Segment (portrait prior) ─┬─> Hint ┘ (of the generated segment)
-               │                                     └───────> Reference Fuse ─> Write
+               └─> segment ─> Temporal Median ────────────────┤
+    reference ─┬─> segment ──────────────────────────────────> Reference Fuse ─> Write
                └─────────────────────────────────────────────┘
 
-The reference is segmented once (it is a still); its matte initialises GrabCut on every
-generated frame, which is then steadied by the temporal median and fused (eqs. 6–8).
+Segmenters: ``grabcut`` (the paper's best): the reference is cut from a portrait prior once
+(it is a still) and its matte initialises GrabCut on every generated frame; ``modnet``: MODNet
+on both; ``hybrid``: MODNet's matte initialises GrabCut on both (the paper's conclusion).
+The generated mattes are steadied by the temporal median and fused (eqs. 6–8).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from segfuse.io.frames import FrameRange
 from segfuse.runtime.graphfile import GraphDoc, NodeSpec
 
-SEGMENTERS = ("grabcut",)
+SEGMENTERS = ("grabcut", "modnet", "hybrid")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class FixOptions:
     reference_fit: str = "error"
     iterations: int = 3
     working_size: int = 256
+    modnet_weights: str = ""
+    modnet_backend: str = "auto"
+    device: str = "auto"
     frames: FrameRange | None = None
 
 
@@ -43,13 +47,33 @@ def paper_graph(options: FixOptions, base_dir: Path | None = None) -> GraphDoc:
     if options.segmenter not in SEGMENTERS:
         raise ValueError(f"segmenter '{options.segmenter}' is not one of {', '.join(SEGMENTERS)}")
     solve = {"iterations": options.iterations, "working_size": options.working_size}
+    modnet = {"weights": options.modnet_weights, "backend": options.modnet_backend, "device": options.device}
     nodes = [
         NodeSpec("generated", "org.segfuse.Read", {"path": options.generated}),
         NodeSpec("reference", "org.segfuse.Read", {"path": options.reference}),
-        NodeSpec("reference_matte", "org.segfuse.GrabCutSegment", {"init": "portrait", **solve},
-                 {"Source": "reference"}),
-        NodeSpec("generated_matte", "org.segfuse.GrabCutSegment", {"init": "hint", **solve},
-                 {"Source": "generated", "Hint": "reference_matte"}),
+    ]
+    if options.segmenter == "grabcut":
+        nodes += [
+            NodeSpec("reference_matte", "org.segfuse.GrabCutSegment", {"init": "portrait", **solve},
+                     {"Source": "reference"}),
+            NodeSpec("generated_matte", "org.segfuse.GrabCutSegment", {"init": "hint", **solve},
+                     {"Source": "generated", "Hint": "reference_matte"}),
+        ]
+    elif options.segmenter == "modnet":
+        nodes += [
+            NodeSpec("reference_matte", "org.segfuse.MODNetMatte", modnet, {"Source": "reference"}),
+            NodeSpec("generated_matte", "org.segfuse.MODNetMatte", modnet, {"Source": "generated"}),
+        ]
+    else:
+        nodes += [
+            NodeSpec("reference_modnet", "org.segfuse.MODNetMatte", modnet, {"Source": "reference"}),
+            NodeSpec("generated_modnet", "org.segfuse.MODNetMatte", modnet, {"Source": "generated"}),
+            NodeSpec("reference_matte", "org.segfuse.GrabCutSegment", {"init": "hint", **solve},
+                     {"Source": "reference", "Hint": "reference_modnet"}),
+            NodeSpec("generated_matte", "org.segfuse.GrabCutSegment", {"init": "hint", **solve},
+                     {"Source": "generated", "Hint": "generated_modnet"}),
+        ]
+    nodes += [
         NodeSpec("median", "org.segfuse.TemporalMedian", {"window": options.window, "mode": options.median_mode},
                  {"Source": "generated_matte"}),
         NodeSpec("fuse", "org.segfuse.ReferenceFuse",
@@ -59,5 +83,5 @@ def paper_graph(options: FixOptions, base_dir: Path | None = None) -> GraphDoc:
         NodeSpec("write", "org.segfuse.Write", {"path": options.output}, {"Source": "fuse"}),
     ]
     return GraphDoc({n.name: n for n in nodes}, options.frames,
-                    "SegFuse paper pipeline: GrabCut + temporal median + reference fusion",
+                    f"SegFuse paper pipeline: {options.segmenter} + temporal median + reference fusion",
                     base_dir or Path.cwd(), "<segfuse fix>")

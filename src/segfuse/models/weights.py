@@ -1,0 +1,89 @@
+"""The weights registry: each official file, its licence, checksum and source, and where to find it.
+
+Lookup order: an explicit path → ``$SEGFUSE_MODELS`` → the user cache dir
+(``$XDG_CACHE_HOME/segfuse/models``, default ``~/.cache/segfuse/models``). Nothing here downloads;
+``install/fetch_weights.py`` does that where a network exists, ``segfuse models import`` copies a
+local file in after checking it loads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from segfuse.errors import SegFuseError
+
+
+class WeightsError(SegFuseError):
+    """A weights file is missing, unreadable, or not the network it should be."""
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    name: str
+    filename: str
+    network: str
+    licence: str
+    source: str
+    sha256: str | None  # None: not recorded (no published checksum we could verify)
+    description: str
+    url: str | None = None  # a direct official download link, where one exists
+
+
+REGISTRY: dict[str, WeightsEntry] = {e.name: e for e in (
+    WeightsEntry(
+        "modnet-photographic", "modnet_photographic_portrait_matting.ckpt", "modnet", "Apache-2.0",
+        "MODNet's official pretrained folder (github.com/ZHKKKe/MODNet, pretrained/README.md)", None,
+        "MODNet trained for photographic portraits (the paper's segmenter)"),
+    WeightsEntry(
+        "modnet-webcam", "modnet_webcam_portrait_matting.ckpt", "modnet", "Apache-2.0",
+        "MODNet's official pretrained folder (github.com/ZHKKKe/MODNet, pretrained/README.md)", None,
+        "MODNet trained for webcam video"),
+)}
+
+
+def models_dir() -> Path:
+    """Where imported weights live: $SEGFUSE_MODELS, else the user cache dir."""
+    env = os.environ.get("SEGFUSE_MODELS", "").strip()
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
+    return Path(cache) / "segfuse" / "models"
+
+
+def search_dirs() -> list[Path]:
+    dirs = []
+    env = os.environ.get("SEGFUSE_MODELS", "").strip()
+    if env:
+        dirs.append(Path(env).expanduser())
+    cache = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
+    dirs.append(Path(cache) / "segfuse" / "models")
+    return dirs
+
+
+def find_weights(name: str, explicit: str = "") -> Path:
+    """The file for registry entry ``name`` (or ``explicit``); a one-line error says how to get it."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise WeightsError(f"weights file {path} not found")
+        return path
+    entry = REGISTRY[name]
+    for folder in search_dirs():
+        candidate = folder / entry.filename
+        if candidate.is_file():
+            return candidate
+    looked = ", ".join(str(d) for d in search_dirs())
+    raise WeightsError(
+        f"{entry.filename} ({entry.description}) not found in {looked}; get it from {entry.source}, "
+        f"then run 'segfuse models import FILE' (or set the node's weights param)")
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
