@@ -21,20 +21,29 @@ from segfuse.runtime.graphfile import GraphDoc
 
 
 def _progress_bar(quiet: bool):
+    """(update, close) for a tqdm bar on stderr, drawn from the first progress update on, so an
+    error found before any frame renders prints nothing but its one line."""
     if quiet:
         return None, lambda: None
     from tqdm import tqdm
 
-    bar = tqdm(total=0, unit="frame", file=sys.stderr, mininterval=0.5, dynamic_ncols=True)
+    bar = None
 
     def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="frame", file=sys.stderr, mininterval=0.5, dynamic_ncols=True)
         bar.total = total
         bar.n = done
         bar.refresh()
         if done >= total:
-            bar.close()  # the render is over; later work (demo scoring) should not count
+            bar.close()  # the work is over; later steps (demo scoring) should not count
 
-    return update, bar.close
+    def close() -> None:
+        if bar is not None:
+            bar.close()
+
+    return update, close
 
 
 def _frames(text: str | None) -> FrameRange | None:
@@ -162,6 +171,36 @@ def cmd_models_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from segfuse.evaluation import ClipInput, evaluate
+    from segfuse.report import table, write_report
+
+    clips = []
+    for item in args.clip or []:
+        label, sep, path = item.partition("=")
+        if not sep or not label or not path:
+            raise GraphError(f"--clip {item}: expected LABEL=PATH")
+        clips.append(ClipInput(label, path))
+    if args.graph:
+        graph = bind(load_graph(args.graph))
+        update, close = _progress_bar(args.quiet)
+        try:
+            render_graph(graph, _frames(args.frames), progress=update)
+        finally:
+            close()
+        clips += [ClipInput(sink.name, sink.params.path) for sink in graph.sinks()]
+    update, close = _progress_bar(args.quiet)
+    try:
+        ev = evaluate(args.reference, clips, background_matte=args.background_matte, lpips_net=args.lpips_net,
+                      lpips_backbone=args.lpips_backbone, frames=_frames(args.frames), progress=update)
+    finally:
+        close()
+    print(table(ev))
+    written = write_report(ev, Path(args.output))
+    print(f"report: {written[-1]}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from segfuse.demo import run_demo
 
@@ -246,6 +285,18 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--weights", required=True, help="the .ckpt to export")
     q.add_argument("-o", "--output", required=True, help="the .onnx file to write")
     q.set_defaults(func=cmd_models_export)
+
+    p = sub.add_parser("eval", help="score clips against the reference (LPIPS, PSNR, SSIM, flicker)")
+    p.add_argument("--reference", required=True, help="the reference portrait")
+    p.add_argument("--clip", action="append", metavar="LABEL=PATH", help="a clip to score (first = baseline)")
+    p.add_argument("--graph", help="render this graph first and score each of its outputs")
+    p.add_argument("--background-matte", default="", help="person matte of the reference (default: GrabCut)")
+    p.add_argument("--lpips-net", default="alex", choices=["alex", "vgg"], help="LPIPS backbone (paper: alex)")
+    p.add_argument("--lpips-backbone", default="", help="backbone weights file (default: the registry's)")
+    p.add_argument("--frames", help="frame range A-B")
+    p.add_argument("-o", "--output", default="segfuse-report", help="report folder")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("demo", help="run the paper pipeline on the built-in sample")
     p.add_argument("-o", "--output", default="segfuse-demo", help="output folder")

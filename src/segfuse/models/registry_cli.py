@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from segfuse.io.atomic import atomic_output
+from segfuse.models.fetch import expected_digest
 from segfuse.models.weights import REGISTRY, WeightsEntry, WeightsError, models_dir, search_dirs, sha256_of
 
 
@@ -14,6 +15,10 @@ def _loader(network: str):
         from segfuse.models.modnet_runtime import load_modnet
 
         return load_modnet
+    if network in ("alexnet", "vgg16"):
+        from segfuse.models.lpips import LPIPS
+
+        return lambda path: LPIPS("alex" if network == "alexnet" else "vgg", path)
     raise WeightsError(f"no loader for network '{network}'")
 
 
@@ -48,7 +53,9 @@ def import_model(path: Path, name: str | None) -> int:
     with atomic_output(target) as tmp:
         shutil.copyfile(path, tmp)
     checksum = sha256_of(target)
-    note = "" if entry.sha256 in (None, checksum) else " — WARNING: sha256 differs from the official file's"
+    expected = expected_digest(entry)
+    matches = expected is None or (checksum.startswith(expected[0]) if expected[1] else checksum == expected[0])
+    note = "" if matches else " — WARNING: sha256 differs from the official file's"
     print(f"imported {entry.name} → {target} (sha256 {checksum}){note}")
     return 0
 
@@ -68,10 +75,11 @@ def verify_models() -> int:
             failures += 1
             continue
         checksum = sha256_of(path)
-        if entry.sha256 is None:
+        expected = expected_digest(entry)
+        if expected is None:
             verdict = "loads; sha256 not recorded for the official file"
-        elif checksum == entry.sha256:
-            verdict = "loads; sha256 matches the official file"
+        elif checksum.startswith(expected[0]) if expected[1] else checksum == expected[0]:
+            verdict = "loads; sha256 matches the official file" + (" (prefix in its name)" if expected[1] else "")
         else:
             verdict, failures = "loads, but sha256 differs from the official file", failures + 1
         print(f"{entry.name:22s} {verdict} ({path})")

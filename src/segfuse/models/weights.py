@@ -41,6 +41,16 @@ REGISTRY: dict[str, WeightsEntry] = {e.name: e for e in (
         "modnet-webcam", "modnet_webcam_portrait_matting.ckpt", "modnet", "Apache-2.0",
         "MODNet's official pretrained folder (github.com/ZHKKKe/MODNet, pretrained/README.md)", None,
         "MODNet trained for webcam video"),
+    WeightsEntry(
+        "lpips-alexnet", "alexnet-owt-7be5be79.pth", "alexnet", "BSD-3-Clause",
+        "torchvision's ImageNet AlexNet (pytorch.org)", None,
+        "AlexNet backbone of the LPIPS metric (the paper's Table 1)",
+        "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"),
+    WeightsEntry(
+        "lpips-vgg16", "vgg16-397923af.pth", "vgg16", "BSD-3-Clause",
+        "torchvision's ImageNet VGG16 (pytorch.org)", None,
+        "VGG16 backbone of the LPIPS metric",
+        "https://download.pytorch.org/models/vgg16-397923af.pth"),
 )}
 
 
@@ -76,9 +86,10 @@ def find_weights(name: str, explicit: str = "") -> Path:
         if candidate.is_file():
             return candidate
     looked = ", ".join(str(d) for d in search_dirs())
-    raise WeightsError(
-        f"{entry.filename} ({entry.description}) not found in {looked}; get it from {entry.source}, "
-        f"then run 'segfuse models import FILE' (or set the node's weights param)")
+    how = (f"run 'python install/fetch_weights.py {entry.name}'" if entry.url else
+           f"get it from {entry.source}, then run 'segfuse models import FILE'")
+    raise WeightsError(f"{entry.filename} ({entry.description}) not found in {looked}; {how} "
+                       "(or give its path explicitly)")
 
 
 def sha256_of(path: Path) -> str:
