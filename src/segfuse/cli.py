@@ -94,8 +94,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_fix(args: argparse.Namespace) -> int:
     from segfuse.paper_graph import FixOptions, paper_graph
 
+    if args.source:
+        if not args.coeffs or args.generated or args.reference:
+            raise GraphError("--source needs --coeffs, and replaces --generated/--reference")
+    elif not (args.generated and args.reference):
+        raise GraphError("give --generated and --reference (a rendered clip), or --source and --coeffs")
     options = FixOptions(
-        generated=args.generated, reference=args.reference, output=args.output, segmenter=args.segmenter,
+        generated=args.generated or "", reference=args.reference or "", output=args.output,
+        segmenter=args.segmenter, source=args.source or "", coeffs=args.coeffs or "",
+        pirender_weights=args.pirender_weights, drive_mode=args.drive_mode,
         window=args.window, median_mode=args.median_mode, kernel=args.kernel,
         reference_fit=args.reference_fit, iterations=args.iterations, working_size=args.working_size,
         modnet_weights=args.modnet_weights, modnet_backend=args.modnet_backend, device=args.device,
@@ -241,8 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("fix", help="run the paper's pipeline on a generated clip")
-    p.add_argument("--generated", required=True, help="generated clip (movie or sequence)")
-    p.add_argument("--reference", required=True, help="reference portrait image")
+    p.add_argument("--generated", help="generated clip (movie or sequence)")
+    p.add_argument("--reference", help="reference portrait image")
+    p.add_argument("--source", help="a portrait to animate with PIRender first (instead of --generated)")
+    p.add_argument("--coeffs", help="driving 3DMM coefficients for --source (.npy/.npz/.mat)")
+    p.add_argument("--pirender-weights", default="", help="PIRenderer checkpoint (CC BY-NC 4.0)")
+    p.add_argument("--drive-mode", default="full", choices=["full", "expression"])
     p.add_argument("-o", "--output", required=True, help="output movie or sequence pattern")
     p.add_argument("--segmenter", default="grabcut", choices=["grabcut", "modnet", "hybrid"],
                    help="grabcut (the paper's best), modnet, or hybrid (MODNet's matte starts GrabCut)")

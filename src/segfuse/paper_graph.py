@@ -9,6 +9,9 @@ Segmenters: ``grabcut`` (the paper's best): the reference is cut from a portrait
 (it is a still) and its matte initialises GrabCut on every generated frame; ``modnet``: MODNet
 on both; ``hybrid``: MODNet's matte initialises GrabCut on both (the paper's conclusion).
 The generated mattes are steadied by the temporal median and fused (eqs. 6–8).
+
+With a source portrait and driving coefficients, PIRender Drive makes the generated clip, and
+the reference is the portrait exactly as the network sees it (256×256): the paper's whole graph.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ class FixOptions:
     modnet_backend: str = "auto"
     device: str = "auto"
     frames: FrameRange | None = None
+    source: str = ""  # with coeffs: render the generated clip with PIRender Drive first
+    coeffs: str = ""
+    pirender_weights: str = ""
+    drive_mode: str = "full"
 
 
 def paper_graph(options: FixOptions, base_dir: Path | None = None) -> GraphDoc:
@@ -48,10 +55,19 @@ def paper_graph(options: FixOptions, base_dir: Path | None = None) -> GraphDoc:
         raise ValueError(f"segmenter '{options.segmenter}' is not one of {', '.join(SEGMENTERS)}")
     solve = {"iterations": options.iterations, "working_size": options.working_size}
     modnet = {"weights": options.modnet_weights, "backend": options.modnet_backend, "device": options.device}
-    nodes = [
-        NodeSpec("generated", "org.segfuse.Read", {"path": options.generated}),
-        NodeSpec("reference", "org.segfuse.Read", {"path": options.reference}),
-    ]
+    if options.source:
+        drive = {"weights": options.pirender_weights, "coefficients": options.coeffs, "mode": options.drive_mode,
+                 "device": options.device}
+        nodes = [
+            NodeSpec("portrait", "org.segfuse.Read", {"path": options.source}),
+            NodeSpec("generated", "org.segfuse.PIRenderDrive", drive, {"Source": "portrait"}),
+            NodeSpec("reference", "org.segfuse.PIRenderDrive", {**drive, "output": "source"}, {"Source": "portrait"}),
+        ]
+    else:
+        nodes = [
+            NodeSpec("generated", "org.segfuse.Read", {"path": options.generated}),
+            NodeSpec("reference", "org.segfuse.Read", {"path": options.reference}),
+        ]
     if options.segmenter == "grabcut":
         nodes += [
             NodeSpec("reference_matte", "org.segfuse.GrabCutSegment", {"init": "portrait", **solve},

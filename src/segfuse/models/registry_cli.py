@@ -15,6 +15,10 @@ def _loader(network: str):
         from segfuse.models.modnet_runtime import load_modnet
 
         return load_modnet
+    if network == "pirender":
+        from segfuse.models.pirender_runtime import load_pirender
+
+        return load_pirender
     if network in ("alexnet", "vgg16"):
         from segfuse.models.lpips import LPIPS
 

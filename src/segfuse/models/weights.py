@@ -42,6 +42,11 @@ REGISTRY: dict[str, WeightsEntry] = {e.name: e for e in (
         "MODNet's official pretrained folder (github.com/ZHKKKe/MODNet, pretrained/README.md)", None,
         "MODNet trained for webcam video"),
     WeightsEntry(
+        "pirender-face", "pirender_face.pt", "pirender", "CC BY-NC 4.0 (non-commercial)",
+        "PIRender's official release (github.com/RenYurui/PIRender README: face.zip, the checkpoint in "
+        "result/face/; import it with --as pirender-face)", None,
+        "PIRenderer face generator trained on VoxCeleb (non-commercial use only)"),
+    WeightsEntry(
         "lpips-alexnet", "alexnet-owt-7be5be79.pth", "alexnet", "BSD-3-Clause",
         "torchvision's ImageNet AlexNet (pytorch.org)", None,
         "AlexNet backbone of the LPIPS metric (the paper's Table 1)",
