@@ -208,6 +208,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_install(args: argparse.Namespace) -> int:
+    from segfuse.plugin.ofx.build import build_bundle, default_prefix
+
+    target = build_bundle(Path(args.prefix) if args.prefix else default_prefix())
+    print(f"installed {target} (uses {sys.executable}); hosts find it through OFX_PLUGIN_PATH or /usr/OFX/Plugins")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from segfuse.demo import run_demo
 
@@ -308,6 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="segfuse-report", help="report folder")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("install", help="build and install a host bundle")
+    p.add_argument("target", choices=["ofx"])
+    p.add_argument("--prefix", help="plugin folder (default: first of $OFX_PLUGIN_PATH, else /usr/OFX/Plugins)")
+    p.set_defaults(func=cmd_install)
 
     p = sub.add_parser("demo", help="run the paper pipeline on the built-in sample")
     p.add_argument("-o", "--output", default="segfuse-demo", help="output folder")

@@ -1,0 +1,1 @@
+"""Host bridges (installed as ``segfuse.plugin``); each maps ``segfuse.runtime`` onto one host."""

@@ -1,0 +1,437 @@
+"""Maps the SegFuse node API onto OpenFX actions (called by the C shim, one call per action).
+
+Each SegFuse node but Read and Write (hosts read and write themselves) becomes one OFX image
+effect. Images cross as numpy views over the host's buffers (OFX rows run bottom-up); a Python
+exception becomes a failed action plus a message through the host's message suite, never a crash.
+Host pixels are taken to be in SegFuse's working space (set $OCIO to the host's config).
+"""
+
+from __future__ import annotations
+
+import ctypes as C
+import threading
+
+import numpy as np
+from segfuse.plugin.ofx import api
+
+from segfuse import color
+from segfuse.image import Image
+from segfuse.io.frames import FrameRange
+from segfuse.runtime import default_registry
+from segfuse.runtime.clips import Alpha, ClipSpec, Components
+from segfuse.runtime.node import ClipFrames, NodeDescriptor, NodeInstance
+from segfuse.runtime.params import Bool, Choice, Color, Double, FilePath, Int, Param, ParamValues, Point2D
+
+HOSTS_READ_AND_WRITE = {"org.segfuse.Read", "org.segfuse.Write"}
+COMPONENT = {"OfxImageComponentAlpha": 1, "OfxImageComponentRGB": 3, "OfxImageComponentRGBA": 4}
+FILTER, GENERAL = "OfxImageEffectContextFilter", "OfxImageEffectContextGeneral"
+
+_lock = threading.Lock()
+_suites: dict[str, object] = {}
+_instances: dict[int, NodeInstance] = {}
+_plugins: list[NodeDescriptor] | None = None
+_warned: set[int] = set()  # instances already told that the host has no temporal clip access
+
+
+def plugins() -> list[NodeDescriptor]:
+    global _plugins
+    if _plugins is None:
+        _plugins = [d for d in default_registry().all() if d.id not in HOSTS_READ_AND_WRITE]
+    return _plugins
+
+
+def plugin_list() -> list[tuple[str, int, int]]:
+    """(identifier, major, minor) of every exposed node, in OfxGetPlugin order."""
+    return [(d.id, d.version[0], d.version[1]) for d in plugins()]
+
+
+def set_host(address: int) -> None:
+    host = api.OfxHost.from_address(address)
+
+    def fetch(name: bytes, struct):
+        pointer = host.fetchSuite(host.host, name, 1)
+        return C.cast(pointer, C.POINTER(struct)).contents if pointer else None
+
+    _suites["host"] = host.host
+    _suites.update(props=fetch(b"OfxPropertySuite", api.PropertySuiteV1),
+                   effect=fetch(b"OfxImageEffectSuite", api.ImageEffectSuiteV1),
+                   params=fetch(b"OfxParameterSuite", api.ParameterSuiteV1),
+                   message=fetch(b"OfxMessageSuite", api.MessageSuiteV1))
+
+
+def _props(handle: int | None) -> api.Props:
+    return api.Props(_suites["props"], handle)
+
+
+def _effect_props(effect: int) -> api.Props:
+    out = api.Handle()
+    _suites["effect"].getPropertySet(effect, C.byref(out))
+    return _props(out.value)
+
+
+def host_has_temporal_access() -> bool:
+    return bool(_props(_suites.get("host")).get_int("OfxImageEffectPropTemporalClipAccess", default=0))
+
+
+def report(handle: int, text: str, kind: bytes = b"OfxMessageError") -> None:
+    """Post a message through the host's message suite (and stderr when the host has none)."""
+    suite = _suites.get("message")
+    if suite is not None:
+        suite.message(handle, kind, b"SegFuse", text.replace("%", "%%").encode())
+    else:
+        import sys
+
+        print(f"SegFuse: {text}", file=sys.stderr)
+
+
+def main_entry(index: int, action: str, handle: int, in_args: int, out_args: int) -> int:
+    descriptor = plugins()[index]
+    fn = ACTIONS.get(action)
+    if fn is None:
+        return api.REPLY_DEFAULT
+    try:
+        return fn(descriptor, handle, _props(in_args or None), _props(out_args or None))
+    except Exception as exc:  # every failure becomes a status and a message, never a host crash
+        report(handle, f"{descriptor.label}: {exc}")
+        return api.FAILED
+
+
+# ---- describe -------------------------------------------------------------------------------
+
+def _filter_capable(d: NodeDescriptor) -> bool:
+    return any(c.name == "Source" for c in d.clips) and all(c.optional or c.name == "Source" for c in d.clips)
+
+
+def describe(d: NodeDescriptor, handle: int, _in: api.Props, _out: api.Props) -> int:
+    props = _effect_props(handle)
+    props.set_string("OfxPropLabel", d.label)
+    props.set_string("OfxImageEffectPluginPropGrouping", d.group)
+    props.set_string("OfxPropPluginDescription", d.help)
+    props.set_strings("OfxImageEffectPropSupportedContexts", ([FILTER] if _filter_capable(d) else []) + [GENERAL])
+    props.set_strings("OfxImageEffectPropSupportedPixelDepths", ["OfxBitDepthFloat", "OfxBitDepthByte"])
+    props.set_int("OfxImageEffectPropTemporalClipAccess", int(any(c.temporal for c in d.clips)))
+    props.set_int("OfxImageEffectPropSupportsTiles", 0)
+    props.set_int("OfxImageEffectPropSupportsMultiResolution", 0)
+    props.set_string("OfxImageEffectPluginRenderThreadSafety", "OfxImageEffectRenderInstanceSafe")
+    return api.OK
+
+
+def _clip_components(components: tuple[Components, ...]) -> list[str]:
+    return ["OfxImageComponentAlpha", "OfxImageComponentRGBA"] if components == (Alpha,) else [
+        "OfxImageComponentRGBA", "OfxImageComponentRGB"] + (["OfxImageComponentAlpha"] if Alpha in components else [])
+
+
+def _define_clip(handle: int, name: str, components: list[str], optional: bool, temporal: bool) -> None:
+    out = api.Handle()
+    _suites["effect"].clipDefine(handle, name.encode(), C.byref(out))
+    props = _props(out.value)
+    props.set_strings("OfxImageEffectPropSupportedComponents", components)
+    props.set_int("OfxImageClipPropOptional", int(optional))
+    props.set_int("OfxImageEffectPropTemporalClipAccess", int(temporal))
+    props.set_int("OfxImageEffectPropSupportsTiles", 0)
+
+
+def _param_type(param: Param) -> str:
+    return {Int: "OfxParamTypeInteger", Double: "OfxParamTypeDouble", Bool: "OfxParamTypeBoolean",
+            Choice: "OfxParamTypeChoice", Color: "OfxParamTypeRGB", Point2D: "OfxParamTypeDouble2D"}.get(
+        type(param), "OfxParamTypeString")
+
+
+def _define_param(param_set: int, param: Param) -> None:
+    out = api.Handle()
+    kind = _param_type(param)
+    status = _suites["params"].paramDefine(param_set, kind.encode(), param.name.encode(), C.byref(out))
+    if status != api.OK:
+        raise api.OfxError(f"paramDefine {param.name}: status {status}")
+    props = _props(out.value)
+    info = param.describe()
+    props.set_string("OfxPropLabel", info["label"])
+    props.set_string("OfxParamPropHint", param.help)
+    props.set_string("OfxParamPropScriptName", param.name)
+    if kind == "OfxParamTypeInteger":
+        props.set_int("OfxParamPropDefault", param.default)
+        for key, value in (("Min", param.min), ("Max", param.max)):
+            if value is not None:
+                props.set_int(f"OfxParamProp{key}", value)
+                props.set_int(f"OfxParamPropDisplay{key}", value)
+    elif kind == "OfxParamTypeDouble":
+        props.set_double("OfxParamPropDefault", param.default)
+        for key, value in (("Min", param.min), ("Max", param.max)):
+            if value is not None:
+                props.set_double(f"OfxParamProp{key}", value)
+                props.set_double(f"OfxParamPropDisplay{key}", value)
+    elif kind == "OfxParamTypeBoolean":
+        props.set_int("OfxParamPropDefault", int(bool(param.default)))
+    elif kind == "OfxParamTypeChoice":
+        props.set_strings("OfxParamPropChoiceOption", list(param.options))
+        props.set_int("OfxParamPropDefault", param.options.index(param.default))
+    elif kind in ("OfxParamTypeRGB", "OfxParamTypeDouble2D"):
+        props.set_doubles("OfxParamPropDefault", list(param.default or ()))
+    else:
+        default = param.default
+        props.set_string("OfxParamPropDefault", " ".join(map(str, default)) if isinstance(default, tuple)
+                         else str(default or ""))
+        props.set_string("OfxParamPropStringMode", "OfxParamStringIsFilePath" if isinstance(param, FilePath)
+                         else "OfxParamStringIsSingleLine")
+    if kind in ("OfxParamTypeString", "OfxParamTypeChoice", "OfxParamTypeBoolean"):
+        props.set_int("OfxParamPropAnimates", 0)
+
+
+def describe_in_context(d: NodeDescriptor, handle: int, in_args: api.Props, _out: api.Props) -> int:
+    output = getattr(d.cls, "output", None)
+    _define_clip(handle, "Output", _clip_components((output,) if output is Alpha else ()), False, False)
+    for clip in d.clips:
+        _define_clip(handle, clip.name, _clip_components(clip.components), clip.optional, clip.temporal)
+    param_set = api.Handle()
+    _suites["effect"].getParamSet(handle, C.byref(param_set))
+    for param in d.params:
+        _define_param(param_set.value, param)
+    return api.OK
+
+
+# ---- instances ------------------------------------------------------------------------------
+
+def create_instance(d: NodeDescriptor, handle: int, _in: api.Props, _out: api.Props) -> int:
+    with _lock:
+        _instances[handle] = NodeInstance(d, f"ofx-{handle:x}")
+    return api.OK
+
+
+def destroy_instance(d: NodeDescriptor, handle: int, _in: api.Props, _out: api.Props) -> int:
+    with _lock:
+        _instances.pop(handle, None)
+    return api.OK
+
+
+def _instance(handle: int) -> NodeInstance:
+    with _lock:
+        return _instances[handle]
+
+
+def param_values(d: NodeDescriptor, handle: int, time: float) -> ParamValues:
+    param_set = api.Handle()
+    _suites["effect"].getParamSet(handle, C.byref(param_set))
+    values = {}
+    for param in d.params:
+        h = api.Handle()
+        _suites["params"].paramGetHandle(param_set.value, param.name.encode(), C.byref(h), None)
+        kind = _param_type(param)
+        get = _suites["params"].paramGetValueAtTime
+        if kind in ("OfxParamTypeInteger", "OfxParamTypeBoolean", "OfxParamTypeChoice"):
+            v = C.c_int()
+            get(h.value, time, C.addressof(v), None, None)
+            raw = param.options[v.value] if kind == "OfxParamTypeChoice" else v.value
+        elif kind == "OfxParamTypeDouble":
+            v = C.c_double()
+            get(h.value, time, C.addressof(v), None, None)
+            raw = v.value
+        elif kind in ("OfxParamTypeRGB", "OfxParamTypeDouble2D"):
+            vs = [C.c_double() for _ in range(3)]
+            get(h.value, time, *(C.addressof(x) for x in vs))
+            raw = [x.value for x in vs[: 3 if kind == "OfxParamTypeRGB" else 2]]
+        else:
+            v = C.c_char_p()
+            get(h.value, time, C.addressof(v), None, None)
+            raw = (v.value or b"").decode()
+        values[param.name] = param.coerce(bool(raw) if kind == "OfxParamTypeBoolean" else raw)
+    return ParamValues(values)
+
+
+class _Clip:
+    """A host clip of the instance: handle, connection, spec."""
+
+    def __init__(self, effect: int, name: str, accepted: tuple[Components, ...], time: float) -> None:
+        clip, props = api.Handle(), api.Handle()
+        _suites["effect"].clipGetHandle(effect, name.encode(), C.byref(clip), C.byref(props))
+        self.handle, self.props, self.name = clip.value, _props(props.value), name
+        self.connected = bool(self.props.get_int("OfxImageClipPropConnected", default=1))
+        rod = api.RectD()
+        _suites["effect"].clipGetRegionOfDefinition(self.handle, time, C.byref(rod))
+        self.rod = rod
+        span = [self.props.get_double("OfxImageEffectPropFrameRange", i) for i in (0, 1)] \
+            if self.props.dimension("OfxImageEffectPropFrameRange") == 2 else None
+        self.frames = FrameRange(int(round(span[0])), int(round(span[1]))) if span else None
+        self.host_components = self.props.get_string("OfxImageEffectPropComponents", default="")
+        takes_alpha = accepted == (Alpha,) or (Alpha in accepted and self.host_components == "OfxImageComponentAlpha")
+        components = Alpha if takes_alpha else Components.RGB
+        working = "" if components is Alpha else color.working_space()
+        self.spec = ClipSpec(int(rod.x2 - rod.x1), int(rod.y2 - rod.y1), components, self.frames, working)
+
+    def image(self, time: float) -> Image | None:
+        """The host's image at ``time`` as a SegFuse Image, or None where the clip has no frame."""
+        props = api.Handle()
+        if _suites["effect"].clipGetImage(self.handle, time, None, C.byref(props)) != api.OK or not props.value:
+            return None
+        try:
+            pixels = _read_pixels(_props(props.value))
+        finally:
+            _suites["effect"].clipReleaseImage(props.value)
+        if self.spec.components is Alpha:
+            return Image(np.ascontiguousarray(pixels[:, :, -1:]))
+        rgb = np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels[:, :, :3]
+        return Image(np.ascontiguousarray(rgb), color.working_space())
+
+
+def _view(props: api.Props) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A numpy view (bottom-up rows, as OFX lays them out) over an image's buffer, and its bounds."""
+    bounds = tuple(props.get_int("OfxImagePropBounds", i) for i in range(4))
+    width, height = bounds[2] - bounds[0], bounds[3] - bounds[1]
+    channels = COMPONENT[props.get_string("OfxImageEffectPropComponents")]
+    dtype = np.float32 if props.get_string("OfxImageEffectPropPixelDepth") == "OfxBitDepthFloat" else np.uint8
+    row_bytes = props.get_int("OfxImagePropRowBytes")
+    size = abs(row_bytes) * height
+    raw = np.ctypeslib.as_array(C.cast(props.get_pointer("OfxImagePropData"), C.POINTER(C.c_ubyte)), (size,))
+    item = np.dtype(dtype).itemsize
+    view = np.lib.stride_tricks.as_strided(raw.view(dtype), (height, width, channels),
+                                           (row_bytes, channels * item, item), writeable=True)
+    return view, bounds
+
+
+def _read_pixels(props: api.Props) -> np.ndarray:
+    view, _ = _view(props)
+    pixels = view[::-1].astype(np.float32)
+    if view.dtype == np.uint8:
+        pixels /= 255.0
+    return pixels
+
+
+def _connected_clips(d: NodeDescriptor, effect: int, time: float) -> dict[str, _Clip]:
+    clips = {c.name: _Clip(effect, c.name, c.components, time) for c in d.clips}
+    return {name: clip for name, clip in clips.items() if clip.connected}
+
+
+def get_region_of_definition(d: NodeDescriptor, handle: int, in_args: api.Props, out_args: api.Props) -> int:
+    time = in_args.get_double("OfxPropTime")
+    clips = _connected_clips(d, handle, time)
+    spec = _instance(handle).output_spec({n: c.spec for n, c in clips.items()}, param_values(d, handle, time))
+    out_args.set_doubles("OfxImageEffectPropRegionOfDefinition", [0.0, 0.0, float(spec.width), float(spec.height)])
+    return api.OK
+
+
+def get_regions_of_interest(d: NodeDescriptor, handle: int, in_args: api.Props, out_args: api.Props) -> int:
+    time = in_args.get_double("OfxPropTime")
+    for name, clip in _connected_clips(d, handle, time).items():  # whole frames: nodes see the full image
+        r = clip.rod
+        out_args.set_doubles(f"OfxImageClipPropRoI_{name}", [r.x1, r.y1, r.x2, r.y2])
+    return api.OK
+
+
+def get_frames_needed(d: NodeDescriptor, handle: int, in_args: api.Props, out_args: api.Props) -> int:
+    time = in_args.get_double("OfxPropTime")
+    t = int(round(time))
+    needed = _instance(handle).frames_needed(t, [c.name for c in d.clips], param_values(d, handle, time))
+    for name, times in needed.items():
+        out_args.set_doubles(f"OfxImageClipPropFrameRange_{name}", [float(min(times)), float(max(times))])
+    return api.OK
+
+
+def _output_is_alpha(d: NodeDescriptor, clips: dict[str, _Clip]) -> bool:
+    """Alpha out for matte nodes, and for 'same as input' nodes fed an alpha clip."""
+    output = getattr(d.cls, "output", None)
+    if output is not None:
+        return output is Alpha
+    first = next((clips[c.name] for c in d.clips if c.name in clips), None)
+    return first is not None and first.spec.components is Alpha
+
+
+def get_clip_preferences(d: NodeDescriptor, handle: int, in_args: api.Props, out_args: api.Props) -> int:
+    clips = _connected_clips(d, handle, 0.0)
+    out_args.set_string("OfxImageClipPropComponents_Output",
+                        "OfxImageComponentAlpha" if _output_is_alpha(d, clips) else "OfxImageComponentRGBA")
+    for clip in d.clips:
+        takes_alpha = clip.components == (Alpha,) or (clip.name in clips and clips[clip.name].spec.components is Alpha)
+        wanted = "OfxImageComponentAlpha" if takes_alpha else "OfxImageComponentRGBA"
+        out_args.set_string(f"OfxImageClipPropComponents_{clip.name}", wanted)
+    out_args.set_string("OfxImageEffectPropPreMultiplication", "OfxImageAlphaUnPremultiplied")
+    return api.OK
+
+
+def is_identity(d: NodeDescriptor, handle: int, in_args: api.Props, out_args: api.Props) -> int:
+    time = in_args.get_double("OfxPropTime")
+    clip = _instance(handle).is_identity(int(round(time)), param_values(d, handle, time))
+    if clip is None:
+        return api.REPLY_DEFAULT
+    out_args.set_string("OfxPropName", clip)
+    out_args.set_double("OfxPropTime", time)
+    return api.OK
+
+
+def render(d: NodeDescriptor, handle: int, in_args: api.Props, _out: api.Props) -> int:
+    time = in_args.get_double("OfxPropTime")
+    t = int(round(time))
+    window = [in_args.get_int("OfxImageEffectPropRenderWindow", i) for i in range(4)]
+    instance, params = _instance(handle), param_values(d, handle, time)
+    clips = _connected_clips(d, handle, time)
+    spec = instance.output_spec({n: c.spec for n, c in clips.items()}, params)
+    inputs = {}
+    for name, times in instance.frames_needed(t, list(clips), params).items():
+        clip = clips[name]
+        images = {}
+        for s in times:
+            if clip.frames is not None and s not in clip.frames:
+                continue
+            image = clip.image(float(s))
+            if image is not None:
+                images[s] = image
+        if t not in images and not images:
+            raise RuntimeError(f"clip '{name}' has no image at frame {t}")
+        inputs[name] = ClipFrames(name, clip.spec, t, images)
+    temporal = any(c.temporal for c in d.clips)
+    if temporal and not host_has_temporal_access() and handle not in _warned:
+        _warned.add(handle)
+        report(handle, f"{d.label}: this host gives effects no access to other frames, so only the current "
+                       "frame is used (a temporal median of one frame passes the matte through)", b"OfxMessageWarning")
+    result = instance.render(t, inputs, params)
+    if result.size != spec.size:
+        raise RuntimeError(f"rendered {result.width}×{result.height}, declared {spec.width}×{spec.height}")
+    _write_output(handle, time, result, window)
+    return api.OK
+
+
+def _write_output(effect: int, time: float, result: Image, window: list[int]) -> None:
+    clip, props = api.Handle(), api.Handle()
+    _suites["effect"].clipGetHandle(effect, b"Output", C.byref(clip), None)
+    if _suites["effect"].clipGetImage(clip.value, time, None, C.byref(props)) != api.OK:
+        raise RuntimeError("the host gave no output image")
+    try:
+        view, bounds = _view(_props(props.value))
+        pixels = result.pixels[::-1]  # to bottom-up rows
+        channels = view.shape[2]
+        if channels == 4:
+            if result.channels == 1:
+                pixels = np.repeat(pixels, 4, axis=2)
+            elif result.channels == 3:
+                pixels = np.concatenate([pixels, np.ones_like(pixels[:, :, :1])], axis=2)
+        elif channels == 1:
+            pixels = pixels[:, :, -1:]
+        else:
+            pixels = pixels[:, :, :3] if result.channels >= 3 else np.repeat(pixels, 3, axis=2)
+        x1, y1 = max(window[0], bounds[0], 0), max(window[1], bounds[1], 0)
+        x2 = min(window[2], bounds[2], result.width)
+        y2 = min(window[3], bounds[3], result.height)
+        region = pixels[y1:y2, x1:x2]
+        if view.dtype == np.uint8:
+            region = np.clip(region * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        view[y1 - bounds[1]:y2 - bounds[1], x1 - bounds[0]:x2 - bounds[0]] = region
+    finally:
+        _suites["effect"].clipReleaseImage(props.value)
+
+
+def _ok(*_args) -> int:
+    return api.OK
+
+
+ACTIONS = {
+    "OfxActionLoad": _ok,
+    "OfxActionUnload": _ok,
+    "OfxActionDescribe": describe,
+    "OfxImageEffectActionDescribeInContext": describe_in_context,
+    "OfxActionCreateInstance": create_instance,
+    "OfxActionDestroyInstance": destroy_instance,
+    "OfxImageEffectActionGetRegionOfDefinition": get_region_of_definition,
+    "OfxImageEffectActionGetRegionsOfInterest": get_regions_of_interest,
+    "OfxImageEffectActionGetFramesNeeded": get_frames_needed,
+    "OfxImageEffectActionGetClipPreferences": get_clip_preferences,
+    "OfxImageEffectActionIsIdentity": is_identity,
+    "OfxImageEffectActionRender": render,
+}

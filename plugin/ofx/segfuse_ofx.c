@@ -1,0 +1,178 @@
+/* SegFuse OpenFX shim: exposes one OFX image effect per SegFuse node and forwards every action to
+ * the Python module segfuse.plugin.ofx.bridge. Written against the public OpenFX C API; the few
+ * declarations it needs are made here. It embeds CPython, or joins the interpreter already
+ * running in the host process, and holds the GIL only while an action runs. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <dlfcn.h>
+#include <libgen.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct OfxPropertySetStruct *OfxPropertySetHandle;
+typedef int OfxStatus;
+typedef struct OfxHost {
+    OfxPropertySetHandle host;
+    const void *(*fetchSuite)(OfxPropertySetHandle host, const char *suiteName, int suiteVersion);
+} OfxHost;
+typedef OfxStatus(OfxPluginEntryPoint)(const char *action, const void *handle, OfxPropertySetHandle inArgs,
+                                       OfxPropertySetHandle outArgs);
+typedef struct OfxPlugin {
+    const char *pluginApi;
+    int apiVersion;
+    const char *pluginIdentifier;
+    unsigned int pluginVersionMajor;
+    unsigned int pluginVersionMinor;
+    void (*setHost)(OfxHost *host);
+    OfxPluginEntryPoint *mainEntry;
+} OfxPlugin;
+
+#define STATUS_FAILED 1
+#define MAX_PLUGINS 32
+
+static OfxPlugin plugins[MAX_PLUGINS];
+static char identifiers[MAX_PLUGINS][256];
+static int plugin_count = -1;
+static PyObject *bridge = NULL;
+
+/* The bundle's Contents/Resources folder, found from this library's own path. */
+static void resources_dir(char *out, size_t size) {
+    Dl_info info;
+    char path[4096];
+    out[0] = '\0';
+    if (!dladdr((void *)resources_dir, &info) || !info.dli_fname) return;
+    strncpy(path, info.dli_fname, sizeof(path) - 1);
+    path[sizeof(path) - 1] = '\0';
+    char *arch_dir = dirname(path);          /* Contents/Linux-x86-64 */
+    char *contents = dirname(arch_dir);      /* Contents */
+    snprintf(out, size, "%s/Resources", contents);
+}
+
+/* Start Python if the host has none, then import the bridge with the recorded sys.path. */
+static int start_python(void) {
+    if (bridge) return 1;
+    if (!Py_IsInitialized()) {
+#ifdef SEGFUSE_LIBPYTHON
+        /* Hosts load plugins RTLD_LOCAL; extension modules need libpython's symbols global. */
+        dlopen(SEGFUSE_LIBPYTHON, RTLD_NOW | RTLD_GLOBAL);
+#endif
+        Py_InitializeEx(0);
+        PyEval_SaveThread(); /* release the GIL: every action takes it with PyGILState_Ensure */
+    }
+    PyGILState_STATE gil = PyGILState_Ensure();
+    char resources[4096];
+    resources_dir(resources, sizeof(resources));
+    PyObject *folder = PyUnicode_FromString(resources);
+    PyObject *setup = folder == NULL ? NULL : PyUnicode_FromFormat(
+        "import sys, os, site\n"
+        "_f = os.path.join(%R, 'python_path.txt')\n"
+        "if os.path.exists(_f):\n"
+        "    for _p in open(_f).read().split('\\n'):\n"
+        "        if _p and _p not in sys.path: site.addsitedir(_p)\n", folder);
+    Py_XDECREF(folder);
+    int ok = 0;
+    if (setup) {
+        PyObject *globals = PyDict_New();
+        PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins());
+        PyObject *r = PyRun_String(PyUnicode_AsUTF8(setup), Py_file_input, globals, globals);
+        Py_XDECREF(r);
+        Py_DECREF(globals);
+        Py_DECREF(setup);
+        if (r) {
+            bridge = PyImport_ImportModule("segfuse.plugin.ofx.bridge");
+            ok = bridge != NULL;
+        }
+    }
+    if (!ok) {
+        fprintf(stderr, "SegFuse OFX: cannot start the Python bridge:\n");
+        PyErr_Print();
+    }
+    PyGILState_Release(gil);
+    return ok;
+}
+
+static OfxStatus dispatch(int index, const char *action, const void *handle, OfxPropertySetHandle in_args,
+                          OfxPropertySetHandle out_args) {
+    if (!bridge) return STATUS_FAILED;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *r = PyObject_CallMethod(bridge, "main_entry", "isKKK", index, action,
+                                      (unsigned long long)(uintptr_t)handle,
+                                      (unsigned long long)(uintptr_t)in_args,
+                                      (unsigned long long)(uintptr_t)out_args);
+    OfxStatus status = STATUS_FAILED;
+    if (r) {
+        status = (OfxStatus)PyLong_AsLong(r);
+        Py_DECREF(r);
+    } else {
+        PyErr_Print(); /* the bridge reports errors itself; this is a last resort, never a crash */
+    }
+    PyGILState_Release(gil);
+    return status;
+}
+
+static void set_host(OfxHost *host) {
+    if (!bridge) return;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *r = PyObject_CallMethod(bridge, "set_host", "K", (unsigned long long)(uintptr_t)host);
+    if (!r) PyErr_Print();
+    Py_XDECREF(r);
+    PyGILState_Release(gil);
+}
+
+#define ENTRY(n)                                                                                 \
+    static OfxStatus entry_##n(const char *a, const void *h, OfxPropertySetHandle i,             \
+                               OfxPropertySetHandle o) { return dispatch(n, a, h, i, o); }
+ENTRY(0) ENTRY(1) ENTRY(2) ENTRY(3) ENTRY(4) ENTRY(5) ENTRY(6) ENTRY(7)
+ENTRY(8) ENTRY(9) ENTRY(10) ENTRY(11) ENTRY(12) ENTRY(13) ENTRY(14) ENTRY(15)
+ENTRY(16) ENTRY(17) ENTRY(18) ENTRY(19) ENTRY(20) ENTRY(21) ENTRY(22) ENTRY(23)
+ENTRY(24) ENTRY(25) ENTRY(26) ENTRY(27) ENTRY(28) ENTRY(29) ENTRY(30) ENTRY(31)
+static OfxPluginEntryPoint *entries[MAX_PLUGINS] = {
+    entry_0, entry_1, entry_2, entry_3, entry_4, entry_5, entry_6, entry_7,
+    entry_8, entry_9, entry_10, entry_11, entry_12, entry_13, entry_14, entry_15,
+    entry_16, entry_17, entry_18, entry_19, entry_20, entry_21, entry_22, entry_23,
+    entry_24, entry_25, entry_26, entry_27, entry_28, entry_29, entry_30, entry_31};
+
+/* Ask the bridge which nodes to expose: a list of (identifier, major, minor). */
+static void enumerate(void) {
+    if (plugin_count >= 0) return;
+    plugin_count = 0;
+    if (!start_python()) return;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *list = PyObject_CallMethod(bridge, "plugin_list", NULL);
+    if (!list) {
+        PyErr_Print();
+    } else {
+        Py_ssize_t n = PyList_Size(list);
+        for (Py_ssize_t k = 0; k < n && k < MAX_PLUGINS; k++) {
+            const char *ident = NULL;
+            unsigned int major = 1, minor = 0;
+            if (!PyArg_ParseTuple(PyList_GetItem(list, k), "sII", &ident, &major, &minor)) {
+                PyErr_Print();
+                continue;
+            }
+            strncpy(identifiers[plugin_count], ident, 255);
+            OfxPlugin *p = &plugins[plugin_count];
+            p->pluginApi = "OfxImageEffectPluginAPI";
+            p->apiVersion = 1;
+            p->pluginIdentifier = identifiers[plugin_count];
+            p->pluginVersionMajor = major;
+            p->pluginVersionMinor = minor;
+            p->setHost = set_host;
+            p->mainEntry = entries[plugin_count];
+            plugin_count++;
+        }
+        Py_DECREF(list);
+    }
+    PyGILState_Release(gil);
+}
+
+__attribute__((visibility("default"))) int OfxGetNumberOfPlugins(void) {
+    enumerate();
+    return plugin_count;
+}
+
+__attribute__((visibility("default"))) OfxPlugin *OfxGetPlugin(int nth) {
+    enumerate();
+    return (nth >= 0 && nth < plugin_count) ? &plugins[nth] : NULL;
+}

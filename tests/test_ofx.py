@@ -1,0 +1,190 @@
+"""The OFX bundle, loaded as hosts load it: enumeration, description, frames needed, renders equal
+to the Python runtime's, errors as statuses and messages, and a plain C host embedding Python."""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from segfuse.plugin.ofx.build import build_bundle
+
+from segfuse.paper_graph import FixOptions, paper_graph
+from segfuse.runtime import Evaluator, FrameRange, bind
+from segfuse.sample import GENERATED, REFERENCE
+
+from .ofx_host import ClipSource, Host
+
+FILTER, GENERAL = "OfxImageEffectContextFilter", "OfxImageEffectContextGeneral"
+FRAMES = 6
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    return build_bundle(tmp_path_factory.mktemp("ofx"))
+
+
+@pytest.fixture(scope="module")
+def host(bundle) -> Host:
+    return Host(bundle)
+
+
+@pytest.fixture(scope="module")
+def runtime():
+    """The Python runtime's paper graph on the sample: the reference for every comparison."""
+    doc = paper_graph(FixOptions(str(GENERATED), str(REFERENCE), "unused.mp4", frames=FrameRange(0, FRAMES - 1)))
+    return Evaluator(bind(doc))
+
+
+def rgba(image) -> np.ndarray:
+    px = image.pixels
+    if px.shape[2] == 1:
+        return px
+    return np.concatenate([px, np.ones_like(px[:, :, :1])], axis=2)
+
+
+def test_every_node_but_read_and_write_is_an_effect(host):
+    plugins = host.plugins()
+    assert plugins == {i: (1, 0) for i in ("org.segfuse.Fix", "org.segfuse.GrabCutSegment", "org.segfuse.MODNetMatte",
+                                           "org.segfuse.PIRenderDrive", "org.segfuse.ReferenceFuse",
+                                           "org.segfuse.TemporalMedian")}
+    median = host.describe("org.segfuse.TemporalMedian", FILTER)
+    assert median["props"]["OfxPropLabel"] == [b"Temporal Median"]
+    assert median["props"]["OfxImageEffectPropTemporalClipAccess"] == [1]
+    assert set(median["clips"]) == {"Output", "Source"}
+    window = host.objects[median["params"]["window"]["props"]].values
+    assert (window["OfxParamPropDefault"], window["OfxParamPropMin"], window["OfxParamPropMax"]) == ([5], [1], [31])
+    fuse = host.describe("org.segfuse.ReferenceFuse", GENERAL)
+    assert set(fuse["clips"]) == {"Output", "Generated", "Reference", "GeneratedMatte", "ReferenceMatte"}
+    assert fuse["props"]["OfxImageEffectPropSupportedContexts"] == [GENERAL.encode()]
+    grabcut = host.describe("org.segfuse.GrabCutSegment", FILTER)
+    hint = host.objects[grabcut["clips"]["Hint"]["props"]].values
+    assert hint["OfxImageClipPropOptional"] == [1]
+    init = host.objects[grabcut["params"]["init"]["props"]].values
+    assert init["OfxParamPropChoiceOption"] == [b"auto", b"hint", b"rect", b"portrait"]
+
+
+def test_temporal_median_asks_for_the_four_previous_frames(host):
+    source = ClipSource(lambda t: np.zeros((8, 8, 1), np.float32), 0, 47, "OfxImageComponentAlpha")
+    inst = host.instance("org.segfuse.TemporalMedian", FILTER, {"Source": source}, {})
+    assert inst.frames_needed(10) == {"Source": (6.0, 10.0)}
+    inst.destroy()
+
+
+def test_paper_chain_through_ofx_equals_the_python_runtime(host, runtime):
+    generated = ClipSource(lambda t: rgba(runtime.render("generated", t)), 0, FRAMES - 1)
+    reference = ClipSource(lambda t: rgba(runtime.render("reference", 0)), 0, FRAMES - 1)
+    ref_seg = host.instance("org.segfuse.GrabCutSegment", FILTER, {"Source": reference}, {"init": "portrait"})
+
+    @functools.cache
+    def ref_matte(t):
+        status, out = ref_seg.render(t)
+        assert status == 0, host.messages
+        return out
+
+    hint = ClipSource(ref_matte, 0, FRAMES - 1, "OfxImageComponentAlpha")
+    gen_seg = host.instance("org.segfuse.GrabCutSegment", GENERAL, {"Source": generated, "Hint": hint},
+                            {"init": "hint"})
+
+    @functools.cache
+    def gen_matte(t):
+        status, out = gen_seg.render(t)
+        assert status == 0, host.messages
+        return out
+
+    mattes = ClipSource(gen_matte, 0, FRAMES - 1, "OfxImageComponentAlpha")
+    median = host.instance("org.segfuse.TemporalMedian", FILTER, {"Source": mattes}, {})
+    medians = ClipSource(functools.cache(lambda t: median.render(t)[1]), 0, FRAMES - 1, "OfxImageComponentAlpha")
+    fuse = host.instance("org.segfuse.ReferenceFuse", GENERAL, {
+        "Generated": generated, "Reference": reference, "GeneratedMatte": medians, "ReferenceMatte": hint}, {})
+    for t in (FRAMES - 1, 2, 0):
+        status, out = fuse.render(t)
+        assert status == 0, host.messages
+        expected = runtime.render("fuse", t).pixels
+        assert np.abs(out[:, :, :3] - expected).max() <= 1e-6
+        assert np.abs(out[:, :, 3] - 1).max() == 0
+    assert np.abs(gen_matte(3)[:, :, 0] - runtime.render("generated_matte", 3).alpha).max() <= 1e-6
+
+
+def test_segfuse_fix_filter_equals_segfuse_fix(host, runtime):
+    generated = ClipSource(lambda t: rgba(runtime.render("generated", t)), 0, FRAMES - 1)
+    fix = host.instance("org.segfuse.Fix", FILTER, {"Source": generated}, {"reference": str(REFERENCE)})
+    assert fix.frames_needed(4) == {"Source": (0.0, 4.0)}
+    for t in (4, 0):
+        status, out = fix.render(t)
+        assert status == 0, host.messages
+        assert np.abs(out[:, :, :3] - runtime.render("fuse", t).pixels).max() <= 1e-6
+
+
+def test_a_python_exception_is_a_failed_render_with_a_message_and_the_next_render_works(host):
+    source = ClipSource(lambda t: np.full((32, 32, 4), 0.5, np.float32), 0, 9)
+    inst = host.instance("org.segfuse.Fix", FILTER, {"Source": source}, {"reference": "/nonexistent/ref.png"})
+    host.messages.clear()
+    status, _ = inst.render(3)
+    assert status == 1
+    assert any("SegFuse Fix" in m and "ref.png: file not found" in m for m in host.messages), host.messages
+    inst.params["reference"]["value"] = str(REFERENCE)
+    status, out = inst.render(3)
+    assert status == 1 and any("the reference is 512×512 but 'Source' is 32×32" in m for m in host.messages)
+    inst.params["reference_fit"]["value"] = 1  # stretch
+    status, out = inst.render(3)
+    assert status == 0 and out.shape == (32, 32, 4)
+
+
+def test_a_plain_c_host_embeds_python_and_enumerates(bundle, tmp_path):
+    source = tmp_path / "host.c"
+    source.write_text(textwrap.dedent("""
+        #include <dlfcn.h>
+        #include <stdio.h>
+        typedef struct { const char *api; int version; const char *id; unsigned major, minor;
+                         void *set_host; void *main_entry; } Plugin;
+        int main(int argc, char **argv) {
+            void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+            if (!lib) { fprintf(stderr, "%s\\n", dlerror()); return 2; }
+            int (*count)(void) = (int (*)(void))dlsym(lib, "OfxGetNumberOfPlugins");
+            Plugin *(*get)(int) = (Plugin *(*)(int))dlsym(lib, "OfxGetPlugin");
+            int n = count();
+            for (int i = 0; i < n; i++) printf("%s %u.%u\\n", get(i)->id, get(i)->major, get(i)->minor);
+            return n > 0 ? 0 : 1;
+        }"""))
+    subprocess.run(["cc", str(source), "-o", str(tmp_path / "host"), "-ldl"], check=True)
+    binary = next((bundle / "Contents").glob("Linux-*/SegFuse.ofx"))
+    result = subprocess.run([str(tmp_path / "host"), str(binary)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "org.segfuse.TemporalMedian 1.0" in result.stdout and "org.segfuse.Fix 1.0" in result.stdout
+
+
+def test_install_command_builds_into_the_plugin_path(tmp_path):
+    env_path = tmp_path / "plugins"
+    result = subprocess.run([sys.executable, "-m", "segfuse.cli", "install", "ofx", "--prefix", str(env_path)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert (env_path / "SegFuse.ofx.bundle" / "Contents" / "Linux-x86-64" / "SegFuse.ofx").is_file()
+    assert sys.executable in (env_path / "SegFuse.ofx.bundle" / "Contents" / "Resources" / "python.txt").read_text()
+
+
+def test_renders_from_several_host_threads_equal_serial_renders(host, runtime):
+    from concurrent.futures import ThreadPoolExecutor
+
+    generated = ClipSource(lambda t: rgba(runtime.render("generated", t)), 0, FRAMES - 1)
+    instances = [host.instance("org.segfuse.Fix", FILTER, {"Source": generated}, {"reference": str(REFERENCE)})
+                 for _ in range(2)]
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda job: job[0].render(job[1]), [(instances[0], 1), (instances[1], 2)]))
+    for (status, out), t in zip(results, (1, 2), strict=True):
+        assert status == 0
+        assert np.abs(out[:, :, :3] - runtime.render("fuse", t).pixels).max() <= 1e-6
+
+
+def test_a_host_without_temporal_access_is_told_what_happens(bundle, runtime):
+    host = Host(bundle)
+    host.objects[host.host_props].values["OfxImageEffectPropTemporalClipAccess"] = [0]
+    mattes = ClipSource(lambda t: runtime.render("generated_matte", t).pixels, 0, FRAMES - 1, "OfxImageComponentAlpha")
+    median = host.instance("org.segfuse.TemporalMedian", FILTER, {"Source": mattes}, {})
+    status, _ = median.render(3)
+    assert status == 0
+    assert any(m.startswith("OfxMessageWarning") and "no access to other frames" in m for m in host.messages)
