@@ -188,3 +188,20 @@ def test_a_host_without_temporal_access_is_told_what_happens(bundle, runtime):
     status, _ = median.render(3)
     assert status == 0
     assert any(m.startswith("OfxMessageWarning") and "no access to other frames" in m for m in host.messages)
+
+
+def test_display_referred_hosts_get_and_give_srgb(host, runtime, monkeypatch):
+    from segfuse import color
+
+    monkeypatch.setenv("SEGFUSE_OFX_COLORSPACE", "srgb")
+
+    def srgb_frame(t):
+        image = runtime.render("generated", t)
+        return rgba(image.with_pixels(color.convert(image.pixels, image.colorspace, "srgb")))
+
+    fix = host.instance("org.segfuse.Fix", FILTER, {"Source": ClipSource(srgb_frame, 0, FRAMES - 1)},
+                        {"reference": str(REFERENCE)})
+    status, out = fix.render(3)
+    assert status == 0, host.messages
+    expected = color.convert(runtime.render("fuse", 3).pixels, "scene_linear", "srgb")
+    assert np.abs(out[:, :, :3] - expected).max() <= 2e-4  # two OCIO round trips (its sRGB curve is approximated)

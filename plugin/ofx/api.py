@@ -113,6 +113,17 @@ class Props:
         self._check(self.suite.propGetDouble(self.handle, name.encode(), index, C.byref(v)), "get", name)
         return v.value
 
+    def get_numbers(self, name: str, count: int) -> list[float]:
+        """Values of a numeric property whatever type the host stored (some hosts use doubles for
+        properties the spec types as int, such as the render window)."""
+        values = []
+        for i in range(count):
+            v = C.c_double()
+            if self.suite.propGetDouble(self.handle, name.encode(), i, C.byref(v)) != OK:
+                return [float(self.get_int(name, k)) for k in range(count)]
+            values.append(v.value)
+        return values
+
     def get_doubles(self, name: str, count: int) -> list[float]:
         return [self.get_double(name, i) for i in range(count)]
 

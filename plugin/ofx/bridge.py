@@ -3,12 +3,16 @@
 Each SegFuse node but Read and Write (hosts read and write themselves) becomes one OFX image
 effect. Images cross as numpy views over the host's buffers (OFX rows run bottom-up); a Python
 exception becomes a failed action plus a message through the host's message suite, never a crash.
-Host pixels are taken to be in SegFuse's working space (set $OCIO to the host's config).
+Host pixels are in $SEGFUSE_OFX_COLORSPACE (an OCIO colourspace or role; default scene_linear,
+as compositors work; display-referred editors such as MLT-based ones want "srgb"): they are
+converted to the working space on the way in and back on the way out. Alpha is never converted.
 """
 
 from __future__ import annotations
 
 import ctypes as C
+import os
+import sys
 import threading
 
 import numpy as np
@@ -69,18 +73,23 @@ def _effect_props(effect: int) -> api.Props:
     return _props(out.value)
 
 
+def host_colorspace() -> str:
+    return color.resolve_colorspace(os.environ.get("SEGFUSE_OFX_COLORSPACE", "").strip() or "scene_linear")
+
+
 def host_has_temporal_access() -> bool:
     return bool(_props(_suites.get("host")).get_int("OfxImageEffectPropTemporalClipAccess", default=0))
 
 
 def report(handle: int, text: str, kind: bytes = b"OfxMessageError") -> None:
-    """Post a message through the host's message suite (and stderr when the host has none)."""
+    """Post a message through the host's message suite (and to stderr when the host has none, or
+    when $SEGFUSE_OFX_LOG is set: some hosts show messages nowhere useful)."""
     suite = _suites.get("message")
+    if os.environ.get("SEGFUSE_OFX_LOG"):
+        print(f"SegFuse: {text}", file=sys.stderr)
     if suite is not None:
         suite.message(handle, kind, b"SegFuse", text.replace("%", "%%").encode())
-    else:
-        import sys
-
+    elif not os.environ.get("SEGFUSE_OFX_LOG"):
         print(f"SegFuse: {text}", file=sys.stderr)
 
 
@@ -246,7 +255,9 @@ class _Clip:
         self.handle, self.props, self.name = clip.value, _props(props.value), name
         self.connected = bool(self.props.get_int("OfxImageClipPropConnected", default=1))
         rod = api.RectD()
-        _suites["effect"].clipGetRegionOfDefinition(self.handle, time, C.byref(rod))
+        status = _suites["effect"].clipGetRegionOfDefinition(self.handle, time, C.byref(rod))
+        if self.connected and (status != api.OK or rod.x2 <= rod.x1 or rod.y2 <= rod.y1):
+            rod = self._bounds_of_image(time) or rod  # some hosts do not implement clip RoDs
         self.rod = rod
         span = [self.props.get_double("OfxImageEffectPropFrameRange", i) for i in (0, 1)] \
             if self.props.dimension("OfxImageEffectPropFrameRange") == 2 else None
@@ -256,6 +267,16 @@ class _Clip:
         components = Alpha if takes_alpha else Components.RGB
         working = "" if components is Alpha else color.working_space()
         self.spec = ClipSpec(int(rod.x2 - rod.x1), int(rod.y2 - rod.y1), components, self.frames, working)
+
+    def _bounds_of_image(self, time: float) -> api.RectD | None:
+        props = api.Handle()
+        if _suites["effect"].clipGetImage(self.handle, time, None, C.byref(props)) != api.OK or not props.value:
+            return None
+        try:
+            b = [_props(props.value).get_int("OfxImagePropBounds", i) for i in range(4)]
+        finally:
+            _suites["effect"].clipReleaseImage(props.value)
+        return api.RectD(*map(float, b))
 
     def image(self, time: float) -> Image | None:
         """The host's image at ``time`` as a SegFuse Image, or None where the clip has no frame."""
@@ -269,7 +290,7 @@ class _Clip:
         if self.spec.components is Alpha:
             return Image(np.ascontiguousarray(pixels[:, :, -1:]))
         rgb = np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels[:, :, :3]
-        return Image(np.ascontiguousarray(rgb), color.working_space())
+        return Image(color.convert(rgb, host_colorspace(), color.working_space()), color.working_space())
 
 
 def _view(props: api.Props) -> tuple[np.ndarray, tuple[int, int, int, int]]:
@@ -359,7 +380,7 @@ def is_identity(d: NodeDescriptor, handle: int, in_args: api.Props, out_args: ap
 def render(d: NodeDescriptor, handle: int, in_args: api.Props, _out: api.Props) -> int:
     time = in_args.get_double("OfxPropTime")
     t = int(round(time))
-    window = [in_args.get_int("OfxImageEffectPropRenderWindow", i) for i in range(4)]
+    window = [int(round(v)) for v in in_args.get_numbers("OfxImageEffectPropRenderWindow", 4)]
     instance, params = _instance(handle), param_values(d, handle, time)
     clips = _connected_clips(d, handle, time)
     spec = instance.output_spec({n: c.spec for n, c in clips.items()}, params)
@@ -367,8 +388,9 @@ def render(d: NodeDescriptor, handle: int, in_args: api.Props, _out: api.Props) 
     for name, times in instance.frames_needed(t, list(clips), params).items():
         clip = clips[name]
         images = {}
+        trust_range = clip.frames is not None and t in clip.frames  # some hosts declare ranges loosely
         for s in times:
-            if clip.frames is not None and s not in clip.frames:
+            if trust_range and s not in clip.frames:
                 continue
             image = clip.image(float(s))
             if image is not None:
@@ -395,7 +417,10 @@ def _write_output(effect: int, time: float, result: Image, window: list[int]) ->
         raise RuntimeError("the host gave no output image")
     try:
         view, bounds = _view(_props(props.value))
-        pixels = result.pixels[::-1]  # to bottom-up rows
+        pixels = result.pixels
+        if result.channels > 1:
+            pixels = color.convert(pixels, result.colorspace or color.working_space(), host_colorspace())
+        pixels = pixels[::-1]  # to bottom-up rows
         channels = view.shape[2]
         if channels == 4:
             if result.channels == 1:
