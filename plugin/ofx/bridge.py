@@ -157,18 +157,13 @@ def _define_param(param_set: int, param: Param) -> None:
     props.set_string("OfxPropLabel", info["label"])
     props.set_string("OfxParamPropHint", param.help)
     props.set_string("OfxParamPropScriptName", param.name)
-    if kind == "OfxParamTypeInteger":
-        props.set_int("OfxParamPropDefault", param.default)
+    if kind in ("OfxParamTypeInteger", "OfxParamTypeDouble"):
+        setter = props.set_int if kind == "OfxParamTypeInteger" else props.set_double
+        setter("OfxParamPropDefault", param.default)
         for key, value in (("Min", param.min), ("Max", param.max)):
             if value is not None:
-                props.set_int(f"OfxParamProp{key}", value)
-                props.set_int(f"OfxParamPropDisplay{key}", value)
-    elif kind == "OfxParamTypeDouble":
-        props.set_double("OfxParamPropDefault", param.default)
-        for key, value in (("Min", param.min), ("Max", param.max)):
-            if value is not None:
-                props.set_double(f"OfxParamProp{key}", value)
-                props.set_double(f"OfxParamPropDisplay{key}", value)
+                setter(f"OfxParamProp{key}", value)
+                setter(f"OfxParamPropDisplay{key}", value)
     elif kind == "OfxParamTypeBoolean":
         props.set_int("OfxParamPropDefault", int(bool(param.default)))
     elif kind == "OfxParamTypeChoice":

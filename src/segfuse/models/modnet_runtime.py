@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from segfuse.models.checkpoints import load_strict, read_state_dict
+from segfuse.models.devices import pick_device, place
 from segfuse.models.modnet import MODNet
 from segfuse.models.weights import WeightsError
 
@@ -37,23 +38,11 @@ def load_modnet(path: str | Path) -> MODNet:
     return model.eval()
 
 
-def pick_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise WeightsError("device 'cuda' was asked for but PyTorch sees no CUDA device")
-    return torch.device(device)
-
-
 class TorchRunner:
     """MODNet through PyTorch eager; fp16 only on CUDA."""
 
     def __init__(self, model: MODNet, device: str = "auto", precision: str = "fp32") -> None:
-        self.device = pick_device(device)
-        if precision == "fp16" and self.device.type != "cuda":
-            raise WeightsError("precision fp16 needs a CUDA device; use fp32 on the CPU")
-        self.dtype = torch.float16 if precision == "fp16" else torch.float32
-        self.model = model.to(self.device, self.dtype).eval()
+        self.model, self.device, self.dtype = place(model, device, precision)
 
     def __call__(self, x: Tensor) -> Tensor:
         # On the CPU a batch only adds memory traffic (measured 2× slower per frame at batch 8):

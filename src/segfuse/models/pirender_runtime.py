@@ -10,9 +10,8 @@ import torch
 
 from segfuse.errors import InputError
 from segfuse.models.checkpoints import load_strict, read_state_dict
-from segfuse.models.modnet_runtime import pick_device
+from segfuse.models.devices import place
 from segfuse.models.pirender import PIRenderer
-from segfuse.models.weights import WeightsError
 
 SIZE = 256
 MIN_SIDE = 128
@@ -61,11 +60,7 @@ class PIRenderRunner:
     """PIRenderer on a device; a CPU batch runs frame by frame, a GPU batch whole."""
 
     def __init__(self, model: PIRenderer, device: str = "auto", precision: str = "fp32") -> None:
-        self.device = pick_device(device)
-        if precision == "fp16" and self.device.type != "cuda":
-            raise WeightsError("precision fp16 needs a CUDA device; use fp32 on the CPU")
-        self.dtype = torch.float16 if precision == "fp16" else torch.float32
-        self.model = model.to(self.device, self.dtype).eval()
+        self.model, self.device, self.dtype = place(model, device, precision)
 
     def __call__(self, source: torch.Tensor, semantics: np.ndarray, stage: str | None = None) -> dict:
         step = 1 if self.device.type == "cpu" else len(semantics)
