@@ -34,6 +34,7 @@ class ClipSource:
     first: int
     last: int
     components: str = "OfxImageComponentRGBA"
+    depth: str = "OfxBitDepthFloat"  # or OfxBitDepthByte: the host hands 8-bit images
 
 
 class Host:
@@ -184,7 +185,7 @@ class Host:
         if clip["name"] == "Output":
             h, w = clip["size"]
             channels = 1 if clip["components"] == "OfxImageComponentAlpha" else 4
-            pixels = np.zeros((h, w, channels), np.float32)
+            pixels = np.zeros((h, w, channels), np.uint8 if clip["depth"] == "OfxBitDepthByte" else np.float32)
             clip["result"] = pixels
         else:
             source: ClipSource = clip["source"]
@@ -192,11 +193,14 @@ class Host:
                 return FAILED
             clip["fetched"].append(t)
             pixels = np.ascontiguousarray(source.frames(t)[::-1], np.float32)  # OFX rows: bottom-up
+            if source.depth == "OfxBitDepthByte":
+                pixels = np.clip(pixels * 255 + 0.5, 0, 255).astype(np.uint8)
         comps = {1: "OfxImageComponentAlpha", 3: "OfxImageComponentRGB", 4: "OfxImageComponentRGBA"}[pixels.shape[2]]
         image = self.new(PropSet({
             "OfxImagePropData": [pixels.ctypes.data], "OfxImagePropBounds": [0, 0, pixels.shape[1], pixels.shape[0]],
             "OfxImagePropRowBytes": [pixels.strides[0]], "OfxImageEffectPropComponents": [comps.encode()],
-            "OfxImageEffectPropPixelDepth": [b"OfxBitDepthFloat"], "OfxImagePropField": [b"OfxFieldNone"]}))
+            "OfxImageEffectPropPixelDepth": [(b"OfxBitDepthByte" if pixels.dtype == np.uint8 else b"OfxBitDepthFloat")],
+            "OfxImagePropField": [b"OfxFieldNone"]}))
         self.objects[image].keep = pixels  # the buffer lives as long as the image handle
         return self._out(out, image)
 
@@ -275,13 +279,15 @@ class Host:
         return {"plugin": plugin, "props": self.objects[desc["props"]].values, "clips": desc["clips"],
                 "params": desc["params"], "context": context}
 
-    def instance(self, ident: str, context: str, sources: dict[str, ClipSource], params: dict) -> Instance:
+    def instance(self, ident: str, context: str, sources: dict[str, ClipSource], params: dict,
+                 output_depth: str = "OfxBitDepthFloat") -> Instance:
         desc = self.describe(ident, context)
-        return Instance(self, desc, sources, params)
+        return Instance(self, desc, sources, params, output_depth)
 
 
 class Instance:
-    def __init__(self, host: Host, desc: dict, sources: dict[str, ClipSource], params: dict) -> None:
+    def __init__(self, host: Host, desc: dict, sources: dict[str, ClipSource], params: dict,
+                 output_depth: str = "OfxBitDepthFloat") -> None:
         self.host, self.plugin = host, desc["plugin"]
         clips = {}
         size = None
@@ -289,7 +295,8 @@ class Instance:
             props = host.objects[d["props"]].values
             source = sources.get(name)
             connected = source is not None or name == "Output"
-            entry = {"name": name, "source": source, "fetched": [], "components": "OfxImageComponentRGBA"}
+            entry = {"name": name, "source": source, "fetched": [], "components": "OfxImageComponentRGBA",
+                     "depth": output_depth}
             if source is not None:
                 first = source.frames(source.first)
                 entry["size"] = first.shape[:2]

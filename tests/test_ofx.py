@@ -205,3 +205,15 @@ def test_display_referred_hosts_get_and_give_srgb(host, runtime, monkeypatch):
     assert status == 0, host.messages
     expected = color.convert(runtime.render("fuse", 3).pixels, "scene_linear", "srgb")
     assert np.abs(out[:, :, :3] - expected).max() <= 2e-4  # two OCIO round trips (its sRGB curve is approximated)
+
+
+def test_8bit_images_in_and_out(host):
+    rng = np.random.default_rng(5)
+    frames = {t: rng.integers(0, 256, (10, 14, 1)).astype(np.float32) / 255 for t in range(8)}
+    source = ClipSource(lambda t: frames[t], 0, 7, "OfxImageComponentAlpha", "OfxBitDepthByte")
+    median = host.instance("org.segfuse.TemporalMedian", FILTER, {"Source": source}, {},
+                           output_depth="OfxBitDepthByte")
+    status, out = median.render(5)
+    assert status == 0 and out.dtype == np.uint8
+    expected = np.median(np.stack([frames[t] for t in range(1, 6)]), axis=0)
+    np.testing.assert_array_equal(out, np.clip(expected * 255 + 0.5, 0, 255).astype(np.uint8))
