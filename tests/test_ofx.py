@@ -40,6 +40,18 @@ def runtime():
     return Evaluator(bind(doc))
 
 
+def rendered(host, instance):
+    """A cached frame → output function for an effect instance; a failed render fails the test."""
+
+    @functools.cache
+    def frame(t):
+        status, out = instance.render(t)
+        assert status == 0, host.messages
+        return out
+
+    return frame
+
+
 def rgba(image) -> np.ndarray:
     px = image.pixels
     if px.shape[2] == 1:
@@ -79,26 +91,13 @@ def test_paper_chain_through_ofx_equals_the_python_runtime(host, runtime):
     generated = ClipSource(lambda t: rgba(runtime.render("generated", t)), 0, FRAMES - 1)
     reference = ClipSource(lambda t: rgba(runtime.render("reference", 0)), 0, FRAMES - 1)
     ref_seg = host.instance("org.segfuse.GrabCutSegment", FILTER, {"Source": reference}, {"init": "portrait"})
-
-    @functools.cache
-    def ref_matte(t):
-        status, out = ref_seg.render(t)
-        assert status == 0, host.messages
-        return out
-
-    hint = ClipSource(ref_matte, 0, FRAMES - 1, "OfxImageComponentAlpha")
+    hint = ClipSource(rendered(host, ref_seg), 0, FRAMES - 1, "OfxImageComponentAlpha")
     gen_seg = host.instance("org.segfuse.GrabCutSegment", GENERAL, {"Source": generated, "Hint": hint},
                             {"init": "hint"})
-
-    @functools.cache
-    def gen_matte(t):
-        status, out = gen_seg.render(t)
-        assert status == 0, host.messages
-        return out
-
+    gen_matte = rendered(host, gen_seg)
     mattes = ClipSource(gen_matte, 0, FRAMES - 1, "OfxImageComponentAlpha")
     median = host.instance("org.segfuse.TemporalMedian", FILTER, {"Source": mattes}, {})
-    medians = ClipSource(functools.cache(lambda t: median.render(t)[1]), 0, FRAMES - 1, "OfxImageComponentAlpha")
+    medians = ClipSource(rendered(host, median), 0, FRAMES - 1, "OfxImageComponentAlpha")
     fuse = host.instance("org.segfuse.ReferenceFuse", GENERAL, {
         "Generated": generated, "Reference": reference, "GeneratedMatte": medians, "ReferenceMatte": hint}, {})
     for t in (FRAMES - 1, 2, 0):

@@ -59,16 +59,8 @@ REGISTRY: dict[str, WeightsEntry] = {e.name: e for e in (
 )}
 
 
-def models_dir() -> Path:
-    """Where imported weights live: $SEGFUSE_MODELS, else the user cache dir."""
-    env = os.environ.get("SEGFUSE_MODELS", "").strip()
-    if env:
-        return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
-    return Path(cache) / "segfuse" / "models"
-
-
 def search_dirs() -> list[Path]:
+    """Where weights are looked for, in order: $SEGFUSE_MODELS (if set), then the user cache dir."""
     dirs = []
     env = os.environ.get("SEGFUSE_MODELS", "").strip()
     if env:
@@ -76,6 +68,11 @@ def search_dirs() -> list[Path]:
     cache = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
     dirs.append(Path(cache) / "segfuse" / "models")
     return dirs
+
+
+def models_dir() -> Path:
+    """Where imported weights go: the first folder searched."""
+    return search_dirs()[0]
 
 
 def find_weights(name: str, explicit: str = "") -> Path:
