@@ -62,7 +62,10 @@ def comfy_input(spec: InputSpec) -> io.Input:
     if spec.type == "BOOLEAN":
         return io.Boolean.Input(spec.name, default=spec.default, **common)
     if spec.type == "INT":
-        return io.Int.Input(spec.name, default=spec.default, min=spec.min, max=spec.max, step=spec.step, **common)
+        # control_after_generate=False: the web UI would otherwise re-randomise an INT named "seed"
+        # after every run; a SegFuse param is a setting, and renders must be reproducible.
+        return io.Int.Input(spec.name, default=spec.default, min=spec.min, max=spec.max, step=spec.step,
+                            control_after_generate=False, **common)
     if spec.type == "FLOAT":
         return io.Float.Input(spec.name, default=spec.default, min=spec.min, max=spec.max, step=spec.step,
                               round=False, **common)
