@@ -180,7 +180,7 @@ def test_example_workflow_equals_segfuse_fix_on_the_same_frames(server, tmp_path
     assert max(errors) <= 1 / 255
 
 
-def test_bad_input_is_an_error_on_the_node_and_the_server_keeps_serving(server):
+def test_bad_input_is_an_error_on_the_node_and_the_server_keeps_serving(server, modnet_checkpoint):
     workflow = json.loads(EXAMPLE.read_text())
     mismatched = json.loads(json.dumps(workflow))
     mismatched["10"] = {"class_type": "ImageFromBatch", "inputs": {"image": ["2", 0], "batch_index": 0, "length": 5}}
@@ -197,6 +197,15 @@ def test_bad_input_is_an_error_on_the_node_and_the_server_keeps_serving(server):
     assert err["node_id"] == "20" and "modnet_photographic_portrait_matting.ckpt" in err["exception_message"]
     assert str(server.base / "models" / "segfuse") in err["exception_message"]
     print(f"missing weights → node {err['node_id']}: {err['exception_type']}: {err['exception_message'].strip()}")
+    models = server.base / "models" / "segfuse"
+    models.mkdir(parents=True, exist_ok=True)
+    shutil.copy(modnet_checkpoint, models / modnet_checkpoint.name)  # found through ComfyUI's models folder
+    modnet["3"] = {"class_type": "ImageFromBatch", "inputs": {"image": ["2", 0], "batch_index": 0, "length": 2}}
+    modnet["20"]["inputs"]["ref_size"] = 128
+    entry = server.run(modnet)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    assert len(entry["outputs"]["21"]["images"]) == 2
+    print(f"weights copied into {models}: MODNet Matte ran on 2 frames")
 
     wrong_type = json.loads(json.dumps(workflow))
     wrong_type["6"]["inputs"]["Source"] = ["5", 0]  # a MASK into GrabCut's IMAGE input
