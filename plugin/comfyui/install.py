@@ -66,7 +66,10 @@ def write_pack(folder: Path) -> None:
     (folder / "__init__.py").write_text(INIT)
     (folder / "pyproject.toml").write_text(PYPROJECT.format(version=__version__))
     (folder / "README.md").write_text(README.format(version=__version__))
-    shutil.copytree(EXAMPLES, folder / "example_workflows")
+    examples = folder / "example_workflows"
+    examples.mkdir()
+    for workflow in sorted(EXAMPLES.glob("*.json")):
+        shutil.copy(workflow, examples / workflow.name)
 
 
 def install_pack(prefix: Path) -> Path:
