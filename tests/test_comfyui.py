@@ -194,7 +194,7 @@ def test_reference_fuse_with_still_reference_equals_the_runtime(sample):
 
 @pytest.mark.slow
 def test_segfuse_fix_node_equals_segfuse_fix_on_the_same_frames(sample):
-    doc = paper_graph(FixOptions(str(sample["gen"]), str(sample["ref"]), "unused.mp4"))
+    doc = paper_graph(FixOptions(str(sample["gen"]), str(sample["ref"]), "unused.mp4", preset="classic"))
     evaluator = Evaluator(bind(doc))
     want = tensors.to_outputs([evaluator.render("fuse", t) for t in range(FRAMES)], ("IMAGE",))
     seen = []

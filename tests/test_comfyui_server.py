@@ -1,6 +1,7 @@
 """The pack in a real ComfyUI server: /object_info lists every SegFuse node, the example workflow
-queued through POST /prompt on 12 frames of the built-in sample equals `segfuse fix` on the same
-frames, and bad input is an error on the node while the server keeps serving.
+queued through POST /prompt on 12 frames of the built-in sample equals `segfuse fix --preset
+classic` (the same graph) on the same frames, and bad input is an error on the node while the
+server keeps serving.
 
 Runs when COMFYUI_DIR points at a ComfyUI checkout whose Python (COMFYUI_PYTHON, default: this
 one) has ComfyUI's requirements and segfuse installed; skipped otherwise.
@@ -164,7 +165,8 @@ def test_example_workflow_equals_segfuse_fix_on_the_same_frames(server, tmp_path
     started_fix = time.monotonic()
     fixed = subprocess.run([sys.executable, "-m", "segfuse.cli", "fix", "--generated", str(GENERATED),
                             "--reference", str(REFERENCE), "-o", str(tmp_path / "fix.####.png"),
-                            "--frames", f"0-{FRAMES - 1}", "--quiet"], capture_output=True, text=True)
+                            "--frames", f"0-{FRAMES - 1}", "--preset", "classic", "--quiet"],
+                           capture_output=True, text=True)
     assert fixed.returncode == 0, fixed.stderr
     fix_s = time.monotonic() - started_fix
     errors, worst = [], 0
