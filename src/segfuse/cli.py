@@ -212,6 +212,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
+    if args.target == "comfyui":
+        from segfuse.plugin.comfyui.install import cli_install
+
+        return cli_install(args.prefix)
     from segfuse.plugin.ofx.build import build_bundle, default_prefix
 
     target = build_bundle(Path(args.prefix) if args.prefix else default_prefix())
@@ -325,8 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("install", help="build and install a host bundle")
-    p.add_argument("target", choices=["ofx"])
-    p.add_argument("--prefix", help="plugin folder (default: first of $OFX_PLUGIN_PATH, else /usr/OFX/Plugins)")
+    p.add_argument("target", choices=["ofx", "comfyui"])
+    p.add_argument("--prefix", help="plugin folder (ofx default: first of $OFX_PLUGIN_PATH, else /usr/OFX/Plugins; "
+                   "comfyui: ComfyUI's custom_nodes folder)")
     p.set_defaults(func=cmd_install)
 
     p = sub.add_parser("demo", help="run the paper pipeline on the built-in sample")
