@@ -322,6 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prefix", help="plugin folder (default: first of $OFX_PLUGIN_PATH, else /usr/OFX/Plugins)")
     p.set_defaults(func=cmd_install)
 
+    from segfuse.plugin.studio.command import add_arguments as edit_arguments
+
+    edit_arguments(sub.add_parser("edit", help="open SegFuse Studio, the node editor (gui extra)"))
+
     p = sub.add_parser("demo", help="run the paper pipeline on the built-in sample")
     p.add_argument("-o", "--output", default="segfuse-demo", help="output folder")
     p.add_argument("--quiet", "-q", action="store_true")
