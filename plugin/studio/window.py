@@ -249,12 +249,21 @@ class StudioWindow(QMainWindow):
     def add_node(self, node_type: str, pos: tuple[float, float] | None = None) -> str | None:
         if pos is None:
             centre = self.canvas.mapToScene(self.canvas.viewport().rect().center())
-            pos = (centre.x() + 15 * (len(self.doc.nodes) % 6), centre.y() + 15 * (len(self.doc.nodes) % 6))
+            pos = self._free_spot(centre.x(), centre.y())
         names: list[str] = []
         if self._try(lambda: names.append(self.edits.add_node(node_type, pos))):
             self.select(names[0])
             return names[0]
         return None
+
+    def _free_spot(self, x: float, y: float) -> tuple[float, float]:
+        """The first place at or below (x, y), then rightwards, where a new node overlaps none."""
+        taken = [s.ui.get("pos", [0.0, 0.0]) for s in self.doc.nodes.values()]
+        for step in range(400):
+            cx, cy = x + (step // 8) * 230.0, y + (step % 8) * 120.0
+            if all(abs(cx - px) > 220 or abs(cy - py) > 110 for px, py in taken):
+                return cx, cy
+        return x, y
 
     def connect_nodes(self, dst: str, clip: str, src: str | None) -> None:
         self._try(lambda: self.edits.connect(dst, clip, src))
