@@ -62,9 +62,8 @@ def run(args: argparse.Namespace) -> int:
     window = StudioWindow()
     if args.demo:
         window.load_doc(demo_document(window.registry))
-    elif args.graph:
-        if not window.open(args.graph) and args.screenshot:
-            return _fail(window.messages.item(window.messages.count() - 1).text().removeprefix("cannot open: "))
+    elif args.graph and not window.open(args.graph) and args.screenshot:
+        return _fail(window.messages.item(window.messages.count() - 1).text().removeprefix("cannot open: "))
     if args.select:
         if args.select not in window.doc.nodes:
             if args.screenshot:

@@ -211,8 +211,10 @@ class StudioWindow(QMainWindow):
             self._ui_dirty = True
             self._update_title()
             return
+        before = self.problems
         self._revalidate()
-        self.canvas.rebuild(self.problems)
+        if event != "param" or before != self.problems:  # a param edit moves no node or wire
+            self.canvas.rebuild(self.problems)
         self.viewer.sync_nodes()
         if event == "renamed" and name:
             self.select(name)
