@@ -287,3 +287,13 @@ def test_edit_screenshot_writes_the_window(qtbot, clip, tmp_path, capsys):
     assert segfuse_main(["edit", str(tmp_path / "nope.json"), "--screenshot", str(tmp_path / "x.png")]) == 2
     assert "graph file not found" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_the_core_and_the_command_line_do_not_import_qt():
+    import subprocess
+    import sys
+
+    code = ("import sys, segfuse.cli, segfuse.runtime, segfuse.ops.strokes; segfuse.cli.build_parser(); "
+            "print(sorted(m for m in sys.modules if m.startswith(('PySide6', 'shiboken6'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -51,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     try:
         from PySide6.QtWidgets import QApplication
-    except ImportError:
-        return _fail(INSTALL_HINT)
+    except ImportError as exc:  # not installed, or a system library Qt needs is missing
+        return _fail(f"{INSTALL_HINT} ({exc})")
     from .window import StudioWindow
 
     if args.graph and args.demo:

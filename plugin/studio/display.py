@@ -13,7 +13,7 @@ from segfuse import color
 from segfuse.image import Image
 
 CHANNELS = ("rgb", "alpha")
-OVERLAY_TINT = np.array([1.0, 0.25, 0.35], np.float32)  # person tint over the plate
+OVERLAY_TINT = np.array([0.15, 0.45, 1.0], np.float32)  # person tint (blue: strokes are green/red)
 
 
 def to_display(image: Image, channels: str = "rgb") -> np.ndarray:

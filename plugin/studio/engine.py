@@ -95,7 +95,11 @@ class ViewerEngine:
                 if self._closed:
                     return
                 job, self._pending = self._pending, None
-            self.on_result(self.render_now(job.doc, job.names, job.time, job.id))
+            result = self.render_now(job.doc, job.names, job.time, job.id)
+            try:
+                self.on_result(result)
+            except RuntimeError:  # the window went away while this frame rendered
+                return
 
     def render_now(self, doc: GraphDoc, names: tuple[str, ...], t: int, request: int = 0) -> ViewResult:
         """Render on the calling thread (the worker, benchmarks); never raises."""

@@ -126,9 +126,10 @@ class StudioWindow(QMainWindow):
             row.addWidget(w)
         layout.addLayout(row)
         layout.addWidget(self.messages)
+        self.messages.setMinimumHeight(60)
         self.render_button.clicked.connect(lambda: self.render())
         self.cancel_button.clicked.connect(self.cancel_render)
-        box.setMaximumHeight(220)
+        box.setMaximumHeight(170)
         return box
 
     def _menus(self) -> None:
