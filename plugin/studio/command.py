@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -49,6 +51,9 @@ def _fail(message: str) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.screenshot:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    elif sys.platform.startswith("linux") and not any(
+            os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+        return _fail("no display to open the editor on (DISPLAY is not set); use --screenshot to run it offscreen")
     try:
         from PySide6.QtWidgets import QApplication
     except ImportError as exc:  # not installed, or a system library Qt needs is missing
@@ -59,7 +64,13 @@ def run(args: argparse.Namespace) -> int:
         return _fail("give a graph file or --demo, not both")
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("SegFuse Studio")
-    window = StudioWindow()
+    settings = None
+    if args.screenshot:  # a picture for docs or a check: leave the user's recent-files list alone
+        from PySide6.QtCore import QSettings
+
+        scratch = tempfile.mkdtemp(prefix="segfuse-studio-")
+        settings = QSettings(os.path.join(scratch, "studio.ini"), QSettings.IniFormat)
+    window = StudioWindow(settings=settings)
     if args.demo:
         window.load_doc(demo_document(window.registry))
     elif args.graph and not window.open(args.graph) and args.screenshot:
@@ -83,7 +94,10 @@ def run(args: argparse.Namespace) -> int:
     window.canvas.frame_all()
     if not args.screenshot:
         return app.exec()
-    return _screenshot(app, window, Path(args.screenshot), args.timeout)
+    try:
+        return _screenshot(app, window, Path(args.screenshot), args.timeout)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _default_view(doc) -> str:
