@@ -112,7 +112,7 @@ def bench_size(label: str, size: tuple[int, int], work: Path, repeat: int) -> No
         segment(rgb, trimap, 3, 256)
         solve.append(time.perf_counter() - start)
     print(f"{label} stroke → re-solved matte (viewer engine): {med(warm) * 1000:.0f} ms vs cold render "
-          f"{med(baseline) * 1000:.0f} ms ({med(baseline) / med(warm):.1f}×); one bare GrabCut solve "
+          f"{med(baseline) * 1000:.0f} ms ({med(baseline) / med(warm):.1f}×); one bare segment() (portrait prior) "
           f"{med(solve) * 1000:.0f} ms (the stroke costs {med(warm) / med(solve):.2f} solves)")
 
 
