@@ -30,13 +30,15 @@ from PySide6.QtWidgets import (
 from segfuse.runtime.params import (
     Bool,
     Choice,
+    Color,
     Double,
     FilePath,
     Int,
     Param,
     ParamError,
+    Point2D,
+    Rect,
     Strokes,
-    _Vector,
 )
 
 from .commands import Edits
@@ -135,7 +137,6 @@ class PropertiesPanel(QWidget):
 
     def _refuse(self, param: Param, message: str) -> bool:
         text = f"{self.node}.{param.name}: {message}"
-        error = self.errors.get(param.name)
         self.refresh()
         error = self.errors.get(param.name)
         if error is not None:
@@ -161,7 +162,7 @@ class PropertiesPanel(QWidget):
             return self._number(param, value)
         if isinstance(param, FilePath):
             return self._file(param, value)
-        if isinstance(param, _Vector):
+        if isinstance(param, (Rect, Point2D, Color)):
             edit = QLineEdit(" ".join(f"{v:g}" for v in param.coerce(value)))
             edit.editingFinished.connect(lambda p=param, e=edit: self._commit(p, e.text()))
             return edit
