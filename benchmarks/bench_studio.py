@@ -2,8 +2,8 @@
 
     python benchmarks/bench_studio.py [--quick]
 
-For the paper graph on the built-in sample at 512×512 and upscaled to 1920×1080 (12-frame PNG
-sequences made from the sample):
+For the paper graph (preset classic: GrabCut mattes) on the built-in sample at 512×512 and
+upscaled to 1920×1080 (12-frame PNG sequences made from the sample):
 - viewer, first view of the fused output at a frame (cold engine: decode, reference matte, five
   GrabCut solves for the median) vs the same frame again (cached) and the next frame (scrub: one
   new solve), plus the display conversion (OCIO to sRGB, 8-bit) the UI does after;
@@ -68,7 +68,7 @@ def with_strokes(doc, n: int):
 
 def bench_size(label: str, size: tuple[int, int], work: Path, repeat: int) -> None:
     gen, ref = make_clip(work / label, size)
-    doc = paper_graph(FixOptions(str(gen), str(ref), str(work / label / "out.####.png")), work)
+    doc = paper_graph(FixOptions(str(gen), str(ref), str(work / label / "out.####.png"), preset="classic"), work)
     registry = default_registry()
 
     def fresh() -> ViewerEngine:

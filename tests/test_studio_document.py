@@ -14,7 +14,7 @@ from tests.studio_clip import write_clip
 
 
 def test_a_graph_without_positions_is_laid_out_in_dependency_columns(tmp_path):
-    doc = paper_graph(FixOptions("gen.mp4", "ref.png", "out.mp4"), tmp_path)
+    doc = paper_graph(FixOptions("gen.mp4", "ref.png", "out.mp4", preset="classic"), tmp_path)
     shot = ShotDocument.from_graphdoc(doc)
     pos = {name: tuple(spec.ui["pos"]) for name, spec in shot.nodes.items()}
     assert len(set(pos.values())) == len(pos)  # no two nodes on top of each other

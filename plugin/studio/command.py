@@ -30,13 +30,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def demo_document(registry=None):
-    """The built-in sample's paper graph, writing to segfuse-demo/ under the current folder."""
+    """The built-in sample's paper graph (GrabCut mattes), writing to segfuse-demo/ under the current folder."""
     from segfuse.paper_graph import FixOptions, paper_graph
     from segfuse.sample import GENERATED, REFERENCE
 
     from .document import ShotDocument
 
-    doc = paper_graph(FixOptions(str(GENERATED), str(REFERENCE), "segfuse-demo/fused.mp4"), Path.cwd())
+    # the classic preset: GrabCut mattes, which the artist can paint on (the best preset tracks them)
+    options = FixOptions(str(GENERATED), str(REFERENCE), "segfuse-demo/fused.mp4", preset="classic")
+    doc = paper_graph(options, Path.cwd())
     doc.source = "<demo>"
     shot = ShotDocument.from_graphdoc(doc, registry)
     shot.nodes["fuse"].ui["viewer"] = {"frame": 24, "mode": "A/B wipe", "compare": "generated", "split": 0.5}
