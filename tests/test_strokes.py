@@ -49,6 +49,7 @@ def test_rasterise_paints_labels_in_order_and_erase_gives_pixels_back():
     stamped = apply_strokes(trimap, {4: (fg,)}, 5, reach=1)
     assert stamped[50, 70] == cv2.GC_FGD and stamped[10, 10] == cv2.GC_PR_BGD
     assert apply_strokes(trimap, {4: (fg,)}, 6, reach=1) is trimap  # out of reach: untouched
+    assert apply_strokes(trimap, None, 6, reach=1) is trimap  # the declared default: no strokes
 
 
 def test_strokes_near_orders_farther_frames_first():

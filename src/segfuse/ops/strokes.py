@@ -49,9 +49,14 @@ def rasterise(strokes: Sequence[Stroke], height: int, width: int) -> np.ndarray:
     return override
 
 
-def apply_strokes(trimap: np.ndarray, strokes: Mapping[int, Sequence[Stroke]], t: int, reach: int) -> np.ndarray:
-    """``trimap`` with the strokes acting on frame ``t`` stamped in as sure person / background."""
-    near = strokes_near(strokes, t, reach)
+def apply_strokes(
+    trimap: np.ndarray, strokes: Mapping[int, Sequence[Stroke]] | None, t: int, reach: int
+) -> np.ndarray:
+    """``trimap`` with the strokes acting on frame ``t`` stamped in as sure person / background.
+
+    ``None`` (the param's declared default, as a caller that skips coercion passes it) means no strokes.
+    """
+    near = strokes_near(strokes or {}, t, reach)
     if not near:
         return trimap
     override = rasterise(near, *trimap.shape)
