@@ -7,7 +7,9 @@ import cv2
 from segfuse import color
 from segfuse.errors import NodeError
 from segfuse.ops.grabcut import portrait_trimap, segment, trimap_from_border, trimap_from_hint, trimap_from_rect
+from segfuse.ops.strokes import apply_strokes
 from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, Image, Int, Rect, alpha_image, node
+from segfuse.runtime.params import Strokes
 
 
 @node(id="org.segfuse.GrabCutSegment", version=(1, 0), label="GrabCut Segment", group="SegFuse",
@@ -34,6 +36,9 @@ class GrabCutSegment:
         Int("working_size", default=256, min=0, max=16384,
             help="long side (px) GrabCut solves at, upsampled edge-aware; 0: full resolution (slow)"),
         Int("seed", default=0, min=0, max=2**31 - 1, help="seed of GrabCut's colour-model initialisation"),
+        Strokes("strokes", help="paint strokes per frame (fg/bg/erase), hard labels of the solve"),
+        Int("stroke_reach", default=0, min=0, max=1000,
+            help="a stroke painted on frame f also acts on frames f-reach…f+reach"),
     )
     output = Alpha
 
@@ -70,4 +75,5 @@ class GrabCutSegment:
             trimap = trimap_from_border(height, width)
         else:
             trimap = portrait_trimap(height, width)
+        trimap = apply_strokes(trimap, p.strokes, t, p.stroke_reach)
         return alpha_image(segment(rgb, trimap, p.iterations, p.working_size, p.seed))

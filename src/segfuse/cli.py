@@ -334,6 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "comfyui: ComfyUI's custom_nodes folder)")
     p.set_defaults(func=cmd_install)
 
+    from segfuse.plugin.studio.command import add_arguments as edit_arguments
+
+    edit_arguments(sub.add_parser("edit", help="open SegFuse Studio, the node editor (gui extra)"))
+
     p = sub.add_parser("demo", help="run the paper pipeline on the built-in sample")
     p.add_argument("-o", "--output", default="segfuse-demo", help="output folder")
     p.add_argument("--quiet", "-q", action="store_true")
