@@ -79,7 +79,7 @@ def test_every_node_but_read_and_write_is_an_effect(host):
     hint = host.objects[grabcut["clips"]["Hint"]["props"]].values
     assert hint["OfxImageClipPropOptional"] == [1]
     init = host.objects[grabcut["params"]["init"]["props"]].values
-    assert init["OfxParamPropChoiceOption"] == [b"auto", b"hint", b"rect", b"portrait"]
+    assert init["OfxParamPropChoiceOption"] == [b"auto", b"hint", b"rect", b"portrait", b"border"]
 
 
 def test_temporal_median_asks_for_the_four_previous_frames(host):
