@@ -91,8 +91,11 @@ def cmd_export_openjd(args: argparse.Namespace) -> int:
     path = Path(args.graph)
     graph = bind(load_graph(path))
     frames = FrameRange.parse(args.frames) if args.frames else None
-    template = job_template(graph, path, frames, args.chunk, args.segfuse_command)
+    template = job_template(graph, path, Path(args.output), frames, args.chunk, args.segfuse_command)
     out = write_template(template, args.output)
-    print(f"wrote {out}: one Render step, frames {template['parameterDefinitions'][1]['default']} "
-          f"in chunks of {template['parameterDefinitions'][2]['default']} (check it with 'openjd check {out}')")
+    params = {p["name"]: p for p in template["parameterDefinitions"]}
+    print(f"wrote {out}: one Render step, frames {params['Frames']['default']} in chunks of "
+          f"{params['ChunkSize']['default']} (check it with 'openjd check {out}')")
+    if "default" not in params["Graph"]:
+        print(f"note: the graph is outside the template's folder: submit with -p Graph={path.resolve()}")
     return 0

@@ -9,6 +9,7 @@ pre-roll through the graph, so tasks are independent and may run anywhere, in an
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,22 +24,30 @@ from .preroll import default_chunk, graph_frames
 SPEC_VERSION = "jobtemplate-2023-09"
 
 
-def job_template(graph: BoundGraph, graph_path: Path, frames: FrameRange | None = None,
+def job_template(graph: BoundGraph, graph_path: Path, template_path: Path, frames: FrameRange | None = None,
                  chunk: int | None = None, command: str = "segfuse") -> dict[str, Any]:
-    """The template as data: job parameters Graph, Frames, ChunkSize, SegFuse; one Render step."""
+    """The template as data: job parameters Graph, Frames, ChunkSize, SegFuse; one Render step.
+
+    OpenJD wants a default path inside the template's folder (the queue makes it absolute when
+    the job is submitted); for a graph elsewhere, Graph has no default and is given at submission.
+    """
     refuse_movies(graph)
     span = graph_frames(graph, frames)
     if chunk is not None and chunk < 1:
         raise FarmError(f"--chunk {chunk}: a chunk needs at least 1 frame")
     size = chunk or default_chunk(graph, span, workers=4)
+    graph_param: dict[str, Any] = {
+        "name": "Graph", "type": "PATH", "objectType": "FILE", "dataFlow": "IN",
+        "description": "the graph file, at a path every render machine sees (shared filesystem)"}
+    relative = os.path.relpath(graph_path.resolve(), template_path.resolve().parent)
+    if not relative.startswith(".."):  # OpenJD defaults may not leave the template's folder
+        graph_param["default"] = relative
     return {
         "specificationVersion": SPEC_VERSION,
         "extensions": ["TASK_CHUNKING"],
         "name": f"SegFuse {graph_path.stem}",
         "parameterDefinitions": [
-            {"name": "Graph", "type": "PATH", "objectType": "FILE", "dataFlow": "IN",
-             "default": str(graph_path.resolve()),
-             "description": "the graph file, at a path every render machine sees (shared filesystem)"},
+            graph_param,
             {"name": "Frames", "type": "STRING", "default": str(span), "description": "frame range A-B to render"},
             {"name": "ChunkSize", "type": "INT", "default": size, "minValue": 1,
              "description": "frames per task; each task also computes the pre-roll its graph needs"},
