@@ -262,5 +262,6 @@ def test_openjd_template_checks_and_runs_to_identical_frames(tiny_sample, single
     run = subprocess.run([_openjd(), "run", str(job), "--step", "Render", "-p", f"SegFuse={BIN / 'segfuse'}"],
                          capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "rendered 4 frame(s) of 4-7" in run.stdout and "rendered 2 frame(s) of 8-9" in run.stdout
+    log = run.stdout + run.stderr
+    assert "rendered 4 frame(s) of 4-7" in log and "rendered 2 frame(s) of 8-9" in log  # chunked tasks
     assert frames_bytes(tmp_path / "out/fixed.####.png") == single["causal"]
