@@ -252,16 +252,17 @@ def _openjd() -> str | None:
     return str(found) if found.exists() else shutil.which("openjd")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_openjd() is None, reason="the openjd CLI (openjd-cli, in the dev extra) is not installed")
 def test_openjd_template_checks_and_runs_to_identical_frames(tiny_sample, single, tmp_path, capsys):
     path = shot(tiny_sample, tmp_path)
     job = tmp_path / "job.yaml"
-    assert main(["farm", "export-openjd", str(path), "-o", str(job), "--chunk", "4"]) == 0
+    assert main(["farm", "export-openjd", str(path), "-o", str(job), "--chunk", "5"]) == 0
     check = subprocess.run([_openjd(), "check", str(job)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     run = subprocess.run([_openjd(), "run", str(job), "--step", "Render", "-p", f"SegFuse={BIN / 'segfuse'}"],
                          capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     log = run.stdout + run.stderr
-    assert "rendered 4 frame(s) of 4-7" in log and "rendered 2 frame(s) of 8-9" in log  # chunked tasks
+    assert "rendered 5 frame(s) of 0-4" in log and "rendered 5 frame(s) of 5-9" in log  # one task per chunk
     assert frames_bytes(tmp_path / "out/fixed.####.png") == single["causal"]
