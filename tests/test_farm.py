@@ -266,3 +266,23 @@ def test_openjd_template_checks_and_runs_to_identical_frames(tiny_sample, single
     log = run.stdout + run.stderr
     assert "rendered 5 frame(s) of 0-4" in log and "rendered 5 frame(s) of 5-9" in log  # one task per chunk
     assert frames_bytes(tmp_path / "out/fixed.####.png") == single["causal"]
+
+
+def test_interrupt_stops_every_chunk_and_leaves_only_complete_frames(tiny_sample, single, client, tmp_path):
+    from segfuse.farm.dask_backend import farm_render
+
+    path = shot(tiny_sample, tmp_path)
+
+    def interrupt_after_first_chunk(done: int, total: int) -> None:
+        if done:
+            raise KeyboardInterrupt  # what Ctrl+C raises in the submitting process
+
+    with pytest.raises(KeyboardInterrupt):
+        farm_render(bind(load_graph(path)), client, chunk=2, threads=1, progress=interrupt_after_first_chunk)
+    out = tmp_path / "out"
+    written = sorted(out.glob("fixed.*.png"))
+    time.sleep(1.0)
+    assert sorted(out.glob("fixed.*.png")) == written  # no chunk goes on rendering after the cancel
+    assert 2 <= len(written) < FRAMES and temporaries(out) == []
+    for frame in written:  # what was written is complete and right
+        assert frame.read_bytes() == single["causal"][int(frame.name.split(".")[1])]

@@ -14,8 +14,10 @@ import contextlib
 import logging
 import os
 import secrets
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from segfuse.io.frames import FrameRange, is_movie
 from segfuse.runtime.graph import BoundGraph
 
 from . import FarmError, require_distributed
-from .chunk import ChunkJob, ChunkResult, render_chunk
+from .chunk import ChunkCancelled, ChunkJob, ChunkResult, render_chunk
 from .outputs import input_files, output_folders, output_paths, remove_all_temporaries
 from .preroll import default_chunk, graph_frames, split
 
@@ -56,6 +58,20 @@ def refuse_movies(graph: BoundGraph) -> None:
                 f"or render the movie in one process with plain 'segfuse render'")
 
 
+@contextlib.contextmanager
+def _interrupts_ignored() -> Iterator[None]:
+    """Worker processes started within ignore SIGINT (the disposition is inherited): Ctrl+C in a
+    terminal reaches the whole process group, and only this process should act on it, by cancelling."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def connect(address: str, timeout: float = DEFAULT_TIMEOUT):
     """(client, cluster) for ``local:N`` (a new LocalCluster, closed by the caller) or a scheduler address."""
     distributed = require_distributed()
@@ -66,8 +82,9 @@ def connect(address: str, timeout: float = DEFAULT_TIMEOUT):
             n = 0
         if n < 1:
             raise FarmError(f"--dask {address}: expected local:N with N ≥ 1 worker processes")
-        cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                           dashboard_address=None, silence_logs=logging.ERROR)
+        with _interrupts_ignored():
+            cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                               dashboard_address=None, silence_logs=logging.CRITICAL)
         return distributed.Client(cluster, set_as_default=False), cluster
     if "://" not in address:
         raise FarmError(f"--dask {address}: expected local:N or a scheduler address such as tcp://host:8786")
@@ -124,12 +141,15 @@ def check_workers(client, graph: BoundGraph, timeout: float = DEFAULT_TIMEOUT) -
     return len(results)
 
 
-def _run_chunk(job: ChunkJob, cancel_event: str) -> ChunkResult:
+def _run_chunk(job: ChunkJob, cancel_event: str) -> ChunkResult | None:
     """The Dask task: render the chunk, stopping between frames once the cancel event is set."""
     from distributed import Event, get_client
 
     event = Event(cancel_event, client=get_client())
-    return render_chunk(job, cancelled=event.is_set)
+    try:
+        return render_chunk(job, cancelled=event.is_set)
+    except ChunkCancelled:
+        return None  # not an error: the submitting side asked for it (and is no longer listening)
 
 
 def _killed_worker_error(exc: BaseException, job: ChunkJob) -> SegFuseError | None:
@@ -176,6 +196,8 @@ def farm_render(
                 result = future.result()
             except Exception as exc:
                 raise _killed_worker_error(exc, futures[future]) or exc from None
+            if result is None:
+                raise SegFuseError(f"frames {futures[future].frames}: the render was cancelled")
             report.results.append(result)
             report.rendered += result.rendered
             report.skipped += result.skipped
