@@ -180,6 +180,15 @@ def test_invalid_graph_and_movie_output_are_refused_before_a_cluster_starts(tiny
     assert "write a sequence" in _one_error_line(capsys)
 
 
+def test_without_dask_the_error_names_the_extra(tiny_sample, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if the farm extra were not installed
+    path = shot(tiny_sample, tmp_path)
+    assert main(["render", str(path), "--dask", "local:2"]) == 2
+    assert "pip install 'segfuse[farm]'" in _one_error_line(capsys)
+    assert main(["render", str(path), "--chunk", "4"]) == 2  # --chunk alone would silently do nothing
+    assert "--chunk splits --dask renders" in _one_error_line(capsys)
+
+
 def _userns_available() -> bool:
     if not shutil.which("unshare"):
         return False

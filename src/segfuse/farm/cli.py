@@ -12,6 +12,7 @@ from segfuse.runtime.graph import bind
 from segfuse.runtime.graphfile import GraphDoc, load_graph
 from segfuse.runtime.render import render_graph
 
+from . import FarmError
 from .dask_backend import DEFAULT_TIMEOUT
 
 
@@ -26,13 +27,15 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
 
 
 def wants_farm(args: argparse.Namespace) -> bool:
-    return bool(getattr(args, "dask", None) or getattr(args, "farm_task", False))
+    return bool(getattr(args, "dask", None) or getattr(args, "farm_task", False) or getattr(args, "chunk", None))
 
 
 def render(args: argparse.Namespace, doc: GraphDoc, progress_bar) -> int:
     """``segfuse render`` on a farm: the whole range on Dask, or one chunk of a queue's job."""
     from .outputs import remove_chunk_temporaries
 
+    if args.chunk is not None and not args.dask:
+        raise FarmError("--chunk splits --dask renders: add --dask local:N or --dask tcp://HOST:PORT")
     graph = bind(doc)
     frames = FrameRange.parse(args.frames) if args.frames else None
     cache_bytes = args.cache_mb * 1024 * 1024
@@ -49,7 +52,8 @@ def render(args: argparse.Namespace, doc: GraphDoc, progress_bar) -> int:
                 close()
         print(f"rendered {report.rendered} frame(s) of {span or 'all frames'} → {', '.join(report.outputs)}")
         return 0
-    from .dask_backend import connect, farm_render, refuse_movies
+    from .dask_backend import connect, farm_render
+    from .outputs import refuse_movies
 
     refuse_movies(graph)
     client, cluster = connect(args.dask, args.dask_timeout)

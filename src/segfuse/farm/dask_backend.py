@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from segfuse.errors import SegFuseError
-from segfuse.io.frames import FrameRange, is_movie
+from segfuse.io.frames import FrameRange
 from segfuse.runtime.graph import BoundGraph
 
 from . import FarmError, require_distributed
 from .chunk import ChunkCancelled, ChunkJob, ChunkResult, render_chunk
-from .outputs import input_files, output_folders, output_paths, remove_all_temporaries
+from .outputs import input_files, output_folders, output_paths, refuse_movies, remove_all_temporaries
 from .preroll import default_chunk, graph_frames, split
 
 Progress = Callable[[int, int], None]
@@ -45,17 +45,6 @@ class FarmReport:
     skipped: int = 0
     outputs: list[str] = field(default_factory=list)
     results: list[ChunkResult] = field(default_factory=list)
-
-
-def refuse_movies(graph: BoundGraph) -> None:
-    """Chunks render independently and a movie cannot be appended to: one clear line instead."""
-    for name, path in output_paths(graph):
-        if is_movie(path):
-            stem = path.with_suffix("")
-            raise FarmError(
-                f"node '{name}': writes the movie {path}, which chunks on several machines cannot share: "
-                f"write a sequence (e.g. {stem}.####.png) and encode it afterwards, "
-                f"or render the movie in one process with plain 'segfuse render'")
 
 
 @contextlib.contextmanager

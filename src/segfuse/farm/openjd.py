@@ -18,7 +18,7 @@ from segfuse.io.frames import FrameRange
 from segfuse.runtime.graph import BoundGraph
 
 from . import FarmError
-from .dask_backend import refuse_movies
+from .outputs import refuse_movies
 from .preroll import default_chunk, graph_frames
 
 SPEC_VERSION = "jobtemplate-2023-09"

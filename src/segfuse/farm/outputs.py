@@ -10,9 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from segfuse.io.atomic import TEMP_MARK, remove_stale_temporaries
-from segfuse.io.frames import FrameRange, frame_path, is_pattern
+from segfuse.io.frames import FrameRange, frame_path, is_movie, is_pattern
 from segfuse.runtime.graph import BoundGraph
 from segfuse.runtime.params import FilePath
+
+from . import FarmError
 
 
 def file_params(graph: BoundGraph, mode: str) -> list[tuple[str, str]]:
@@ -44,6 +46,17 @@ def input_files(graph: BoundGraph) -> list[tuple[str, Path]]:
 def output_paths(graph: BoundGraph) -> list[tuple[str, Path]]:
     """(Write node, path or pattern) for every output."""
     return [(sink.name, Path(sink.params.path)) for sink in graph.sinks() if sink.params.path]
+
+
+def refuse_movies(graph: BoundGraph) -> None:
+    """Chunks render independently and a movie cannot be appended to: one clear line instead."""
+    for name, path in output_paths(graph):
+        if is_movie(path):
+            stem = path.with_suffix("")
+            raise FarmError(
+                f"node '{name}': writes the movie {path}, which chunks on several machines cannot share: "
+                f"write a sequence (e.g. {stem}.####.png) and encode it afterwards, "
+                f"or render the movie in one process with plain 'segfuse render'")
 
 
 def output_folders(graph: BoundGraph) -> list[Path]:
