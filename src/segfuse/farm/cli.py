@@ -63,7 +63,7 @@ def render(args: argparse.Namespace, doc: GraphDoc, progress_bar) -> int:
             threads = max(1, (os.cpu_count() or 1) // len(cluster.workers))
         try:
             report = farm_render(graph, client, frames, chunk=args.chunk, resume=args.resume, threads=threads,
-                                 cache_bytes=cache_bytes, progress=update)
+                                 cache_bytes=cache_bytes, progress=update, timeout=args.dask_timeout)
         finally:
             close()
     finally:

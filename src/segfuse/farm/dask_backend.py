@@ -114,9 +114,12 @@ def check_workers(client, graph: BoundGraph, timeout: float = DEFAULT_TIMEOUT) -
     markers = []
     try:
         for folder in folders:
-            folder.mkdir(parents=True, exist_ok=True)
             marker = folder / f"{PROBE_NAME}{token}"
-            marker.write_bytes(b"")
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                marker.write_bytes(b"")
+            except OSError as exc:
+                raise FarmError(f"cannot write to the output folder {folder}: {exc.strerror}") from None
             markers.append(marker)
         inputs = [(node, str(path)) for node, path in input_files(graph)]
         results = client.run(_probe, inputs, [str(m) for m in markers])
@@ -158,13 +161,13 @@ def farm_render(
     threads: int | None = None,
     cache_bytes: int | None = None,
     progress: Progress | None = None,
-    check: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> FarmReport:
     """Render every output of ``graph`` over ``frames`` as chunks on ``client``'s cluster."""
     distributed = require_distributed()
     refuse_movies(graph)
     span = graph_frames(graph, frames)
-    workers = check_workers(client, graph) if check else len(client.scheduler_info()["workers"])
+    workers = check_workers(client, graph, timeout)
     size = chunk or default_chunk(graph, span, workers)
     remove_all_temporaries(graph)  # left by killed renders before this one; no chunk runs yet
     doc = graph.doc
