@@ -106,6 +106,7 @@ def test_overhead_counts_the_mattes_each_chunk_recomputes(tiny_sample, tmp_path)
     assert whole.recomputed == 0
     chunked = overhead(graph, FrameRange(0, 9), 3)  # chunks 0-2, 3-5, 6-8, 9: 3 + 4 + 4 frames of pre-roll
     assert chunked.extra("generated_matte") == 11 and chunked.extra("generated") == 11
+    assert chunked.extra("reference_matte") == 3  # a still, once per chunk instead of once
     assert split(FrameRange(0, 9), 3)[-1] == FrameRange(9, 9)
 
 

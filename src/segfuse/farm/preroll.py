@@ -102,18 +102,18 @@ class Overhead:
 
 
 def overhead(graph: BoundGraph, frames: FrameRange, chunk: int) -> Overhead:
-    """Count, from ``frames_needed``, what splitting ``frames`` into chunks of ``chunk`` recomputes."""
-    moving = [n for n in graph.order
-              if not graph.nodes[n].spec.is_still and not graph.nodes[n].instance.descriptor.is_sink]
+    """Count, from ``frames_needed``, what splitting ``frames`` into chunks of ``chunk`` recomputes:
+    the pre-roll of moving nodes, and stills (computed once per chunk instead of once)."""
+    computed = [n for n in graph.order if not graph.nodes[n].instance.descriptor.is_sink]
 
     def evaluations(spans: list[FrameRange]) -> dict[str, int]:
-        counts = dict.fromkeys(moving, 0)
+        counts = dict.fromkeys(computed, 0)
         for span in spans:
             reads: dict[str, set[int]] = {}
             for sink in graph.sinks():
                 for name, times in frames_read(graph, sink.inputs["Source"], span).items():
                     reads.setdefault(name, set()).update(times)
-            for name in moving:
+            for name in computed:  # a still too: each chunk's fresh evaluator computes it once
                 counts[name] += len(reads.get(name, ()))
         return counts
 
