@@ -32,11 +32,12 @@ def wants_farm(args: argparse.Namespace) -> bool:
 
 def render(args: argparse.Namespace, doc: GraphDoc, progress_bar) -> int:
     """``segfuse render`` on a farm: the whole range on Dask, or one chunk of a queue's job."""
-    from .outputs import remove_chunk_temporaries
+    from .outputs import refuse_movies, remove_chunk_temporaries
 
     if args.chunk is not None and not args.dask:
         raise FarmError("--chunk splits --dask renders: add --dask local:N or --dask tcp://HOST:PORT")
     graph = bind(doc)
+    refuse_movies(graph)  # a chunk of a movie would replace the whole file with its own frames
     frames = FrameRange.parse(args.frames) if args.frames else None
     cache_bytes = args.cache_mb * 1024 * 1024
     update, close = progress_bar(args.quiet)
@@ -53,9 +54,7 @@ def render(args: argparse.Namespace, doc: GraphDoc, progress_bar) -> int:
         print(f"rendered {report.rendered} frame(s) of {span or 'all frames'} → {', '.join(report.outputs)}")
         return 0
     from .dask_backend import connect, farm_render
-    from .outputs import refuse_movies
 
-    refuse_movies(graph)
     client, cluster = connect(args.dask, args.dask_timeout)
     try:
         threads = args.workers
