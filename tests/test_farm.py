@@ -138,14 +138,29 @@ def test_dask_resume_skips_frames_already_written(tiny_sample, single, client, t
     assert frames_bytes(out) == single["causal"]
 
 
-def test_cli_dask_local_renders_with_a_progress_bar(tiny_sample, single, tmp_path, capsys):
-    pytest.importorskip("distributed", reason="the farm extra (dask distributed) is not installed")
+def test_cli_renders_on_a_scheduler_with_a_progress_bar(tiny_sample, single, client, tmp_path, capsys):
     path = shot(tiny_sample, tmp_path, "centered")
-    assert main(["render", str(path), "--dask", "local:2", "--chunk", "3"]) == 0
+    assert main(["render", str(path), "--dask", client.scheduler.address, "--chunk", "3"]) == 0
     captured = capsys.readouterr()
     assert "rendered 10 frame(s) in 4 chunk(s) of 3 on 2 Dask worker(s)" in captured.out
     assert "10/10" in captured.err  # the bar, fed from the futures
     assert frames_bytes(tmp_path / "out/fixed.####.png") == single["centered"]
+
+
+def test_local_cluster_has_n_worker_processes_that_ignore_ctrl_c():
+    pytest.importorskip("distributed", reason="the farm extra (dask distributed) is not installed")
+    from segfuse.farm.dask_backend import connect
+
+    client, cluster = connect("local:2")
+    try:
+        client.wait_for_workers(2, timeout=60)
+        pids = client.run(os.getpid)
+        handlers = client.run(lambda: signal.getsignal(signal.SIGINT))
+    finally:
+        client.close()
+        cluster.close()
+    assert len(set(pids.values()) - {os.getpid()}) == 2  # separate processes
+    assert set(handlers.values()) == {signal.SIG_IGN}  # Ctrl+C is for the submitting process alone
 
 
 # --- bad input: one line, before any work ---
