@@ -86,7 +86,7 @@ def main() -> None:
 
         start = time.perf_counter()
         cluster = distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                                           dashboard_address=None, silence_logs=logging.CRITICAL)
+                                           dashboard_address=":0", silence_logs=logging.CRITICAL)
         client = distributed.Client(cluster, set_as_default=False)
         startup_s = time.perf_counter() - start
         try:  # every worker imports and warms up first, as the one-process baseline did

@@ -72,8 +72,9 @@ def connect(address: str, timeout: float = DEFAULT_TIMEOUT):
         if n < 1:
             raise FarmError(f"--dask {address}: expected local:N with N ≥ 1 worker processes")
         with _interrupts_ignored():
+            # ":0": any free port (the scheduler's HTTP server runs anyway; 8787 may be taken)
             cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                               dashboard_address=None, silence_logs=logging.CRITICAL)
+                                               dashboard_address=":0", silence_logs=logging.CRITICAL)
         return distributed.Client(cluster, set_as_default=False), cluster
     if "://" not in address:
         raise FarmError(f"--dask {address}: expected local:N or a scheduler address such as tcp://host:8786")
