@@ -15,6 +15,7 @@ from typing import Any
 
 from segfuse import __version__
 from segfuse.errors import GraphError, SegFuseError
+from segfuse.farm import cli as farm_cli
 from segfuse.io.frames import FrameRange
 from segfuse.runtime import bind, default_registry, load_graph, render_graph, save_graph
 from segfuse.runtime.graphfile import GraphDoc
@@ -69,6 +70,8 @@ def apply_overrides(doc: GraphDoc, assignments: list[str]) -> None:
 def cmd_render(args: argparse.Namespace) -> int:
     doc = load_graph(args.graph)
     apply_overrides(doc, args.set or [])
+    if farm_cli.wants_farm(args):
+        return farm_cli.render(args, doc, _progress_bar)
     graph = bind(doc)
     update, close = _progress_bar(args.quiet)
     try:
@@ -256,7 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="NODE.PARAM=VALUE", help="override a param")
     p.add_argument("--cache-mb", type=int, default=512, help="frame cache budget in MiB")
     render_options(p)
+    farm_cli.add_render_options(p)
     p.set_defaults(func=cmd_render)
+    farm_cli.add_parser(sub)
 
     p = sub.add_parser("validate", help="check a graph file without rendering")
     p.add_argument("graph")
