@@ -58,7 +58,7 @@ def test_fix_with_modnet_and_with_the_hybrid(modnet_checkpoint, tmp_path):
         assert result.returncode == 0, result.stderr
         assert len(MovieReader(out)) == 6
     graph = (tmp_path / "hybrid.json").read_text()
-    assert '"Hint": "generated_modnet"' in graph and "org.segfuse.MODNetMatte" in graph
+    assert '"Hint": "reference_modnet"' in graph and "org.segfuse.MODNetMatte" in graph  # best: hybrid reference
 
 
 def test_onnx_backend_pipeline_writes_frames(modnet_checkpoint, tmp_path):
