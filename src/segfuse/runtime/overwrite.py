@@ -51,7 +51,7 @@ def check_outputs_are_not_inputs(nodes: Mapping[str, tuple[object, ParamValues]]
                 for identity, path in _identities(files_of(value)).items():
                     inputs.setdefault(identity, (name, param.name, path))
     for name, param_name, value in outputs:
-        for identity, path in _identities(files_of(value)).items():
+        for identity in _identities(files_of(value)):
             if identity in inputs:
                 reader, read_param, read_path = inputs[identity]
                 raise GraphError(
