@@ -111,3 +111,10 @@ def test_a_plain_install_lists_every_node_and_every_ofx_effect(fresh_env, tmp_pa
                             env={"PATH": "/usr/bin:/bin"}, cwd="/")
     assert result.returncode == 0, result.stderr
     assert sorted(result.stdout.split()) == sorted(set(NODES) - {"org.segfuse.Read", "org.segfuse.Write"})
+
+
+def test_no_test_reads_files_outside_the_repository():
+    """The suite runs in a bare clone: tests use tests/fixtures or generate inputs, never ../shared."""
+    offenders = [p.name for p in (ROOT / "tests").rglob("*.py")
+                 if p.name != Path(__file__).name and ('"shared"' in p.read_text() or "../shared" in p.read_text())]
+    assert not offenders
