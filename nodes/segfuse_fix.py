@@ -49,6 +49,10 @@ class Fix:
         self._memo: OrderedDict[bytes, Image] = OrderedDict()
         self._lock = threading.Lock()
 
+    def missing_setting(self, p) -> str | None:
+        """Hosts pass frames through until the reference is set (a fresh effect must not fail renders)."""
+        return None if p.reference else "set 'reference' to the reference portrait (the clean background)"
+
     def frames_needed(self, t: int, p) -> dict[str, range]:
         return {"Source": range(t - p.window + 1, t + 1)}
 

@@ -131,6 +131,9 @@ def bind(doc: GraphDoc, registry: NodeRegistry | None = None) -> BoundGraph:
                 raise GraphError(
                     f"{where}: clip '{clip_name}' takes {accepted} but node '{inputs[clip_name]}' "
                     f"gives {clip_spec.components.name}")
+        missing = instance.missing_setting(params[name])
+        if missing:
+            raise GraphError(f"{where}: {missing}")
         try:
             out = instance.output_spec(input_specs, params[name])
         except SegFuseError as exc:
