@@ -188,3 +188,27 @@ def test_the_colourspace_param_overrides_the_depth_rule(bundle, runtime, monkeyp
     status, out = fix.render(FRAMES - 1)
     assert status == OK and np.abs(out[:, :, :3] - runtime.render("fuse", FRAMES - 1).pixels).max() > 1e-3
 
+
+
+def test_the_shim_starts_its_own_interpreter_whatever_the_hosts_environment(bundle, tmp_path):
+    """A host's PATH, PYTHONHOME, PYTHONPATH and working directory do not choose the Python the bundle runs."""
+    from .test_packaging import list_with_a_c_host
+
+    (tmp_path / "segfuse").mkdir()  # a decoy package in the host's working directory
+    (tmp_path / "segfuse" / "__init__.py").write_text("raise ImportError('the decoy was imported')\n")
+    hostile = {"PATH": "/usr/bin:/bin", "PYTHONHOME": str(tmp_path / "nowhere"), "PYTHONPATH": str(tmp_path)}
+    binary = next((bundle / "Contents").glob("Linux-*/SegFuse.ofx"))
+    result = list_with_a_c_host(binary, tmp_path, env=hostile, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "org.segfuse.Fix" in result.stdout.split() and len(result.stdout.split()) == 6
+
+
+def test_the_command_line_still_refuses_fix_without_a_reference(tmp_path):
+    from segfuse.errors import GraphError
+    from segfuse.runtime import bind_mapping
+
+    doc = {"format": "segfuse.graph", "version": 1, "nodes": {
+        "in": {"type": "org.segfuse.Read", "params": {"path": str(GENERATED)}},
+        "fix": {"type": "org.segfuse.Fix", "params": {}, "inputs": {"Source": "in"}}}}
+    with pytest.raises(GraphError, match=r"node 'fix' .*set 'reference' to the reference portrait"):
+        bind_mapping(doc, tmp_path)

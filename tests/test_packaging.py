@@ -75,6 +75,27 @@ def fresh_env(wheel, tmp_path_factory) -> Path:
     return env
 
 
+def list_with_a_c_host(binary: Path, tmp_path: Path, env: dict, cwd: str) -> subprocess.CompletedProcess:
+    """Load the bundle's binary from a plain C program (dlopen, as hosts do) and print its plugin ids."""
+    host = tmp_path / "host.c"
+    host.write_text(textwrap.dedent("""
+        #include <dlfcn.h>
+        #include <stdio.h>
+        typedef struct { const char *api; int version; const char *id; unsigned major, minor;
+                         void *set_host; void *main_entry; } Plugin;
+        int main(int argc, char **argv) {
+            void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+            if (!lib) { fprintf(stderr, "%s\\n", dlerror()); return 2; }
+            int n = ((int (*)(void))dlsym(lib, "OfxGetNumberOfPlugins"))();
+            Plugin *(*get)(int) = (Plugin *(*)(int))dlsym(lib, "OfxGetPlugin");
+            for (int i = 0; i < n; i++) printf("%s\\n", get(i)->id);
+            return n > 0 ? 0 : 1;
+        }"""))
+    subprocess.run(["cc", str(host), "-o", str(tmp_path / "host"), "-ldl"], check=True)
+    return subprocess.run([str(tmp_path / "host"), str(binary)], capture_output=True, text=True, timeout=120,
+                          env=env, cwd=cwd)
+
+
 def _run(env: Path, *args: str, **kw) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     return subprocess.run([str(env / "bin" / "segfuse"), *args], capture_output=True, text=True, timeout=300,
@@ -92,24 +113,7 @@ def test_a_plain_install_lists_every_node_and_every_ofx_effect(fresh_env, tmp_pa
     installed = _run(fresh_env, "install", "ofx", "--prefix", str(tmp_path / "plugins"), cwd=tmp_path)
     assert installed.returncode == 0, installed.stderr
     binary = next((tmp_path / "plugins" / "SegFuse.ofx.bundle" / "Contents").glob("Linux-*/SegFuse.ofx"))
-    host = tmp_path / "host.c"
-    host.write_text(textwrap.dedent("""
-        #include <dlfcn.h>
-        #include <stdio.h>
-        typedef struct { const char *api; int version; const char *id; unsigned major, minor;
-                         void *set_host; void *main_entry; } Plugin;
-        int main(int argc, char **argv) {
-            void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
-            if (!lib) { fprintf(stderr, "%s\\n", dlerror()); return 2; }
-            int n = ((int (*)(void))dlsym(lib, "OfxGetNumberOfPlugins"))();
-            Plugin *(*get)(int) = (Plugin *(*)(int))dlsym(lib, "OfxGetPlugin");
-            for (int i = 0; i < n; i++) printf("%s\\n", get(i)->id);
-            return n > 0 ? 0 : 1;
-        }"""))
-    subprocess.run(["cc", str(host), "-o", str(tmp_path / "host"), "-ldl"], check=True)
-    result = subprocess.run([str(tmp_path / "host"), str(binary)], capture_output=True, text=True, timeout=120,
-                            env={"PATH": "/usr/bin:/bin"}, cwd="/")
-    assert result.returncode == 0, result.stderr
+    result = list_with_a_c_host(binary, tmp_path, env={"PATH": "/usr/bin:/bin"}, cwd="/")
     assert sorted(result.stdout.split()) == sorted(set(NODES) - {"org.segfuse.Read", "org.segfuse.Write"})
 
 
