@@ -72,7 +72,7 @@ def melt(plugins: Path, *args: str, ocio: str | None = None, timeout: int = 600)
                             env=host_env(plugins, ocio))
     print(f"melt {' '.join(args[:4])}... -> exit {result.returncode}")
     for line in (result.stdout + result.stderr).replace("\r", "\n").splitlines():
-        if "[openfx] message" in line or "rror" in line:
+        if "[openfx] message" in line or "Traceback" in line or "rror:" in line:
             print("   ", line.strip())
     return result
 
