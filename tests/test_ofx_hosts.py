@@ -212,3 +212,50 @@ def test_the_command_line_still_refuses_fix_without_a_reference(tmp_path):
         "fix": {"type": "org.segfuse.Fix", "params": {}, "inputs": {"Source": "in"}}}}
     with pytest.raises(GraphError, match=r"node 'fix' .*set 'reference' to the reference portrait"):
         bind_mapping(doc, tmp_path)
+
+
+def test_host_colourspace_order_param_then_host_name_then_env_then_depth(monkeypatch):
+    from segfuse.plugin.ofx.host_colour import colourspace
+
+    monkeypatch.delenv("SEGFUSE_OFX_COLORSPACE", raising=False)
+    linear, srgb = color.working_space(), color.srgb_space()
+    assert colourspace("auto", "", "OfxBitDepthByte") == srgb
+    assert colourspace("auto", "", "OfxBitDepthShort") == srgb
+    assert colourspace("auto", "", "OfxBitDepthFloat") == linear
+    assert colourspace("auto", "ofx_scene_linear", "OfxBitDepthByte") == linear  # the host's colour management
+    assert colourspace("auto", srgb, "OfxBitDepthFloat") == srgb
+    assert colourspace("auto", "OfxColourspace_Source", "OfxBitDepthFloat") == linear  # a cross-reference
+    monkeypatch.setenv("SEGFUSE_OFX_COLORSPACE", "srgb")
+    assert colourspace("auto", "", "OfxBitDepthFloat") == srgb
+    assert colourspace("scene_linear", srgb, "OfxBitDepthByte") == linear  # the param overrides everything
+
+
+def test_history_serves_the_unbroken_run_and_waits_for_a_frame_in_flight():
+    import threading
+    import time
+
+    from segfuse.plugin.ofx.history import SLACK, History
+
+    from segfuse.image import Image
+
+    def frame(v):
+        return Image(np.full((2, 2, 1), v, np.float32))
+
+    history = History(lookback=4)
+    for t in range(6):
+        history.add(t, frame(t))
+    assert list(history.frames(5, range(1, 6))) == [1, 2, 3, 4, 5]
+    history.add(7, frame(7))
+    timer = threading.Timer(0.2, lambda: history.add(6, frame(6)))  # another render thread hands 6 over
+    timer.start()
+    started = time.monotonic()
+    assert list(history.frames(7, range(3, 8), wait_s=5)) == [3, 4, 5, 6, 7]
+    assert time.monotonic() - started < 4
+    history.add(9, frame(9))  # frame 8 never comes: only 9 itself is unbroken
+    assert list(history.frames(9, range(5, 10), wait_s=0.1)) == [9]
+    history.add(9 - 4 - SLACK - 1, frame(0))  # a jump far back: everything held is dropped
+    assert history.times() == [9 - 4 - SLACK - 1]
+    history.add(-3, frame(1))
+    assert history.times() == [-4, -3]
+    history.add(-4, frame(2))  # a different image for a time already held: the input changed
+    assert history.times() == [-4]
