@@ -53,6 +53,7 @@ def bundle(tmp_path_factory):
 def mlt(bundle):
     bridge._told.clear()
     bridge._streams.clear()
+    bridge._impls.clear()  # no per-clip work carried over from another test
     return MltLikeHost(bundle)
 
 
@@ -112,12 +113,18 @@ def test_fix_in_an_editor_like_host_equals_segfuse_fix_with_window_5(mlt, runtim
     assert len(warnings) == 1 and not any(m.startswith("OfxMessageError") for m in mlt.messages)
 
 
-def test_render_threads_handing_frames_out_of_order_give_the_serial_frames(mlt, runtime):
+def test_render_threads_handing_frames_out_of_order_give_the_serial_frames(mlt, runtime, monkeypatch):
+    from segfuse.nodes.grabcut_segment import GrabCutSegment
+
+    calls = []
+    original = GrabCutSegment.render
+    monkeypatch.setattr(GrabCutSegment, "render", lambda self, *a: calls.append(1) or original(self, *a))
     source = _srgb_bytes(runtime)
     order = [1, 0, 3, 2, 5, 4, 6]
     with ThreadPoolExecutor(3) as pool:
         outputs = dict(zip(order, pool.map(lambda t: _fix_per_frame(mlt, source, t, {"reference": str(REFERENCE)}),
                                            order), strict=True))
+    assert len(calls) == FRAMES + 1  # threads wanting the same matte wait for it rather than redo it
     for t in (4, FRAMES - 1):
         assert _mean_error(outputs[t], runtime, t) <= 1.0, t
 

@@ -389,7 +389,7 @@ def is_identity(d: NodeDescriptor, handle: int, in_args: api.Props, out_args: ap
     time = in_args.get_double("OfxPropTime")
     params = param_values(d, handle, time)
     clip = _instance(handle).is_identity(int(round(time)), params)
-    if clip is None and _instance(handle).missing_setting(params) and any(c.name == "Source" for c in d.clips):
+    if clip is None and _missing_setting(d, handle, params, _connected_clips(d, handle, time)) is not None:
         clip = "Source"
     if clip is None:
         return api.REPLY_DEFAULT
