@@ -12,9 +12,13 @@ from segfuse.errors import ColorError
 
 @pytest.fixture(autouse=True)
 def fresh_config():
+    """A config loaded for this test, as the command line loads it (importing the OFX bridge in this
+    process, as other tests do, makes it tolerant); the previous state is restored after."""
+    tolerant = color._tolerate_bad_env
+    color.tolerate_bad_ocio(False)
     color.reset_config()
     yield
-    color.tolerate_bad_ocio(False)
+    color.tolerate_bad_ocio(tolerant)
     color.reset_config()
 
 
