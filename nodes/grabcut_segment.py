@@ -6,7 +6,7 @@ import cv2
 
 from segfuse import color
 from segfuse.errors import NodeError
-from segfuse.ops.grabcut import portrait_trimap, segment, trimap_from_hint, trimap_from_rect
+from segfuse.ops.grabcut import portrait_trimap, segment, trimap_from_border, trimap_from_hint, trimap_from_rect
 from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, Image, Int, Rect, alpha_image, node
 
 
@@ -22,8 +22,9 @@ class GrabCutSegment:
              help="a rough person matte to start from; resized to Source if it differs"),
     )
     params = (
-        Choice("init", options=("auto", "hint", "rect", "portrait"), default="auto",
-               help="auto: Hint if wired, else the rectangle if set, else the portrait prior"),
+        Choice("init", options=("auto", "hint", "rect", "portrait", "border"), default="auto",
+               help="auto: Hint if wired, else the rectangle if set, else the portrait prior; "
+                    "border: all but a one-pixel frame border may be person (the paper's recipe)"),
         Rect("rect", help="person rectangle (x0, y0, x1, y1) as fractions of the frame"),
         Double("hint_inner", default=0.03, min=0.0, max=0.5,
                help="how far (fraction of the short side) the edge may move inside the Hint's"),
@@ -65,6 +66,8 @@ class GrabCutSegment:
             trimap = trimap_from_hint(hint, round(p.hint_inner * short), round(p.hint_outer * short))
         elif mode == "rect":
             trimap = trimap_from_rect(height, width, p.rect)
+        elif mode == "border":
+            trimap = trimap_from_border(height, width)
         else:
             trimap = portrait_trimap(height, width)
         return alpha_image(segment(rgb, trimap, p.iterations, p.working_size, p.seed))

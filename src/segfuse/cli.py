@@ -106,8 +106,11 @@ def cmd_fix(args: argparse.Namespace) -> int:
         window=args.window, median_mode=args.median_mode, kernel=args.kernel,
         reference_fit=args.reference_fit, iterations=args.iterations, working_size=args.working_size,
         modnet_weights=args.modnet_weights, modnet_backend=args.modnet_backend, device=args.device,
-        frames=_frames(args.frames))
-    doc = paper_graph(options, Path.cwd())
+        frames=_frames(args.frames), preset=args.preset)
+    try:
+        doc = paper_graph(options, Path.cwd())
+    except ValueError as exc:
+        raise GraphError(str(exc)) from None
     if args.save_graph:
         save_graph(doc, args.save_graph)
     graph = bind(doc)
@@ -263,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pirender-weights", default="", help="PIRenderer checkpoint (CC BY-NC 4.0)")
     p.add_argument("--drive-mode", default="full", choices=["full", "expression"])
     p.add_argument("-o", "--output", required=True, help="output movie or sequence pattern")
+    p.add_argument("--preset", default="best", choices=["best", "classic", "paper"],
+                   help="best (default): motion-learnt reference matte, flow-tracked mattes, person-safe "
+                        "blend; classic: SegFuse 0.1's GrabCut graph (= the SegFuse Fix filter); paper: "
+                        "the paper's exact recipe")
     p.add_argument("--segmenter", default="grabcut", choices=["grabcut", "modnet", "hybrid"],
                    help="grabcut (the paper's best), modnet, or hybrid (MODNet's matte starts GrabCut)")
     p.add_argument("--modnet-weights", default="", help="MODNet .ckpt or .onnx (default: the registry's)")
