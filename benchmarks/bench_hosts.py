@@ -56,7 +56,8 @@ def melt_cmd(melt: str, clip: Path, out: Path, frames: int, threads: int) -> lis
 
 def cli_cmd(clip: Path, out: Path, frames: int, threads: int) -> list[str]:
     return [sys.executable, "-m", "segfuse.cli", "fix", "--generated", str(clip), "--reference", str(REFERENCE),
-            "-o", str(out / "f.%04d.png"), "--frames", f"0-{frames - 1}", "--workers", str(threads), "-q"]
+            "-o", str(out / "f.%04d.png"), "--frames", f"0-{frames - 1}", "--workers", str(threads),
+            "--preset", "classic", "-q"]  # the graph the Fix node runs
 
 
 def per_frame(make_cmd, frames: int, threads: int, env: dict, work: Path, tag: str) -> float:

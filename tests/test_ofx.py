@@ -36,7 +36,8 @@ def host(bundle) -> Host:
 @pytest.fixture(scope="module")
 def runtime():
     """The Python runtime's paper graph on the sample: the reference for every comparison."""
-    doc = paper_graph(FixOptions(str(GENERATED), str(REFERENCE), "unused.mp4", frames=FrameRange(0, FRAMES - 1)))
+    doc = paper_graph(FixOptions(str(GENERATED), str(REFERENCE), "unused.mp4", frames=FrameRange(0, FRAMES - 1),
+                                 preset="classic"))  # what the Fix node runs
     return Evaluator(bind(doc))
 
 
@@ -62,8 +63,9 @@ def rgba(image) -> np.ndarray:
 def test_every_node_but_read_and_write_is_an_effect(host):
     plugins = host.plugins()
     assert plugins == {i: (1, 0) for i in ("org.segfuse.Fix", "org.segfuse.GrabCutSegment", "org.segfuse.MODNetMatte",
-                                           "org.segfuse.PIRenderDrive", "org.segfuse.ReferenceFuse",
-                                           "org.segfuse.TemporalMedian")}
+                                           "org.segfuse.MotionMatte", "org.segfuse.PIRenderDrive",
+                                           "org.segfuse.ReferenceFuse", "org.segfuse.TemporalMedian",
+                                           "org.segfuse.TrackMatte")}
     median = host.describe("org.segfuse.TemporalMedian", FILTER)
     assert median["props"]["OfxPropLabel"] == [b"Temporal Median"]
     assert median["props"]["OfxImageEffectPropTemporalClipAccess"] == [1]

@@ -26,9 +26,14 @@ needs_melt = pytest.mark.skipif(not MELT, reason="set MELT to an MLT melt built 
 needs_pyofx = pytest.mark.skipif(not PYOFX_RUN, reason="set PYOFX_RUN to pyofx_run.py (README)")
 
 FRAMES = 12
-FILTER_EFFECTS = {"org.segfuse.Fix", "org.segfuse.GrabCutSegment", "org.segfuse.MODNetMatte",
-                  "org.segfuse.PIRenderDrive", "org.segfuse.TemporalMedian"}
-ALL_EFFECTS = FILTER_EFFECTS | {"org.segfuse.ReferenceFuse"}  # general context only: MLT offers filters only
+def _effects() -> tuple[set[str], set[str]]:
+    """Every effect the bundle exposes, and those with a filter context (all MLT can offer)."""
+    from segfuse.plugin.ofx import bridge
+
+    return {d.id for d in bridge.plugins()}, {d.id for d in bridge.plugins() if bridge._filter_capable(d)}
+
+
+ALL_EFFECTS, FILTER_EFFECTS = _effects()  # Reference Fuse is general-context only (four inputs)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +97,8 @@ def render_with_melt(plugins: Path, clip: Path, out_dir: Path, effect: str, para
 def segfuse_fix(clip: Path, out_dir: Path, *extra: str) -> list[np.ndarray]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEGFUSE_") and k != "OCIO"}
     subprocess.run([sys.executable, "-m", "segfuse.cli", "fix", "--generated", str(clip), "--reference",
-                    str(REFERENCE), "-o", str(out_dir / "f.%04d.png"), "-q", *extra], check=True, env=env, timeout=600)
+                    str(REFERENCE), "-o", str(out_dir / "f.%04d.png"), "--preset", "classic", "-q", *extra],
+                   check=True, env=env, timeout=600)
     return [read_pixels(frame_path(out_dir / "f.%04d.png", t))[:, :, :3] for t in range(FRAMES)]
 
 
