@@ -47,7 +47,12 @@ class Fix:
         self.read, self.grabcut, self.modnet = Read(), GrabCutSegment(), MODNetMatte()
         self.median, self.fuse = TemporalMedian(), ReferenceFuse()
         self._memo: OrderedDict[bytes, Image] = OrderedDict()
+        self._computing: dict[bytes, threading.Event] = {}  # keys being computed by another thread
         self._lock = threading.Lock()
+
+    def missing_setting(self, p) -> str | None:
+        """Hosts pass frames through until the reference is set (a fresh effect must not fail renders)."""
+        return None if p.reference else "set 'reference' to the reference portrait (the clean background)"
 
     def frames_needed(self, t: int, p) -> dict[str, range]:
         return {"Source": range(t - p.window + 1, t + 1)}
@@ -68,16 +73,28 @@ class Fix:
         return _params(Read, path=p.reference)
 
     def _memoised(self, key: bytes, compute) -> Image:
-        with self._lock:
-            if key in self._memo:
-                self._memo.move_to_end(key)
-                return self._memo[key]
-        image = compute()
-        with self._lock:
-            self._memo[key] = image
-            while len(self._memo) > MEMO_SIZE:
-                self._memo.popitem(last=False)
-        return image
+        """The memo's image for ``key``, computed once even when several host threads (melt's render
+        threads share this object) ask at the same time: the others wait for the first."""
+        while True:
+            with self._lock:
+                if key in self._memo:
+                    self._memo.move_to_end(key)
+                    return self._memo[key]
+                busy = self._computing.get(key)
+                if busy is None:
+                    self._computing[key] = threading.Event()
+                    break
+            busy.wait()  # then look again (if that computation failed, this thread computes)
+        try:
+            image = compute()
+            with self._lock:
+                self._memo[key] = image
+                while len(self._memo) > MEMO_SIZE:
+                    self._memo.popitem(last=False)
+            return image
+        finally:
+            with self._lock:
+                self._computing.pop(key).set()
 
     def _matte(self, image: Image, hint: Image | None, p, init: str) -> Image:
         """The segmenter's matte of one image (memoised on its pixels and the settings)."""

@@ -1,4 +1,4 @@
-"""Shared fixtures: a registry with the test nodes, graph helpers, the shared-data folder."""
+"""Shared fixtures: a registry with the test nodes, graph helpers, the copied fixtures folder."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from segfuse.runtime.registry import NodeRegistry, discover  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
 TEST_NODES = TESTS / "nodes"
-SHARED = TESTS.parent.parent / "shared"
 
 
 @pytest.fixture(scope="session")

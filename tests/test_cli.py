@@ -14,6 +14,7 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
+from segfuse.demo import LABEL_HEIGHT
 from segfuse.io.frames import frame_path
 from segfuse.io.images import read_pixels, write_pixels
 from segfuse.io.movie import MovieReader, MovieWriter
@@ -220,7 +221,11 @@ def test_demo_writes_outputs_and_improves_the_background(tmp_path):
     result = segfuse("demo", "-o", "demo", "-q", cwd=tmp_path)  # relative, as the README runs it
     for name in ("fused.mp4", "side_by_side.png", "paper_graph.json"):
         assert (tmp_path / "demo" / name).is_file()
-    assert read_pixels(tmp_path / "demo" / "side_by_side.png").shape == (512, 2048, 3)
+    side_by_side = read_pixels(tmp_path / "demo" / "side_by_side.png")
+    assert side_by_side.shape == (512 + LABEL_HEIGHT, 2048, 3)
+    for panel in range(4):  # each panel has a label: light text on its dark band
+        band = side_by_side[:LABEL_HEIGHT, panel * 512:(panel + 1) * 512]
+        assert band.max() > 0.8 and np.median(band) < 0.2
     numbers = {}
     for line in result.stdout.splitlines():
         parts = line.split()

@@ -18,10 +18,10 @@ from segfuse.models.weights import WeightsError
 from segfuse.paper_graph import FixOptions, paper_graph
 from segfuse.runtime import Evaluator, bind
 
-from .conftest import FIXTURES, SHARED
+from .conftest import FIXTURES
 from .test_cli import assert_one_line_error, segfuse
 
-PORTRAIT = SHARED / "data" / "vox_portraits" / "vox_01.jpg"
+PORTRAIT = FIXTURES / "portrait_256.jpg"  # the built-in sample's public-domain portrait, 256×256
 
 
 @pytest.fixture(scope="module")

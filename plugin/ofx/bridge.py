@@ -3,20 +3,29 @@
 Each SegFuse node but Read and Write (hosts read and write themselves) becomes one OFX image
 effect. Images cross as numpy views over the host's buffers (OFX rows run bottom-up); a Python
 exception becomes a failed action plus a message through the host's message suite, never a crash.
-Host pixels are in $SEGFUSE_OFX_COLORSPACE (an OCIO colourspace or role; default scene_linear,
-as compositors work; display-referred editors such as MLT-based ones want "srgb"): they are
-converted to the working space on the way in and back on the way out. Alpha is never converted.
+Host pixels are converted to the working space on the way in and back on the way out, in the
+colourspace ``host_colour`` picks per instance and image (the effect's ``colourspace`` param, the
+host's colour management, $SEGFUSE_OFX_COLORSPACE, else sRGB for 8/16-bit and scene-linear for float).
+Alpha is never converted.
+
+Hosts break assumptions, and the bridge adapts so that nodes stay stateless: an unusable $OCIO falls
+back to SegFuse's config; a clip is connected only when the host says so or its image can be fetched;
+hosts with no temporal clip access are served frames from a sequential ``history``; per-clip work
+survives hosts that create an instance per frame (one node object per effect type in the process); a
+node missing a setting passes frames through. Each such notice is posted once, never per frame.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes as C
 import os
 import sys
 import threading
 
 import numpy as np
-from segfuse.plugin.ofx import api
+from segfuse.plugin.ofx import api, host_colour
+from segfuse.plugin.ofx.history import Streams, wait_seconds
 
 from segfuse import color
 from segfuse.image import Image
@@ -34,7 +43,11 @@ _lock = threading.Lock()
 _suites: dict[str, object] = {}
 _instances: dict[int, NodeInstance] = {}
 _plugins: list[NodeDescriptor] | None = None
-_warned: set[int] = set()  # instances already told that the host has no temporal clip access
+_told: set[tuple[str, str]] = set()  # (effect id, notice) already posted: notices go out once, not per frame
+_impls: dict[str, object] = {}  # one node object per effect type: its caches outlive per-frame instances
+_streams = Streams()  # sequential histories for hosts without temporal clip access
+
+color.tolerate_bad_ocio()  # a host's $OCIO must not decide whether a render works (MLT mangles it)
 
 
 def plugins() -> list[NodeDescriptor]:
@@ -71,10 +84,6 @@ def _effect_props(effect: int) -> api.Props:
     out = api.Handle()
     _suites["effect"].getPropertySet(effect, C.byref(out))
     return _props(out.value)
-
-
-def host_colorspace() -> str:
-    return color.resolve_colorspace(os.environ.get("SEGFUSE_OFX_COLORSPACE", "").strip() or "scene_linear")
 
 
 def host_has_temporal_access() -> bool:
@@ -122,6 +131,7 @@ def describe(d: NodeDescriptor, handle: int, _in: api.Props, _out: api.Props) ->
     props.set_int("OfxImageEffectPropSupportsTiles", 0)
     props.set_int("OfxImageEffectPropSupportsMultiResolution", 0)
     props.set_string("OfxImageEffectPluginRenderThreadSafety", "OfxImageEffectRenderInstanceSafe")
+    _offer_colour_management(props)
     return api.OK
 
 
@@ -190,14 +200,19 @@ def describe_in_context(d: NodeDescriptor, handle: int, in_args: api.Props, _out
     _suites["effect"].getParamSet(handle, C.byref(param_set))
     for param in d.params:
         _define_param(param_set.value, param)
+    if all(p.name != host_colour.PARAM_NAME for p in d.params):
+        _define_param(param_set.value, host_colour.PARAM)
     return api.OK
 
 
 # ---- instances ------------------------------------------------------------------------------
 
 def create_instance(d: NodeDescriptor, handle: int, _in: api.Props, _out: api.Props) -> int:
+    instance = NodeInstance(d, f"ofx-{handle:x}")
     with _lock:
-        _instances[handle] = NodeInstance(d, f"ofx-{handle:x}")
+        instance.impl = _impls.setdefault(d.id, instance.impl)
+        _instances[handle] = instance
+    _tell_colour_config_once(d, handle)
     return api.OK
 
 
@@ -248,7 +263,8 @@ class _Clip:
         clip, props = api.Handle(), api.Handle()
         _suites["effect"].clipGetHandle(effect, name.encode(), C.byref(clip), C.byref(props))
         self.handle, self.props, self.name = clip.value, _props(props.value), name
-        self.connected = bool(self.props.get_int("OfxImageClipPropConnected", default=1))
+        self.connected = _is_connected(self, time)
+        self.host_colourspace = self.props.get_string("OfxImageClipPropColourspace", default="")
         rod = api.RectD()
         status = _suites["effect"].clipGetRegionOfDefinition(self.handle, time, C.byref(rod))
         if self.connected and (status != api.OK or rod.x2 <= rod.x1 or rod.y2 <= rod.y1):
@@ -273,19 +289,22 @@ class _Clip:
             _suites["effect"].clipReleaseImage(props.value)
         return api.RectD(*map(float, b))
 
-    def image(self, time: float) -> Image | None:
+    def image(self, time: float, choice: str = host_colour.AUTO) -> Image | None:
         """The host's image at ``time`` as a SegFuse Image, or None where the clip has no frame."""
         props = api.Handle()
         if _suites["effect"].clipGetImage(self.handle, time, None, C.byref(props)) != api.OK or not props.value:
             return None
         try:
-            pixels = _read_pixels(_props(props.value))
+            image_props = _props(props.value)
+            pixels = _read_pixels(image_props)
+            depth = image_props.get_string("OfxImageEffectPropPixelDepth", default="")
         finally:
             _suites["effect"].clipReleaseImage(props.value)
         if self.spec.components is Alpha:
             return Image(np.ascontiguousarray(pixels[:, :, -1:]))
         rgb = np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels[:, :, :3]
-        return Image(color.convert(rgb, host_colorspace(), color.working_space()), color.working_space())
+        space = host_colour.colourspace(choice, self.host_colourspace, depth)
+        return Image(color.convert(rgb, space, color.working_space()), color.working_space())
 
 
 def _view(props: api.Props) -> tuple[np.ndarray, tuple[int, int, int, int]]:
@@ -319,7 +338,11 @@ def _connected_clips(d: NodeDescriptor, effect: int, time: float) -> dict[str, _
 def get_region_of_definition(d: NodeDescriptor, handle: int, in_args: api.Props, out_args: api.Props) -> int:
     time = in_args.get_double("OfxPropTime")
     clips = _connected_clips(d, handle, time)
-    spec = _instance(handle).output_spec({n: c.spec for n, c in clips.items()}, param_values(d, handle, time))
+    params = param_values(d, handle, time)
+    if _missing_setting(d, handle, params, clips) is not None:
+        spec = clips["Source"].spec  # passed through: the input's region
+    else:
+        spec = _instance(handle).output_spec({n: c.spec for n, c in clips.items()}, params)
     out_args.set_doubles("OfxImageEffectPropRegionOfDefinition", [0.0, 0.0, float(spec.width), float(spec.height)])
     return api.OK
 
@@ -364,7 +387,10 @@ def get_clip_preferences(d: NodeDescriptor, handle: int, in_args: api.Props, out
 
 def is_identity(d: NodeDescriptor, handle: int, in_args: api.Props, out_args: api.Props) -> int:
     time = in_args.get_double("OfxPropTime")
-    clip = _instance(handle).is_identity(int(round(time)), param_values(d, handle, time))
+    params = param_values(d, handle, time)
+    clip = _instance(handle).is_identity(int(round(time)), params)
+    if clip is None and _missing_setting(d, handle, params, _connected_clips(d, handle, time)) is not None:
+        clip = "Source"
     if clip is None:
         return api.REPLY_DEFAULT
     out_args.set_string("OfxPropName", clip)
@@ -378,43 +404,49 @@ def render(d: NodeDescriptor, handle: int, in_args: api.Props, _out: api.Props) 
     window = [int(round(v)) for v in in_args.get_numbers("OfxImageEffectPropRenderWindow", 4)]
     instance, params = _instance(handle), param_values(d, handle, time)
     clips = _connected_clips(d, handle, time)
+    if _missing_setting(d, handle, params, clips) is not None:
+        return _pass_through(handle, clips["Source"], time, window)
+    choice = _colourspace_choice(handle, time)
     spec = instance.output_spec({n: c.spec for n, c in clips.items()}, params)
+    temporal_host = host_has_temporal_access()
     inputs = {}
     for name, times in instance.frames_needed(t, list(clips), params).items():
         clip = clips[name]
-        images = {}
-        trust_range = clip.frames is not None and t in clip.frames  # some hosts declare ranges loosely
-        for s in times:
-            if trust_range and s not in clip.frames:
-                continue
-            image = clip.image(float(s))
-            if image is not None:
-                images[s] = image
+        if not temporal_host and len(times) > 1:
+            images = _frames_from_history(d, handle, clip, t, times, params, choice)
+        else:
+            images = {}
+            trust_range = clip.frames is not None and t in clip.frames  # some hosts declare ranges loosely
+            for s in times:
+                if trust_range and s not in clip.frames:
+                    continue
+                image = clip.image(float(s), choice)
+                if image is not None:
+                    images[s] = image
         if t not in images and not images:
             raise RuntimeError(f"clip '{name}' has no image at frame {t}")
         inputs[name] = ClipFrames(name, clip.spec, t, images)
-    temporal = any(c.temporal for c in d.clips)
-    if temporal and not host_has_temporal_access() and handle not in _warned:
-        _warned.add(handle)
-        report(handle, f"{d.label}: this host gives effects no access to other frames, so only the current "
-                       "frame is used (a temporal median of one frame passes the matte through)", b"OfxMessageWarning")
     result = instance.render(t, inputs, params)
     if result.size != spec.size:
         raise RuntimeError(f"rendered {result.width}×{result.height}, declared {spec.width}×{spec.height}")
-    _write_output(handle, time, result, window)
+    _write_output(handle, time, result, window, choice)
     return api.OK
 
 
-def _write_output(effect: int, time: float, result: Image, window: list[int]) -> None:
-    clip, props = api.Handle(), api.Handle()
-    _suites["effect"].clipGetHandle(effect, b"Output", C.byref(clip), None)
+def _write_output(effect: int, time: float, result: Image, window: list[int], choice: str = host_colour.AUTO,
+                  convert: bool = True) -> None:
+    clip, props, clip_props = api.Handle(), api.Handle(), api.Handle()
+    _suites["effect"].clipGetHandle(effect, b"Output", C.byref(clip), C.byref(clip_props))
     if _suites["effect"].clipGetImage(clip.value, time, None, C.byref(props)) != api.OK:
         raise RuntimeError("the host gave no output image")
     try:
         view, bounds = _view(_props(props.value))
         pixels = result.pixels
-        if result.channels > 1:
-            pixels = color.convert(pixels, result.colorspace or color.working_space(), host_colorspace())
+        if result.channels > 1 and convert:
+            named = _props(clip_props.value).get_string("OfxImageClipPropColourspace", default="")
+            depth = "OfxBitDepthByte" if view.dtype == np.uint8 else "OfxBitDepthFloat"
+            pixels = color.convert(pixels, result.colorspace or color.working_space(),
+                                   host_colour.colourspace(choice, named, depth))
         pixels = pixels[::-1]  # to bottom-up rows
         channels = view.shape[2]
         if channels == 4:
@@ -435,6 +467,96 @@ def _write_output(effect: int, time: float, result: Image, window: list[int]) ->
         view[y1 - bounds[1]:y2 - bounds[1], x1 - bounds[0]:x2 - bounds[0]] = region
     finally:
         _suites["effect"].clipReleaseImage(props.value)
+
+
+# ---- adapting to hosts (see the module docstring) -----------------------------------------------
+
+def _tell_once(d: NodeDescriptor, handle: int, text: str, kind: bytes = b"OfxMessageWarning") -> None:
+    """Post a notice once per effect type and text in this process: never per frame, even on hosts that
+    create an instance per frame."""
+    key = (d.id, text)
+    with _lock:
+        if key in _told:
+            return
+        _told.add(key)
+    report(handle, f"{d.label}: {text}", kind)
+
+
+def _tell_colour_config_once(d: NodeDescriptor, handle: int) -> None:
+    warning = color.config_warning()
+    if warning:
+        _tell_once(d, handle, warning)
+
+
+def _offer_colour_management(props: api.Props) -> None:
+    """Ask hosts with OpenFX 1.5 colour management to name each clip's colourspace (others ignore it)."""
+    with contextlib.suppress(api.OfxError):  # a host that does not know the property
+        props.set_string("OfxImageEffectPropColourManagementStyle", "OfxImageEffectPropColourManagementBasic")
+
+
+def _colourspace_choice(handle: int, time: float) -> str:
+    """The effect's ``colourspace`` param (added by the bridge to every effect)."""
+    param_set, h = api.Handle(), api.Handle()
+    _suites["effect"].getParamSet(handle, C.byref(param_set))
+    if _suites["params"].paramGetHandle(param_set.value, host_colour.PARAM_NAME.encode(), C.byref(h), None) != api.OK:
+        return host_colour.AUTO
+    v = C.c_int()
+    _suites["params"].paramGetValueAtTime(h.value, time, C.addressof(v), None, None)
+    options = host_colour.PARAM.options
+    return options[v.value] if 0 <= v.value < len(options) else host_colour.AUTO
+
+
+def _is_connected(clip: _Clip, time: float) -> bool:
+    """Connected when the host says so; a host that does not say (MLT, for optional clips) is believed
+    only if it hands over an image with bounds."""
+    said = clip.props.get_int("OfxImageClipPropConnected", default=-1)
+    if said >= 0:
+        return bool(said)
+    try:
+        return clip._bounds_of_image(time) is not None
+    except api.OfxError:  # an image without bounds: nothing is connected there
+        return False
+
+
+def _missing_setting(d: NodeDescriptor, handle: int, params: ParamValues, clips: dict[str, _Clip]) -> str | None:
+    """What the user must still set (the node says), told once; None when the node can render."""
+    missing = _instance(handle).missing_setting(params)
+    if missing is None or "Source" not in clips:
+        return None
+    _tell_once(d, handle, f"{missing}; until then the frames pass through unchanged")
+    return missing
+
+
+def _pass_through(handle: int, source: _Clip, time: float, window: list[int]) -> int:
+    """Copy the Source frame to the output unchanged (no colour round trip)."""
+    props = api.Handle()
+    if _suites["effect"].clipGetImage(source.handle, time, None, C.byref(props)) != api.OK or not props.value:
+        raise RuntimeError(f"clip 'Source' has no image at frame {time:g}")
+    try:
+        pixels = _read_pixels(_props(props.value))
+    finally:
+        _suites["effect"].clipReleaseImage(props.value)
+    rgb = np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels[:, :, :3]
+    _write_output(handle, time, Image(np.ascontiguousarray(rgb), color.working_space()), window, convert=False)
+    return api.OK
+
+
+def _frames_from_history(d: NodeDescriptor, handle: int, clip: _Clip, t: int, times: list[int],
+                         params: ParamValues, choice: str) -> dict[int, Image]:
+    """For hosts without temporal access: the frame at ``t`` from the host, earlier ones from the
+    stream's history of frames the host handed before (see ``history``)."""
+    current = clip.image(float(t), choice)
+    if current is None:
+        return {}
+    key = (d.id, clip.name, repr(sorted(params.as_dict().items())), choice, clip.spec.size)
+    history = _streams.get(key, lookback=max(0, t - min(times)))
+    history.add(t, current)
+    first = clip.frames.first if clip.frames is not None else 0
+    images = history.frames(t, times, first=first, wait_s=wait_seconds())
+    _tell_once(d, handle, "this host gives effects no access to other frames: SegFuse keeps the frames the "
+                          "host hands it and uses them, so renders in frame order equal the command line "
+                          "(after a jump, the first frames use fewer frames)")
+    return images
 
 
 def _ok(*_args) -> int:

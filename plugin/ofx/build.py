@@ -2,6 +2,8 @@
 
     SegFuse.ofx.bundle/Contents/Linux-x86-64/SegFuse.ofx      the shim, linked to this libpython
     SegFuse.ofx.bundle/Contents/Resources/python_path.txt      this interpreter's sys.path
+    SegFuse.ofx.bundle/Contents/Resources/python_home.txt      its home (sys.base_prefix)
+    SegFuse.ofx.bundle/Contents/Resources/python_site_dirs.txt its site-packages folders
 
 macOS uses ``Contents/MacOS/SegFuse.ofx`` and Windows ``Contents/Win64/SegFuse.ofx`` (not built here).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import site
 import subprocess
 import sys
 import sysconfig
@@ -55,6 +58,23 @@ def compile_shim(output: Path) -> None:
         raise SegFuseError(f"compiling the OFX shim failed: {result.stderr.strip().splitlines()[-1:]}")
 
 
+def write_interpreter_layout(resources: Path) -> None:
+    """Record this interpreter for the shim, which starts exactly it whatever the host's environment:
+    its home (python_home.txt), its module search path (python_path.txt, without the script folder or
+    working directory this command happens to run from) and its site folders (python_site_dirs.txt,
+    whose .pth files the shim runs: editable installs hook in there)."""
+    first = sys.path[0] if sys.path else ""
+    script_dirs = {os.getcwd(), str(Path(sys.argv[0]).resolve().parent) if sys.argv and sys.argv[0] else ""}
+    paths = [p for i, p in enumerate(sys.path)
+             if p and Path(p).exists() and not (i == 0 and (first in script_dirs or not first))]
+    site_dirs = [p for p in [*site.getsitepackages(), site.getusersitepackages() if site.ENABLE_USER_SITE else ""]
+                 if p and Path(p).is_dir()]
+    (resources / "python_path.txt").write_text("\n".join(paths) + "\n")
+    (resources / "python_site_dirs.txt").write_text("\n".join(site_dirs) + "\n")
+    (resources / "python_home.txt").write_text(f"{sys.base_prefix}\n")
+    (resources / "python.txt").write_text(f"{sys.executable}\n{sys.version}\n")
+
+
 def build_bundle(prefix: Path) -> Path:
     """Build the bundle into ``prefix`` (replacing an older one only once the new one is complete)."""
     prefix.mkdir(parents=True, exist_ok=True)
@@ -66,9 +86,7 @@ def build_bundle(prefix: Path) -> Path:
         binary_dir.mkdir(parents=True)
         resources.mkdir(parents=True)
         compile_shim(binary_dir / "SegFuse.ofx")
-        paths = [p for p in sys.path if p and Path(p).exists()]
-        (resources / "python_path.txt").write_text("\n".join(paths) + "\n")
-        (resources / "python.txt").write_text(f"{sys.executable}\n{sys.version}\n")
+        write_interpreter_layout(resources)
         if target.exists():
             shutil.rmtree(target)
         staged.rename(target)

@@ -49,27 +49,78 @@ static void resources_dir(char *out, size_t size) {
     snprintf(out, size, "%s/Resources", contents);
 }
 
+/* Append each line of Resources/NAME to a wide-string list (the recorded interpreter layout). */
+static int read_lines(const char *resources, const char *name, PyWideStringList *list, PyConfig *config) {
+    char path[4352], line[4096];
+    snprintf(path, sizeof(path), "%s/%s", resources, name);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    int n = 0;
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (!line[0]) continue;
+        wchar_t *wide = Py_DecodeLocale(line, NULL);
+        if (!wide) continue;
+        if (list) {
+            PyWideStringList_Append(list, wide);
+        } else if (n == 0) {
+            PyConfig_SetString(config, &config->home, wide);
+        }
+        PyMem_RawFree(wide);
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+/* Start the interpreter the bundle was built for, whatever the host's PATH, PYTHONHOME, PYTHONPATH
+ * and working directory: its home (sys.base_prefix) and sys.path were recorded at install time. */
+static int start_pinned_interpreter(const char *resources) {
+    PyConfig config;
+    PyConfig_InitPythonConfig(&config);
+    config.use_environment = 0;      /* PYTHONHOME, PYTHONPATH, ... of the host are not ours */
+    config.parse_argv = 0;
+    config.install_signal_handlers = 0;
+    config.site_import = 0;          /* the recorded sys.path already holds what site added */
+    config.user_site_directory = 0;
+    read_lines(resources, "python_home.txt", NULL, &config);
+    if (read_lines(resources, "python_path.txt", &config.module_search_paths, &config) > 0)
+        config.module_search_paths_set = 1;
+    PyStatus status = Py_InitializeFromConfig(&config);
+    PyConfig_Clear(&config);
+    if (PyStatus_Exception(status)) {
+        fprintf(stderr, "SegFuse OFX: cannot start Python: %s\n", status.err_msg ? status.err_msg : "unknown error");
+        return 0;
+    }
+    return 1;
+}
+
 /* Start Python if the host has none, then import the bridge with the recorded sys.path. */
 static int start_python(void) {
     if (bridge) return 1;
+    char resources[4096];
+    resources_dir(resources, sizeof(resources));
     if (!Py_IsInitialized()) {
 #ifdef SEGFUSE_LIBPYTHON
         /* Hosts load plugins RTLD_LOCAL; extension modules need libpython's symbols global. */
         dlopen(SEGFUSE_LIBPYTHON, RTLD_NOW | RTLD_GLOBAL);
 #endif
-        Py_InitializeEx(0);
+        if (!start_pinned_interpreter(resources)) return 0;
         PyEval_SaveThread(); /* release the GIL: every action takes it with PyGILState_Ensure */
     }
     PyGILState_STATE gil = PyGILState_Ensure();
-    char resources[4096];
-    resources_dir(resources, sizeof(resources));
     PyObject *folder = PyUnicode_FromString(resources);
+    /* Recorded paths missing from sys.path are added (a Python host's own interpreter); the recorded
+     * site dirs' .pth files run (editable installs hook in there). */
     PyObject *setup = folder == NULL ? NULL : PyUnicode_FromFormat(
         "import sys, os, site\n"
-        "_f = os.path.join(%R, 'python_path.txt')\n"
-        "if os.path.exists(_f):\n"
-        "    for _p in open(_f).read().split('\\n'):\n"
-        "        if _p and _p not in sys.path: site.addsitedir(_p)\n", folder);
+        "def _lines(n):\n"
+        "    _f = os.path.join(%R, n)\n"
+        "    return [p for p in open(_f).read().split('\\n') if p] if os.path.exists(_f) else []\n"
+        "for _p in _lines('python_path.txt'):\n"
+        "    if _p not in sys.path: sys.path.append(_p)\n"
+        "for _p in _lines('python_site_dirs.txt'):\n"
+        "    site.addsitedir(_p)\n", folder);
     Py_XDECREF(folder);
     int ok = 0;
     if (setup) {

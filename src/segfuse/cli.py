@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from segfuse import __version__
-from segfuse.errors import GraphError, SegFuseError
+from segfuse import __version__, color
+from segfuse.errors import ColorError, GraphError, SegFuseError
 from segfuse.farm import cli as farm_cli
 from segfuse.io.frames import FrameRange
 from segfuse.runtime import bind, default_registry, load_graph, render_graph, save_graph
@@ -350,11 +350,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+COLOUR_COMMANDS = ("render", "validate", "fix", "eval", "demo")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command in COLOUR_COMMANDS:
+            color.active_config()  # an unusable $OCIO is one line before anything else happens
         return args.func(args)
-    except GraphError as exc:
+    except (GraphError, ColorError) as exc:
         print(f"segfuse: error: {exc}", file=sys.stderr)
         return 2
     except SegFuseError as exc:

@@ -2,6 +2,11 @@
 
 Config order: ``$OCIO`` → the package's ``ocio/config.ocio`` → OCIO's built-in CG config.
 The working space is the config's ``scene_linear`` role. Alpha is never converted.
+
+An unusable ``$OCIO`` is an error on the command line (the user can fix their shell). Plugin hosts call
+``tolerate_bad_ocio()``: a host may mangle the environment (MLT sets ``OCIO=ocio://ocio://default``),
+and a render must not depend on that, so there the package's config is used and ``config_warning()``
+says why, for the bridge to tell the user once.
 """
 
 from __future__ import annotations
@@ -31,6 +36,20 @@ SRGB_CANDIDATES = (
 _lock = threading.Lock()
 _config: OCIO.Config | None = None
 _config_source = ""
+_tolerate_bad_env = False
+_config_warning = ""
+
+
+def tolerate_bad_ocio(enabled: bool = True) -> None:
+    """Hosts: fall back to the package's config when $OCIO cannot be loaded (see config_warning)."""
+    global _tolerate_bad_env
+    _tolerate_bad_env = enabled
+
+
+def config_warning() -> str:
+    """Why the active config is not $OCIO's, when a host tolerated an unusable $OCIO; else ''."""
+    active_config()
+    return _config_warning
 
 
 def config_source() -> str:
@@ -50,20 +69,32 @@ def active_config() -> OCIO.Config:
 
 def reset_config() -> None:
     """Forget the loaded config and processors (tests, or after changing $OCIO)."""
-    global _config, _config_source
+    global _config, _config_source, _config_warning
     with _lock:
-        _config, _config_source = None, ""
+        _config, _config_source, _config_warning = None, "", ""
     _cpu_processor.cache_clear()
     resolve_colorspace.cache_clear()
 
 
 def _load_config() -> tuple[OCIO.Config, str]:
+    global _config_warning
+    _config_warning = ""
     env = os.environ.get("OCIO", "").strip()
     if env:
         try:
             return OCIO.Config.CreateFromFile(env), env
         except Exception as exc:  # OCIO raises its own Exception type
-            raise ColorError(f"$OCIO={env}: cannot load OCIO config: {exc}") from None
+            problem = f"$OCIO={env} cannot be loaded ({str(exc).strip().splitlines()[0]})"
+            if not _tolerate_bad_env:
+                raise ColorError(f"{problem}: point $OCIO at a valid OCIO config (a .ocio file or an ocio:// "
+                                 "URI such as ocio://default), or unset it to use SegFuse's own config") from None
+            config, source = _package_config()
+            _config_warning = f"{problem}; using SegFuse's own colour config {source} instead"
+            return config, source
+    return _package_config()
+
+
+def _package_config() -> tuple[OCIO.Config, str]:
     from segfuse.ocio import CONFIG_PATH
 
     if CONFIG_PATH.is_file():

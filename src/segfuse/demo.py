@@ -1,6 +1,7 @@
 """``segfuse demo``: the paper pipeline on the built-in sample, with a picture and numbers.
 
-Renders the fused movie, a side-by-side PNG (reference | generated | fused | fusion mask), the
+Renders the fused movie, a side-by-side PNG (reference | generated | fixed | matte, each panel
+labelled with its name and the frame number), the
 graph it used, and prints how far raw and fused frames are from the reference outside the
 person (mean absolute error, PSNR), using the sample's true masks.
 """
@@ -49,6 +50,19 @@ def score_background(fused_movie: Path, mattes: list[np.ndarray]) -> BackgroundS
     return BackgroundScore(*(float(np.mean(v)) for v in (mae_raw, mae_fused, psnr_raw, psnr_fused, ious)))
 
 
+LABEL_HEIGHT = 36
+
+
+def label_panel(pixels: np.ndarray, text: str) -> np.ndarray:
+    """The panel (display-referred RGB, 0-1) under a dark band holding its name, so a newcomer can
+    tell the panels apart."""
+    import cv2
+
+    band = np.full((LABEL_HEIGHT, pixels.shape[1], 3), 25, np.uint8)
+    cv2.putText(band, text, (10, LABEL_HEIGHT - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
+    return np.concatenate([band.astype(np.float32) / 255, np.clip(pixels, 0, 1).astype(np.float32)], axis=0)
+
+
 def run_demo(out_dir: Path, progress: Progress | None = None, frame: int = 24) -> BackgroundScore:
     out_dir = out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -65,6 +79,8 @@ def run_demo(out_dir: Path, progress: Progress | None = None, frame: int = 24) -
     mask = Evaluator(bind(mask_doc)).render("fuse", frame).pixels
     panels = [evaluator.render(name, frame) for name in ("reference", "generated", "fuse")]
     srgb = [color.convert(p.pixels, p.colorspace, color.srgb_space()) for p in panels]
-    strip = np.concatenate(srgb + [np.repeat(mask, 3, axis=2)], axis=1)
-    write_pixels(out_dir / "side_by_side.png", np.clip(strip, 0, 1), bit_depth="8")
+    names = ("reference", f"generated, frame {frame}", f"fixed, frame {frame}", f"matte (fusion mask), frame {frame}")
+    strip = np.concatenate([label_panel(p, n) for p, n in zip(srgb + [np.repeat(mask, 3, axis=2)], names,
+                                                                strict=True)], axis=1)
+    write_pixels(out_dir / "side_by_side.png", strip, bit_depth="8")
     return score_background(out_dir / "fused.mp4", mattes)

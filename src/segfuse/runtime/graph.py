@@ -17,6 +17,7 @@ from segfuse.errors import GraphError, SegFuseError
 from segfuse.runtime.clips import ClipSpec
 from segfuse.runtime.graphfile import GraphDoc
 from segfuse.runtime.node import NodeInstance
+from segfuse.runtime.overwrite import check_outputs_are_not_inputs
 from segfuse.runtime.params import FilePath, ParamError, ParamValues
 from segfuse.runtime.registry import NodeRegistry, default_registry
 
@@ -111,6 +112,8 @@ def bind(doc: GraphDoc, registry: NodeRegistry | None = None) -> BoundGraph:
             raise GraphError(f"{doc.source}: node '{name}': type: unknown node type '{spec.type}'"
                              " (see 'segfuse nodes')")
     params = {name: coerce_params(doc, name, registry) for name in doc.nodes}
+    check_outputs_are_not_inputs({name: (registry.get(doc.nodes[name].type), params[name]) for name in doc.nodes},
+                                 lambda name: _where(doc, name, doc.nodes[name].type))
     _check_wiring(doc, registry)
     order = _dependency_order(doc)
     bound: dict[str, BoundNode] = {}
@@ -128,6 +131,9 @@ def bind(doc: GraphDoc, registry: NodeRegistry | None = None) -> BoundGraph:
                 raise GraphError(
                     f"{where}: clip '{clip_name}' takes {accepted} but node '{inputs[clip_name]}' "
                     f"gives {clip_spec.components.name}")
+        missing = instance.missing_setting(params[name])
+        if missing:
+            raise GraphError(f"{where}: {missing}")
         try:
             out = instance.output_spec(input_specs, params[name])
         except SegFuseError as exc:

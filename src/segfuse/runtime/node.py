@@ -10,6 +10,9 @@ A node is a plain class decorated with ``@node``; it lists ``clips`` and ``param
 - ``output_components(inputs, p) -> Components``: when the output layout depends on params.
 - ``output_spec(inputs, p) -> ClipSpec``: replaces the three above (sources like Read use it).
 - ``is_identity(t, p) -> clip name | None``: pass an input through untouched.
+- ``missing_setting(p) -> str | None``: what the user must set before the node can work (e.g. Fix's
+  reference). The graph runtime refuses the graph with it; plugin hosts pass the frame through and
+  show it once, so a freshly added effect never fails a host's render.
 - ``render_batch(times, inputs, p) -> [Image]``: consecutive frames at once (networks).
 - ``open_sink(spec, frames, p)``: makes the node an output (Write), see ``segfuse.runtime.render``.
 
@@ -180,6 +183,9 @@ class NodeInstance:
 
     def is_identity(self, t: int, p: ParamValues) -> str | None:
         return self.impl.is_identity(t, p) if hasattr(self.impl, "is_identity") else None
+
+    def missing_setting(self, p: ParamValues) -> str | None:
+        return self.impl.missing_setting(p) if hasattr(self.impl, "missing_setting") else None
 
     def render(self, t: int, inputs: dict[str, ClipFrames], p: ParamValues) -> Image:
         return self.impl.render(t, inputs, p)

@@ -1,0 +1,270 @@
+"""The OFX bridge in hosts that break assumptions, emulated with the ctypes test host the way MLT and
+pyofx behave: no temporal clip access, an instance per frame, render threads, optional clips with no
+Connected property, 8-bit display-referred images, a mangled $OCIO, default parameters."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from segfuse.plugin.ofx import bridge
+from segfuse.plugin.ofx.build import build_bundle
+
+from segfuse import color
+from segfuse.paper_graph import FixOptions, paper_graph
+from segfuse.runtime import Evaluator, FrameRange, bind
+from segfuse.sample import GENERATED, REFERENCE
+
+from .ofx_host import OK, ClipSource, Host, PropSet
+
+FILTER, GENERAL = "OfxImageEffectContextFilter", "OfxImageEffectContextGeneral"
+FRAMES = 7
+
+
+class MltLikeHost(Host):
+    """Like MLT's openfx module: no temporal access, and an unconnected clip still answers clipGetImage
+    with OK and an image that has no bounds; optional clips carry no Connected property."""
+
+    def __init__(self, bundle) -> None:
+        super().__init__(bundle)
+        self.objects[self.host_props].values["OfxImageEffectPropTemporalClipAccess"] = [0]
+
+    def _clip_get_image(self, handle, time, region, out) -> int:
+        clip = self._obj(handle)
+        if clip["name"] != "Output" and clip["source"] is None:
+            return self._out(out, self.new(PropSet({"OfxImagePropField": [b"OfxFieldNone"]})))
+        return super()._clip_get_image(handle, time, region, out)
+
+    def instance(self, *args, **kw):
+        inst = super().instance(*args, **kw)
+        for name, clip in inst.clips.items():
+            if name not in ("Source", "Output"):
+                self.objects[clip["props"]].values.pop("OfxImageClipPropConnected", None)
+        return inst
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return build_bundle(tmp_path_factory.mktemp("ofx"))
+
+
+@pytest.fixture
+def mlt(bundle):
+    bridge._told.clear()
+    bridge._streams.clear()
+    bridge._impls.clear()  # no per-clip work carried over from another test
+    return MltLikeHost(bundle)
+
+
+@pytest.fixture(scope="module")
+def runtime():
+    doc = paper_graph(FixOptions(str(GENERATED), str(REFERENCE), "unused.mp4", frames=FrameRange(0, FRAMES - 1),
+                                 preset="classic"))  # what the Fix node runs
+    return Evaluator(bind(doc))
+
+
+def _srgb_bytes(runtime):
+    """The generated clip as an editor hands it: 8-bit display-referred sRGB, RGBA."""
+
+    def frame(t):
+        image = runtime.render("generated", t)
+        srgb = color.convert(image.pixels, image.colorspace, "srgb")
+        rgba = np.concatenate([srgb, np.ones_like(srgb[:, :, :1])], axis=2)
+        return np.clip(rgba * 255 + 0.5, 0, 255).astype(np.float32) / 255
+
+    return ClipSource(frame, 0, FRAMES - 1, depth="OfxBitDepthByte")
+
+
+def _expected_srgb(runtime, t) -> np.ndarray:
+    srgb = color.convert(runtime.render("fuse", t).pixels, "scene_linear", "srgb")
+    return np.clip(srgb * 255 + 0.5, 0, 255).astype(np.uint8).astype(np.float32)
+
+
+def _mean_error(out, runtime, t) -> float:
+    """Mean error in 1/255 steps (8-bit input quantisation moves a few matte edge pixels)."""
+    return float(np.abs(out[:, :, :3].astype(np.float32) - _expected_srgb(runtime, t)).mean())
+
+
+def _fix_per_frame(host, source, t, params):
+    """One render the way MLT does it: a fresh instance per frame, destroyed after."""
+    inst = host.instance("org.segfuse.Fix", FILTER, {"Source": source}, params, output_depth="OfxBitDepthByte")
+    try:
+        status, out = inst.render(t)
+    finally:
+        inst.destroy()
+    assert status == OK, host.messages
+    return out
+
+
+def test_fix_in_an_editor_like_host_equals_segfuse_fix_with_window_5(mlt, runtime, monkeypatch):
+    monkeypatch.delenv("SEGFUSE_OFX_COLORSPACE", raising=False)
+    from segfuse.nodes.grabcut_segment import GrabCutSegment
+
+    calls = []
+    original = GrabCutSegment.render
+    monkeypatch.setattr(GrabCutSegment, "render", lambda self, *a: calls.append(1) or original(self, *a))
+    source = _srgb_bytes(runtime)
+    outputs = {t: _fix_per_frame(mlt, source, t, {"reference": str(REFERENCE)}) for t in range(FRAMES)}
+    # one segmentation per frame plus the reference's once: per-clip work outlives per-frame instances
+    assert len(calls) == FRAMES + 1
+    for t in (2, FRAMES - 1):  # 8-bit sRGB in and out, no environment variable: the window-5 result
+        assert _mean_error(outputs[t], runtime, t) <= 1.0, t
+    warnings = [m for m in mlt.messages if "no access to other frames" in m]
+    assert len(warnings) == 1 and not any(m.startswith("OfxMessageError") for m in mlt.messages)
+
+
+def test_render_threads_handing_frames_out_of_order_give_the_serial_frames(mlt, runtime, monkeypatch):
+    from segfuse.nodes.grabcut_segment import GrabCutSegment
+
+    calls = []
+    original = GrabCutSegment.render
+    monkeypatch.setattr(GrabCutSegment, "render", lambda self, *a: calls.append(1) or original(self, *a))
+    source = _srgb_bytes(runtime)
+    order = [1, 0, 3, 2, 5, 4, 6]
+    with ThreadPoolExecutor(3) as pool:
+        outputs = dict(zip(order, pool.map(lambda t: _fix_per_frame(mlt, source, t, {"reference": str(REFERENCE)}),
+                                           order), strict=True))
+    assert len(calls) == FRAMES + 1  # threads wanting the same matte wait for it rather than redo it
+    for t in (4, FRAMES - 1):
+        assert _mean_error(outputs[t], runtime, t) <= 1.0, t
+
+
+def test_after_a_jump_back_the_history_restarts(mlt, runtime):
+    mattes = ClipSource(lambda t: runtime.render("generated_matte", t).pixels, 0, FRAMES - 1, "OfxImageComponentAlpha")
+    median = mlt.instance("org.segfuse.TemporalMedian", FILTER, {"Source": mattes}, {})
+    for t in range(FRAMES):
+        status, out = median.render(t)
+        assert status == OK
+    assert np.abs(out - runtime.render("median", FRAMES - 1).pixels).max() <= 1e-6
+    key = next(iter(bridge._streams._streams))
+    assert bridge._streams._streams[key].times() == list(range(FRAMES))
+    changed = ClipSource(lambda t: 1 - runtime.render("generated_matte", t).pixels, 0, FRAMES - 1,
+                         "OfxImageComponentAlpha")  # the upstream edit: frame 6 again, different pixels
+    median = mlt.instance("org.segfuse.TemporalMedian", FILTER, {"Source": changed}, {})
+    status, out = median.render(FRAMES - 1)
+    assert status == OK and np.abs(out - (1 - runtime.render("generated_matte", FRAMES - 1).pixels)).max() <= 1e-6
+
+
+def test_an_optional_clip_the_host_never_connected_is_not_connected(mlt, runtime):
+    generated = ClipSource(lambda t: np.concatenate([runtime.render("generated", t).pixels,
+                                                     np.ones((512, 512, 1), np.float32)], axis=2), 0, FRAMES - 1)
+    segment = mlt.instance("org.segfuse.GrabCutSegment", FILTER, {"Source": generated}, {})
+    status, out = segment.render(2)
+    assert status == OK, mlt.messages
+    assert out.shape == (512, 512, 1) and 0.05 < out.mean() < 0.95
+
+
+def test_fix_with_default_params_passes_frames_through_and_says_once_what_to_set(mlt, runtime):
+    source = _srgb_bytes(runtime)
+    outputs = [_fix_per_frame(mlt, source, t, {}) for t in (0, 1, 2)]
+    for t, out in zip((0, 1, 2), outputs, strict=True):
+        expected = np.clip(source.frames(t) * 255 + 0.5, 0, 255).astype(np.uint8)
+        np.testing.assert_array_equal(out, expected)
+    told = [m for m in mlt.messages if "set 'reference'" in m]
+    assert len(told) == 1 and "pass through unchanged" in told[0], mlt.messages
+
+
+def test_an_unusable_ocio_falls_back_with_one_warning(bundle, runtime, monkeypatch):
+    monkeypatch.setenv("OCIO", "ocio://ocio://default")  # what MLT sets when $OCIO is unset
+    color.tolerate_bad_ocio()  # as the bridge does when it is imported
+    color.reset_config()
+    try:
+        host = MltLikeHost(bundle)
+        bridge._told.clear()
+        source = _srgb_bytes(runtime)
+        for t in (0, 1):
+            out = _fix_per_frame(host, source, t, {"reference": str(REFERENCE)})
+        assert _mean_error(out, runtime, 1) <= 1.0
+        warned = [m for m in host.messages if "$OCIO=ocio://ocio://default cannot be loaded" in m]
+        assert len(warned) == 1 and warned[0].startswith("OfxMessageWarning"), host.messages
+    finally:
+        monkeypatch.delenv("OCIO")
+        color.reset_config()
+
+
+def test_the_colourspace_param_overrides_the_depth_rule(bundle, runtime, monkeypatch):
+    monkeypatch.delenv("SEGFUSE_OFX_COLORSPACE", raising=False)
+    host = Host(bundle)
+    linear = ClipSource(lambda t: np.concatenate([runtime.render("generated", t).pixels,
+                                                  np.ones((512, 512, 1), np.float32)], axis=2), 0, FRAMES - 1)
+    fix = host.instance("org.segfuse.Fix", FILTER, {"Source": linear}, {"reference": str(REFERENCE)})
+    assert host.objects[fix.params["colourspace"]["props"]].values["OfxParamPropChoiceOption"] == [
+        b"auto", b"scene_linear", b"srgb"]
+    status, out = fix.render(FRAMES - 1)  # float, auto: scene-linear
+    assert status == OK and np.abs(out[:, :, :3] - runtime.render("fuse", FRAMES - 1).pixels).max() <= 1e-6
+    fix.params["colourspace"]["value"] = 2  # srgb: the same float pixels now read as display-referred
+    status, out = fix.render(FRAMES - 1)
+    assert status == OK and np.abs(out[:, :, :3] - runtime.render("fuse", FRAMES - 1).pixels).max() > 1e-3
+
+
+
+def test_the_shim_starts_its_own_interpreter_whatever_the_hosts_environment(bundle, tmp_path):
+    """A host's PATH, PYTHONHOME, PYTHONPATH and working directory do not choose the Python the bundle runs."""
+    from .test_packaging import list_with_a_c_host
+
+    (tmp_path / "segfuse").mkdir()  # a decoy package in the host's working directory
+    (tmp_path / "segfuse" / "__init__.py").write_text("raise ImportError('the decoy was imported')\n")
+    hostile = {"PATH": "/usr/bin:/bin", "PYTHONHOME": str(tmp_path / "nowhere"), "PYTHONPATH": str(tmp_path)}
+    binary = next((bundle / "Contents").glob("Linux-*/SegFuse.ofx"))
+    result = list_with_a_c_host(binary, tmp_path, env=hostile, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert sorted(result.stdout.split()) == sorted(ident for ident, _, _ in bridge.plugin_list())
+
+
+def test_the_command_line_still_refuses_fix_without_a_reference(tmp_path):
+    from segfuse.errors import GraphError
+    from segfuse.runtime import bind_mapping
+
+    doc = {"format": "segfuse.graph", "version": 1, "nodes": {
+        "in": {"type": "org.segfuse.Read", "params": {"path": str(GENERATED)}},
+        "fix": {"type": "org.segfuse.Fix", "params": {}, "inputs": {"Source": "in"}}}}
+    with pytest.raises(GraphError, match=r"node 'fix' .*set 'reference' to the reference portrait"):
+        bind_mapping(doc, tmp_path)
+
+
+def test_host_colourspace_order_param_then_host_name_then_env_then_depth(monkeypatch):
+    from segfuse.plugin.ofx.host_colour import colourspace
+
+    monkeypatch.delenv("SEGFUSE_OFX_COLORSPACE", raising=False)
+    linear, srgb = color.working_space(), color.srgb_space()
+    assert colourspace("auto", "", "OfxBitDepthByte") == srgb
+    assert colourspace("auto", "", "OfxBitDepthShort") == srgb
+    assert colourspace("auto", "", "OfxBitDepthFloat") == linear
+    assert colourspace("auto", "ofx_scene_linear", "OfxBitDepthByte") == linear  # the host's colour management
+    assert colourspace("auto", srgb, "OfxBitDepthFloat") == srgb
+    assert colourspace("auto", "OfxColourspace_Source", "OfxBitDepthFloat") == linear  # a cross-reference
+    monkeypatch.setenv("SEGFUSE_OFX_COLORSPACE", "srgb")
+    assert colourspace("auto", "", "OfxBitDepthFloat") == srgb
+    assert colourspace("scene_linear", srgb, "OfxBitDepthByte") == linear  # the param overrides everything
+
+
+def test_history_serves_the_unbroken_run_and_waits_for_a_frame_in_flight():
+    import threading
+    import time
+
+    from segfuse.plugin.ofx.history import SLACK, History
+
+    from segfuse.image import Image
+
+    def frame(v):
+        return Image(np.full((2, 2, 1), v, np.float32))
+
+    history = History(lookback=4)
+    for t in range(6):
+        history.add(t, frame(t))
+    assert list(history.frames(5, range(1, 6))) == [1, 2, 3, 4, 5]
+    history.add(7, frame(7))
+    timer = threading.Timer(0.2, lambda: history.add(6, frame(6)))  # another render thread hands 6 over
+    timer.start()
+    started = time.monotonic()
+    assert list(history.frames(7, range(3, 8), wait_s=5)) == [3, 4, 5, 6, 7]
+    assert time.monotonic() - started < 4
+    history.add(9, frame(9))  # frame 8 never comes: only 9 itself is unbroken
+    assert list(history.frames(9, range(5, 10), wait_s=0.1)) == [9]
+    history.add(9 - 4 - SLACK - 1, frame(0))  # a jump far back: everything held is dropped
+    assert history.times() == [9 - 4 - SLACK - 1]
+    history.add(-3, frame(1))
+    assert history.times() == [-4, -3]
+    history.add(-4, frame(2))  # a different image for a time already held: the input changed
+    assert history.times() == [-4]

@@ -1,0 +1,194 @@
+"""SegFuse's OFX bundle in two real third-party hosts built from source: MLT's melt (the engine of
+Kdenlive and Shotcut) and pyofx (a Python OFX host). Opt-in: set MELT to a melt binary built with
+the openfx module and/or PYOFX_RUN to pyofx_run.py (see README.md, "Trying real OFX hosts"; MLT's
+library variables LD_LIBRARY_PATH, MLT_REPOSITORY and MLT_DATA come from the environment).
+
+The renders run with no SegFuse environment variable and with $OCIO both unset (MLT then sets its own
+broken value) and set: a user of an editor sets nothing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from segfuse.io.frames import frame_path
+from segfuse.io.images import read_pixels
+from segfuse.sample import GENERATED, REFERENCE
+
+MELT = os.environ.get("MELT", "")
+PYOFX_RUN = os.environ.get("PYOFX_RUN", "")
+needs_melt = pytest.mark.skipif(not MELT, reason="set MELT to an MLT melt built with its openfx module (README)")
+needs_pyofx = pytest.mark.skipif(not PYOFX_RUN, reason="set PYOFX_RUN to pyofx_run.py (README)")
+
+FRAMES = 12
+def _effects() -> tuple[set[str], set[str]]:
+    """Every effect the bundle exposes, and those with a filter context (all MLT can offer)."""
+    from segfuse.plugin.ofx import bridge
+
+    return {d.id for d in bridge.plugins()}, {d.id for d in bridge.plugins() if bridge._filter_capable(d)}
+
+
+ALL_EFFECTS, FILTER_EFFECTS = _effects()  # Reference Fuse is general-context only (four inputs)
+
+
+@pytest.fixture(scope="module")
+def plugins(tmp_path_factory) -> Path:
+    from segfuse.plugin.ofx.build import build_bundle
+
+    folder = tmp_path_factory.mktemp("plugins")
+    build_bundle(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """The sample's first frames as a lossless moving clip (PNG in QuickTime)."""
+    import av
+
+    from segfuse.io.movie import MovieReader
+
+    path = tmp_path_factory.mktemp("clip") / "clip.mov"
+    reader = MovieReader(GENERATED)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("png", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 512, 512, "rgb24"
+        for t in range(FRAMES):
+            rgb = np.clip(reader.read(t)[:, :, :3] * 255 + 0.5, 0, 255).astype(np.uint8)
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        out.mux(stream.encode())
+    return path
+
+
+def host_env(plugins: Path, ocio: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEGFUSE_") and k != "OCIO"}
+    env["OFX_PLUGIN_PATH"] = str(plugins)
+    if ocio is not None:
+        env["OCIO"] = ocio
+    return env
+
+
+def melt(plugins: Path, *args: str, ocio: str | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    result = subprocess.run([MELT, *args], capture_output=True, text=True, timeout=timeout,
+                            env=host_env(plugins, ocio))
+    print(f"melt {' '.join(args[:4])}... -> exit {result.returncode}")
+    for line in (result.stdout + result.stderr).replace("\r", "\n").splitlines():
+        if "[openfx] message" in line or "Traceback" in line or "rror:" in line:
+            print("   ", line.strip())
+    return result
+
+
+def render_with_melt(plugins: Path, clip: Path, out_dir: Path, effect: str, params: dict, frames: int,
+                     threads: int = 1, ocio: str | None = None) -> list[np.ndarray]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = melt(plugins, str(clip), f"out={frames - 1}", "-filter", f"openfx.{effect}",
+                  *(f"{k}={v}" for k, v in params.items()),
+                  "-consumer", f"avformat:{out_dir}/f%04d.png", "vcodec=png", f"real_time=-{threads}", ocio=ocio)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-2000:]  # melt exits cleanly
+    assert "OfxMessageError" not in log and "Traceback" not in log, log[-2000:]
+    return [read_pixels(out_dir / f"f{t + 1:04d}.png")[:, :, :3] for t in range(frames)]
+
+
+def segfuse_fix(clip: Path, out_dir: Path, *extra: str) -> list[np.ndarray]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEGFUSE_") and k != "OCIO"}
+    subprocess.run([sys.executable, "-m", "segfuse.cli", "fix", "--generated", str(clip), "--reference",
+                    str(REFERENCE), "-o", str(out_dir / "f.%04d.png"), "--preset", "classic", "-q", *extra],
+                   check=True, env=env, timeout=600)
+    return [read_pixels(frame_path(out_dir / "f.%04d.png", t))[:, :, :3] for t in range(FRAMES)]
+
+
+@needs_melt
+def test_melt_lists_every_filter_effect(plugins):
+    result = melt(plugins, "-query", "filters")
+    listed = {line.strip()[len("- openfx."):] for line in result.stdout.splitlines()
+              if line.strip().startswith("- openfx.org.segfuse.")}
+    print("melt lists:", " ".join(sorted(listed)))
+    assert listed == FILTER_EFFECTS
+
+
+@needs_pyofx
+def test_pyofx_lists_every_effect(plugins):
+    result = subprocess.run([sys.executable, PYOFX_RUN, "list", str(plugins), "SegFuse"], capture_output=True,
+                            text=True, timeout=300, env=host_env(plugins, None))
+    print("pyofx lists:", " ".join(result.stdout.split()))
+    assert result.returncode == 0, result.stderr
+    assert set(result.stdout.split()) == ALL_EFFECTS
+
+
+@needs_melt
+@pytest.mark.parametrize("ocio", [None, "ocio://default"], ids=["OCIO-unset", "OCIO-set"])
+def test_grabcut_and_fix_render_in_melt(plugins, clip, tmp_path, ocio):
+    mattes = render_with_melt(plugins, clip, tmp_path / "grabcut", "org.segfuse.GrabCutSegment", {}, 2, ocio=ocio)
+    for matte in mattes:  # a person matte, not the frame passed through
+        assert np.allclose(matte[:, :, 0], matte[:, :, 1]) and 0.05 < matte.mean() < 0.95
+    fixed = render_with_melt(plugins, clip, tmp_path / "fix", "org.segfuse.Fix", {"reference": str(REFERENCE)}, 2,
+                             ocio=ocio)
+    assert all(f.shape == (512, 512, 3) for f in fixed)
+
+
+@needs_melt
+def test_modnet_matte_renders_in_melt(plugins, clip, tmp_path, modnet_checkpoint):
+    mattes = render_with_melt(plugins, clip, tmp_path / "modnet", "org.segfuse.MODNetMatte",
+                              {"weights": str(modnet_checkpoint)}, 1)
+    assert mattes[0].shape == (512, 512, 3) and np.allclose(mattes[0][:, :, 0], mattes[0][:, :, 2])
+
+
+@pytest.fixture(scope="module")
+def melt_fix_serial(plugins, clip, tmp_path_factory):
+    return render_with_melt(plugins, clip, tmp_path_factory.mktemp("melt1"), "org.segfuse.Fix",
+                            {"reference": str(REFERENCE)}, FRAMES, threads=1)
+
+
+@needs_melt
+def test_fix_in_melt_equals_segfuse_fix_with_window_5(melt_fix_serial, clip, tmp_path):
+    window5 = segfuse_fix(clip, tmp_path / "w5")
+    window1 = segfuse_fix(clip, tmp_path / "w1", "--window", "1")
+    closer = []
+    for t in range(FRAMES):
+        to5 = float(np.abs(melt_fix_serial[t] - window5[t]).mean()) * 255
+        to1 = float(np.abs(melt_fix_serial[t] - window1[t]).mean()) * 255
+        apart = float(np.abs(window5[t] - window1[t]).mean()) * 255
+        print(f"frame {t:2d}: melt vs fix window 5 {to5:.3f}/255, vs window 1 {to1:.3f}/255 "
+              f"(the two CLI results differ by {apart:.3f}/255)")
+        assert to5 <= 1.0
+        if apart > 0.15:
+            closer.append(to5 < 0.75 * to1)
+    assert closer and all(closer)
+
+
+@needs_melt
+def test_melt_with_4_threads_gives_the_serial_frames(melt_fix_serial, plugins, clip, tmp_path):
+    threaded = render_with_melt(plugins, clip, tmp_path / "melt4", "org.segfuse.Fix", {"reference": str(REFERENCE)},
+                                FRAMES, threads=4)
+    same = [bool(np.array_equal(a, b)) for a, b in zip(melt_fix_serial, threaded, strict=True)]
+    print("4 threads equal 1 thread, per frame:", same)
+    assert all(same)
+
+
+@needs_pyofx
+def test_pyofx_renders_grabcut_and_passes_fix_with_default_params_through(plugins, tmp_path):
+    from segfuse.io.images import write_pixels
+    from segfuse.io.movie import MovieReader
+
+    frame = tmp_path / "frame.png"
+    write_pixels(frame, MovieReader(GENERATED).read(3), bit_depth="8")
+    outputs = {}
+    for effect in ("org.segfuse.GrabCutSegment", "org.segfuse.Fix"):
+        out = tmp_path / f"{effect}.png"
+        result = subprocess.run([sys.executable, PYOFX_RUN, "filter", str(plugins), "SegFuse", effect, str(frame),
+                                 str(out)], capture_output=True, text=True, timeout=300, env=host_env(plugins, None))
+        print(f"pyofx filter {effect} -> exit {result.returncode}; messages: {result.stderr.strip()!r}")
+        assert result.returncode == 0, result.stderr
+        outputs[effect] = read_pixels(out)
+        if effect == "org.segfuse.Fix":
+            assert result.stderr.count("set 'reference'") == 1, result.stderr
+    matte = outputs["org.segfuse.GrabCutSegment"]
+    assert 0.05 < matte[:, :, 0].mean() < 0.95
+    passed = outputs["org.segfuse.Fix"]  # no reference set: the frame, unchanged and opaque
+    np.testing.assert_array_equal(passed[:, :, :3], read_pixels(frame)[:, :, :3])
+    assert passed.shape[2] == 3 or passed[:, :, 3].min() == 1.0
