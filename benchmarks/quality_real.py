@@ -10,7 +10,6 @@ Defaults were chosen on the tuning portraits; the others are reported separately
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from pathlib import Path
 
 import cv2
@@ -52,19 +51,33 @@ def _repairs(clip) -> dict[str, Repair]:
     return {"paper recipe": run_recipe(clip), "segfuse best": run_preset(clip, "best")}
 
 
-def run(folder: Path, frames: int, names: list[str] | None, log=print) -> dict:
-    """Scores per (portrait, defect set, row)."""
-    results: dict = defaultdict(dict)
-    for index, (name, (portrait, mask)) in enumerate(load_portraits(folder, names).items()):
-        for defect_name, defects in DEFECT_SETS:
-            clip = make_clip(portrait, mask, frames, seed=1000 * index + len(defects), defects=defects)
-            scores = {"raw": score_clip(clip, clip.generated)}
-            for row, repair in _repairs(clip).items():
-                scores[row] = score_clip(clip, repair.frames, repair.mattes, repair.seconds_per_frame)
-            results[name][defect_name] = scores
-            log(f"{name} {defect_name:13s} " + "  ".join(
-                f"{row}: {s.overall:.3f}/255 (person {s.person:.3f})" for row, s in scores.items()))
+def score_portrait(index: int, name: str, portrait: np.ndarray, mask: np.ndarray, frames: int) -> dict:
+    """Scores per (defect set, row) for one portrait; its clips' seeds depend on ``index`` only."""
+    results = {}
+    for defect_name, defects in DEFECT_SETS:
+        clip = make_clip(portrait, mask, frames, seed=1000 * index + len(defects), defects=defects)
+        scores = {"raw": score_clip(clip, clip.generated)}
+        for row, repair in _repairs(clip).items():
+            scores[row] = score_clip(clip, repair.frames, repair.mattes, repair.seconds_per_frame)
+        results[defect_name] = scores
+        print(f"{name} {defect_name:13s} " + "  ".join(
+            f"{row}: {s.overall:.3f}/255 (person {s.person:.3f})" for row, s in scores.items()), flush=True)
     return results
+
+
+def run(folder: Path, frames: int, names: list[str] | None, jobs: int = 1) -> dict:
+    """Scores per (portrait, defect set, row); ``jobs`` portraits at a time, each in one process
+    (so the recipe and SegFuse are always timed under the same load)."""
+    portraits = load_portraits(folder, names)
+    indices = {name: index for index, name in enumerate(sorted(p.stem for p in MASKS.glob("*.png")))}
+    if jobs <= 1:
+        return {name: score_portrait(indices[name], name, *data, frames) for name, data in portraits.items()}
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(jobs) as pool:
+        futures = {name: pool.submit(score_portrait, indices[name], name, *data, frames)
+                   for name, data in portraits.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 def summarise(results: dict, portraits: list[str]) -> dict[str, dict[str, dict[str, float]]]:
@@ -133,8 +146,8 @@ def plot(table: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def main(folder: Path, frames: int, output: Path, names: list[str] | None) -> int:
-    results = run(folder, frames, names)
+def main(folder: Path, frames: int, output: Path, names: list[str] | None, jobs: int = 1) -> int:
+    results = run(folder, frames, names, jobs)
     everyone = list(results)
     groups = {"all portraits": everyone,
               "tuning portraits (" + ", ".join(p for p in TUNING if p in results) + ")":
