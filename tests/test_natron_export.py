@@ -71,7 +71,8 @@ class Node:
         self.position = (x, y)
 
 
-IO_PARAMS = ("ocioInputSpace", "ocioOutputSpace", "firstFrame", "lastFrame", "formatType", "frameRange")
+IO_PARAMS = ("ocioInputSpace", "ocioOutputSpace", "firstFrame", "lastFrame", "formatType", "frameRange",
+             "enableDithering")
 
 
 class App:
@@ -134,8 +135,9 @@ def test_export_rebuilds_the_graph_in_natron(shot, tmp_path):
         if entry["type"] == "org.segfuse.Write":
             assert node.path == str(tmp_path / "out/fixed.####.png")
             assert node.inputs[0] is by_name["fuse"]
-            assert {k: node.params[k].value for k in ("formatType", "frameRange", "firstFrame", "lastFrame")} == {
-                "formatType": 0, "frameRange": 2, "firstFrame": 1, "lastFrame": 12}
+            keys = ("formatType", "frameRange", "firstFrame", "lastFrame", "enableDithering")
+            assert {k: node.params[k].value for k in keys} == {
+                "formatType": 0, "frameRange": 2, "firstFrame": 1, "lastFrame": 12, "enableDithering": False}
             continue
         assert node.plugin == entry["type"]
         d = default_registry().get(entry["type"])

@@ -57,6 +57,12 @@ def _set(node, name, value, options=None):
         param.setValue(value)
 
 
+def _set_if_present(node, name, value):
+    """Set a param some writers have and others lack (e.g. the PNG writer's dithering)."""
+    if node.getParam(name) is not None:
+        node.getParam(name).setValue(value)
+
+
 def _set_option(node, name, label):
     """Set a host node's choice param by the label Natron shows."""
     _param(node, name).set(label)
@@ -222,7 +228,8 @@ def _reader_lines(var: str, p: dict[str, Any], place: str) -> list[str]:
 
 def _writer_lines(var: str, p: dict[str, Any], place: str, doc: GraphDoc) -> list[str]:
     out = [f"{var} = _place(app.createWriter({_natron_path(p['path'])!r}), {place})",
-           f"_set({var}, 'formatType', 0)  # the input's format (the default, project, starts at 1920×1080)"]
+           f"_set({var}, 'formatType', 0)  # the input's format (the default, project, starts at 1920×1080)",
+           f"_set_if_present({var}, 'enableDithering', False)  # SegFuse's writers round, they do not dither"]
     colorspace = p.get("colorspace", "auto")
     if colorspace not in ("", "auto"):
         out.append(f"_set({var}, 'ocioOutputSpace', {colorspace!r})")
