@@ -244,3 +244,40 @@ def test_premultiplied_rgba_is_divided_out(host):
     visible = alpha[..., 0] > 0
     np.testing.assert_allclose(out[visible][:, :3], 0.6, atol=1e-5)
     np.testing.assert_allclose(out[..., 3:], alpha, atol=1e-6)
+
+
+# ---- 4. Natron's frame-range conventions: the same pixels as the command line -------------------
+
+def report_range(instance: Instance, clip: str, first: float, last: float) -> None:
+    """Make a clip report another frame range than the frames it answers (Natron: a still's reader
+    says 1–1 and holds its image at every time; an effect's range is the union of its inputs')."""
+    instance.host.objects[instance.clips[clip]["props"]].values["OfxImageEffectPropFrameRange"] = [first, last]
+
+
+def test_natron_frame_ranges_give_the_cli_pixels(host, runtime):
+    def rgba(image):
+        px = image.pixels
+        return np.concatenate([px, np.ones_like(px[:, :, :1])], axis=2)
+
+    anytime = (-10_000, 10_000)  # a held still answers every time
+    generated = ClipSource(lambda t: rgba(runtime.render("generated", t)), 0, FRAMES - 1, premultiplied=True)
+    reference = ClipSource(lambda t: rgba(runtime.render("reference", 0)), *anytime, premultiplied=True)
+    ref_seg = host.instance("org.segfuse.GrabCutSegment", GENERAL, {"Source": reference}, {"init": "portrait"})
+    report_range(ref_seg, "Source", 1, 1)
+    still = {}  # what the host caches: the held still's matte renders once
+    hint = ClipSource(lambda t: still.setdefault(0, ref_seg.render(t)[1]), *anytime, "OfxImageComponentAlpha")
+    gen_seg = host.instance("org.segfuse.GrabCutSegment", GENERAL, {"Source": generated, "Hint": hint},
+                            {"init": "hint"})
+    report_range(gen_seg, "Hint", 1, 1)
+    mattes = {}
+    median = host.instance("org.segfuse.TemporalMedian", GENERAL, {"Source": ClipSource(
+        lambda t: mattes.setdefault(t, gen_seg.render(t)[1]), 0, FRAMES - 1, "OfxImageComponentAlpha")}, {})
+    fuse = host.instance("org.segfuse.ReferenceFuse", GENERAL, {
+        "Generated": generated, "Reference": reference, "ReferenceMatte": hint,
+        "GeneratedMatte": ClipSource(lambda t: median.render(t)[1], 0, FRAMES - 1, "OfxImageComponentAlpha")}, {})
+    report_range(fuse, "Reference", 1, 1)
+    report_range(fuse, "ReferenceMatte", 1, 1)
+    for t in (0, 3):  # frame 0: the median has one frame; frame 3: four, the still's range 1–1 excludes t
+        status, out = fuse.render(t)
+        assert status == OK, host.messages
+        np.testing.assert_allclose(out[:, :, :3], runtime.render("fuse", t).pixels, atol=1e-6)
