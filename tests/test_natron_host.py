@@ -115,6 +115,7 @@ for index, node in enumerate((gen, ref, median, ref_cut)):
     assert fuse.connectInput(index, node), index
 writer = app.createWriter({out!r}); writer.setScriptName("MyWriter")
 writer.getParam("formatType").set(0)
+writer.getParam("enableDithering").setValue(False)  # openfx-io's PNG writer dithers by default
 writer.connectInput(0, fuse)
 """
 
@@ -173,6 +174,7 @@ for index, node in enumerate((gen, ref, median, ref_cut)):
     assert fuse.connectInput(index, node), index
 writer = app.createWriter({out!r}); writer.setScriptName("MyWriter")
 writer.getParam("formatType").set(0)
+writer.getParam("enableDithering").setValue(False)  # openfx-io's PNG writer dithers by default
 writer.connectInput(0, fuse)
 """
 
@@ -232,6 +234,7 @@ fix.getParam("reference").setValue({ref!r})
 fix.connectInput(0, gen)
 writer = app.createWriter({out!r}); writer.setScriptName("MyWriter")
 writer.getParam("formatType").set(0)
+writer.getParam("enableDithering").setValue(False)  # openfx-io's PNG writer dithers by default
 writer.connectInput(0, fuse)
 """
 

@@ -265,13 +265,18 @@ def test_natron_frame_ranges_give_the_cli_pixels(host, runtime):
     ref_seg = host.instance("org.segfuse.GrabCutSegment", GENERAL, {"Source": reference}, {"init": "portrait"})
     report_range(ref_seg, "Source", 1, 1)
     still = {}  # what the host caches: the held still's matte renders once
-    hint = ClipSource(lambda t: still.setdefault(0, ref_seg.render(t)[1]), *anytime, "OfxImageComponentAlpha")
+
+    def held_matte(t: int) -> np.ndarray:
+        if not still:
+            still[0] = ref_seg.render(t)[1]
+        return still[0]
+
+    hint = ClipSource(held_matte, *anytime, "OfxImageComponentAlpha")
     gen_seg = host.instance("org.segfuse.GrabCutSegment", GENERAL, {"Source": generated, "Hint": hint},
                             {"init": "hint"})
     report_range(gen_seg, "Hint", 1, 1)
-    mattes = {}
     median = host.instance("org.segfuse.TemporalMedian", GENERAL, {"Source": ClipSource(
-        lambda t: mattes.setdefault(t, gen_seg.render(t)[1]), 0, FRAMES - 1, "OfxImageComponentAlpha")}, {})
+        lambda t: gen_seg.render(t)[1], 0, FRAMES - 1, "OfxImageComponentAlpha")}, {})
     fuse = host.instance("org.segfuse.ReferenceFuse", GENERAL, {
         "Generated": generated, "Reference": reference, "ReferenceMatte": hint,
         "GeneratedMatte": ClipSource(lambda t: median.render(t)[1], 0, FRAMES - 1, "OfxImageComponentAlpha")}, {})
