@@ -2,6 +2,7 @@
 
     python benchmarks/quality.py [-o REPORT]                  # the built-in sample
     python benchmarks/quality.py --folder CLIPS --reference REF.png [-o REPORT]
+    python benchmarks/quality.py --real [--portraits DIR] [--frames 24]   # ground truth, real portraits
 
 On the sample it renders the GrabCut fix (and the MODNet and hybrid fixes when MODNet weights
 are installed), then scores every clip against the reference; the first clip is the baseline
@@ -58,7 +59,19 @@ def main() -> int:
     parser.add_argument("--reference", help="the reference portrait (with --folder)")
     parser.add_argument("--lpips-backbone", default="", help="AlexNet weights (default: the registry's)")
     parser.add_argument("-o", "--output", type=Path, default=Path("segfuse-quality"))
+    parser.add_argument("--real", action="store_true",
+                        help="ground-truth benchmark on real portraits (see benchmarks/quality_real.py)")
+    parser.add_argument("--portraits", type=Path,
+                        default=Path(__file__).resolve().parents[1].parent / "shared" / "data" / "vox_portraits",
+                        help="portrait folder for --real (default ../shared/data/vox_portraits)")
+    parser.add_argument("--frames", type=int, default=24, help="frames per clip for --real")
+    parser.add_argument("--only", help="comma-separated portrait names for --real (e.g. vox_01,vox_05)")
     args = parser.parse_args()
+    if args.real:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from quality_real import main as real_main
+
+        return real_main(args.portraits, args.frames, args.output, args.only.split(",") if args.only else None)
     with tempfile.TemporaryDirectory() as tmp:
         if args.folder:
             if not args.reference:

@@ -6,8 +6,10 @@ import cv2
 
 from segfuse import color
 from segfuse.errors import NodeError
-from segfuse.ops.grabcut import portrait_trimap, segment, trimap_from_hint, trimap_from_rect
+from segfuse.ops.grabcut import portrait_trimap, segment, trimap_from_border, trimap_from_hint, trimap_from_rect
+from segfuse.ops.strokes import apply_strokes
 from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, Image, Int, Rect, alpha_image, node
+from segfuse.runtime.params import Strokes
 
 
 @node(id="org.segfuse.GrabCutSegment", version=(1, 0), label="GrabCut Segment", group="SegFuse",
@@ -22,8 +24,9 @@ class GrabCutSegment:
              help="a rough person matte to start from; resized to Source if it differs"),
     )
     params = (
-        Choice("init", options=("auto", "hint", "rect", "portrait"), default="auto",
-               help="auto: Hint if wired, else the rectangle if set, else the portrait prior"),
+        Choice("init", options=("auto", "hint", "rect", "portrait", "border"), default="auto",
+               help="auto: Hint if wired, else the rectangle if set, else the portrait prior; "
+                    "border: all but a one-pixel frame border may be person (the paper's recipe)"),
         Rect("rect", help="person rectangle (x0, y0, x1, y1) as fractions of the frame"),
         Double("hint_inner", default=0.03, min=0.0, max=0.5,
                help="how far (fraction of the short side) the edge may move inside the Hint's"),
@@ -33,6 +36,9 @@ class GrabCutSegment:
         Int("working_size", default=256, min=0, max=16384,
             help="long side (px) GrabCut solves at, upsampled edge-aware; 0: full resolution (slow)"),
         Int("seed", default=0, min=0, max=2**31 - 1, help="seed of GrabCut's colour-model initialisation"),
+        Strokes("strokes", help="paint strokes per frame (fg/bg/erase), hard labels of the solve"),
+        Int("stroke_reach", default=0, min=0, max=1000,
+            help="a stroke painted on frame f also acts on frames f-reach…f+reach"),
     )
     output = Alpha
 
@@ -65,6 +71,9 @@ class GrabCutSegment:
             trimap = trimap_from_hint(hint, round(p.hint_inner * short), round(p.hint_outer * short))
         elif mode == "rect":
             trimap = trimap_from_rect(height, width, p.rect)
+        elif mode == "border":
+            trimap = trimap_from_border(height, width)
         else:
             trimap = portrait_trimap(height, width)
+        trimap = apply_strokes(trimap, p.strokes, t, p.stroke_reach)
         return alpha_image(segment(rgb, trimap, p.iterations, p.working_size, p.seed))

@@ -25,6 +25,11 @@ class ReferenceFuse:
         Int("kernel", default=7, min=1, max=99, odd=True, help="Gaussian kernel size (paper: 7)"),
         Double("sigma", default=0.0, min=0.0, max=50.0,
                help="Gaussian sigma; 0: 0.3·((kernel-1)/2 - 1) + 0.8, i.e. 1.4 for 7×7"),
+        Int("protect", default=0, min=0, max=256,
+            help="px of background next to the person left as rendered (beyond the paper: 0)"),
+        Choice("feather", options=("centered", "outside"), default="centered",
+               help="centered: the paper's blur straddles the edge and puts reference pixels on the "
+                    "person; outside: the blend stays in the background"),
         Choice("output", options=("fused", "mask"), default="fused", help="mask outputs M_t instead"),
         Choice("reference_fit", options=("error", "stretch"), default="error",
                help="what to do when Reference differs in size from Generated"),
@@ -54,7 +59,7 @@ class ReferenceFuse:
         size = generated.size
         if reference_matte.shape[::-1] != size:
             reference_matte = cv2.resize(reference_matte, size, interpolation=cv2.INTER_LINEAR)
-        mask = fusion_mask(generated_matte, reference_matte, p.kernel, p.sigma)
+        mask = fusion_mask(generated_matte, reference_matte, p.kernel, p.sigma, p.protect, p.feather == "outside")
         if p.output == "mask":
             return alpha_image(mask)
         plate = self._matching_reference(reference, generated)

@@ -28,7 +28,7 @@ def _params(node_cls, **values) -> ParamValues:
 @node(id="org.segfuse.Fix", version=(1, 0), label="SegFuse Fix", group="SegFuse",
       help="The complete background repair in one filter: segments each frame (GrabCut, MODNet or the "
            "hybrid), takes the temporal median of the last frames' mattes, and blends the reference "
-           "portrait's background back in. Equal to 'segfuse fix' with the same settings.")
+           "portrait's background back in. Equal to 'segfuse fix --preset classic' with the same settings.")
 class Fix:
     clips = (Clip("Source", components=(RGB, RGBA), temporal=True, help="the generated clip to repair"),)
     params = (

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from segfuse.ops.temporal import median_stack
-from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Image, Int, node
+from segfuse.runtime import RGB, RGBA, Alpha, Bool, Choice, Clip, Image, Int, node
 
 
 @node(id="org.segfuse.TemporalMedian", version=(1, 0), label="Temporal Median", group="SegFuse",
@@ -15,6 +17,9 @@ class TemporalMedian:
         Int("window", default=5, min=1, max=31, odd=True, help="frames in the median (paper: 5)"),
         Choice("mode", options=("causal", "centered"), default="causal",
                help="causal: the current and earlier frames, as in the paper; centered: both sides"),
+        Bool("hold_current", default=False,
+             help="output max(median, current frame): a person moving into new pixels is never "
+                  "called background because the median lags behind (off in the paper)"),
     )
 
     def frames_needed(self, t: int, p) -> dict[str, range]:
@@ -27,4 +32,7 @@ class TemporalMedian:
     def render(self, t: int, inputs, p) -> Image:
         clip = inputs["Source"]
         frames = clip.frames_available()
-        return frames[0].with_pixels(median_stack([f.pixels for f in frames]))
+        median = median_stack([f.pixels for f in frames])
+        if p.hold_current:
+            median = np.maximum(median, clip.frame(t).pixels)
+        return frames[0].with_pixels(median)

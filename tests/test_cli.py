@@ -73,7 +73,7 @@ def test_fix_saves_a_graph_that_renders_the_same_frames(short_clip, tmp_path):
     segfuse("fix", "--generated", str(short_clip), "--reference", str(REFERENCE), "-o", str(out),
             "--save-graph", str(tmp_path / "shot.json"), "-q")
     graph = json.loads((tmp_path / "shot.json").read_text())
-    assert graph["nodes"]["median"]["params"] == {"window": 5, "mode": "causal"}
+    assert graph["nodes"]["median"]["params"] == {"window": 5, "mode": "causal", "hold_current": True}
     graph["nodes"]["write"]["params"]["path"] = str(tmp_path / "again.####.exr")
     (tmp_path / "shot.json").write_text(json.dumps(graph))
     result = segfuse("render", str(tmp_path / "shot.json"), "--frames", "2-5", "-q")

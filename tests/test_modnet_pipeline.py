@@ -58,7 +58,7 @@ def test_fix_with_modnet_and_with_the_hybrid(modnet_checkpoint, tmp_path):
         assert result.returncode == 0, result.stderr
         assert len(MovieReader(out)) == 6
     graph = (tmp_path / "hybrid.json").read_text()
-    assert '"Hint": "generated_modnet"' in graph and "org.segfuse.MODNetMatte" in graph
+    assert '"Hint": "reference_modnet"' in graph and "org.segfuse.MODNetMatte" in graph  # best: hybrid reference
 
 
 def test_onnx_backend_pipeline_writes_frames(modnet_checkpoint, tmp_path):
@@ -73,7 +73,7 @@ def test_onnx_backend_pipeline_writes_frames(modnet_checkpoint, tmp_path):
 
 def test_batched_frames_equal_frames_rendered_alone(modnet_checkpoint):
     doc = paper_graph(FixOptions(str(GENERATED), str(REFERENCE), "unused.mp4", segmenter="modnet",
-                                 modnet_weights=str(modnet_checkpoint), frames=FrameRange(0, 7)))
+                                 modnet_weights=str(modnet_checkpoint), frames=FrameRange(0, 7), preset="classic"))
     batched = Evaluator(bind(doc), batch_size=8)
     first = batched.render("generated_matte", 0).alpha  # renders frames 0-7 in one batch
     assert batched.cache.contains(("generated_matte", 7))

@@ -125,7 +125,8 @@ def test_paper_graph_from_separate_nodes_equals_segfuse_fix(setup, mode):
     root, _ = setup
     natron(setup, PAPER_GRAPH.format(gen=str(root / "in/gen.####.png"), ref=str(root / "ref.png"), mode=mode,
                                      out=str(root / f"natron_{mode}/out.####.png")), f"paper_{mode}")
-    segfuse("fix", "--generated", "in/gen.####.png", "--reference", "ref.png", "--median-mode", mode,
+    segfuse("fix", "--preset", "classic", "--generated", "in/gen.####.png", "--reference", "ref.png",
+            "--median-mode", mode,
             "-o", f"cli_{mode}/out.####.png", "--frames", f"{FIRST}-{LAST}", cwd=root)
     diffs = compare(root / f"natron_{mode}/out.####.png", root / f"cli_{mode}/out.####.png", f"paper {mode}")
     assert max(diffs) <= TOLERANCE
@@ -148,7 +149,8 @@ def test_exported_fix_graph_equals_segfuse_render(setup):
 def test_modnet_matte_with_generated_weights(setup, modnet_checkpoint):
     """MODNet Matte (formula weights) on both images, exported from `segfuse fix --segmenter modnet`."""
     root, _ = setup
-    segfuse("fix", "--generated", "in/gen.####.png", "--reference", "ref.png", "-o", "modnet/out.####.png",
+    segfuse("fix", "--preset", "classic", "--generated", "in/gen.####.png", "--reference", "ref.png",
+            "-o", "modnet/out.####.png",
             "--segmenter", "modnet", "--modnet-weights", str(modnet_checkpoint), "--modnet-backend", "torch",
             "--frames", f"{FIRST}-{LAST}", "--save-graph", "modnet.json", cwd=root)
     shutil.rmtree(root / "modnet")
@@ -184,7 +186,8 @@ def test_a_matte_from_an_rgba_reader_through_the_median_equals_the_cli(setup):
     from segfuse.paper_graph import FixOptions, paper_graph
     from segfuse.runtime import Evaluator, FrameRange, bind
 
-    doc = paper_graph(FixOptions("in/gen.####.png", "ref.png", "unused.png", frames=FrameRange(FIRST, LAST)), root)
+    doc = paper_graph(FixOptions("in/gen.####.png", "ref.png", "unused.png", frames=FrameRange(FIRST, LAST),
+                                 preset="classic"), root)
     evaluator = Evaluator(bind(doc))
     for t in range(FIRST, LAST + 1):  # colour from the generated frame, the matte in alpha
         colour = read_pixels(frame_path(root / "in/gen.####.png", t))

@@ -36,7 +36,8 @@ def host(bundle) -> Host:
 @pytest.fixture(scope="module")
 def runtime():
     """The Python runtime's paper graph on the sample: the reference for every comparison."""
-    doc = paper_graph(FixOptions(str(GENERATED), str(REFERENCE), "unused.mp4", frames=FrameRange(0, FRAMES - 1)))
+    doc = paper_graph(FixOptions(str(GENERATED), str(REFERENCE), "unused.mp4", frames=FrameRange(0, FRAMES - 1),
+                                 preset="classic"))  # the graph SegFuse Fix runs
     return Evaluator(bind(doc))
 
 
@@ -62,8 +63,9 @@ def rgba(image) -> np.ndarray:
 def test_every_node_but_read_and_write_is_an_effect(host):
     plugins = host.plugins()
     assert plugins == {i: (1, 0) for i in ("org.segfuse.Fix", "org.segfuse.GrabCutSegment", "org.segfuse.MODNetMatte",
-                                           "org.segfuse.PIRenderDrive", "org.segfuse.ReferenceFuse",
-                                           "org.segfuse.TemporalMedian")}
+                                           "org.segfuse.MotionMatte", "org.segfuse.PIRenderDrive",
+                                           "org.segfuse.ReferenceFuse", "org.segfuse.TemporalMedian",
+                                           "org.segfuse.TrackMatte")}
     median = host.describe("org.segfuse.TemporalMedian", FILTER)
     assert median["props"]["OfxPropLabel"] == [b"Temporal Median"]
     assert median["props"]["OfxImageEffectPropTemporalClipAccess"] == [1]
@@ -77,7 +79,7 @@ def test_every_node_but_read_and_write_is_an_effect(host):
     hint = host.objects[grabcut["clips"]["Hint"]["props"]].values
     assert hint["OfxImageClipPropOptional"] == [1]
     init = host.objects[grabcut["params"]["init"]["props"]].values
-    assert init["OfxParamPropChoiceOption"] == [b"auto", b"hint", b"rect", b"portrait"]
+    assert init["OfxParamPropChoiceOption"] == [b"auto", b"hint", b"rect", b"portrait", b"border"]
 
 
 def test_temporal_median_asks_for_the_four_previous_frames(host):

@@ -37,7 +37,8 @@ def host(bundle) -> Host:
 
 @pytest.fixture(scope="module")
 def runtime():
-    doc = paper_graph(FixOptions(str(GENERATED), str(REFERENCE), "unused.mp4", frames=FrameRange(0, FRAMES - 1)))
+    doc = paper_graph(FixOptions(str(GENERATED), str(REFERENCE), "unused.mp4", frames=FrameRange(0, FRAMES - 1),
+                                 preset="classic"))  # the graph these tests wire by hand
     return Evaluator(bind(doc))
 
 

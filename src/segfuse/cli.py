@@ -15,6 +15,7 @@ from typing import Any
 
 from segfuse import __version__
 from segfuse.errors import GraphError, SegFuseError
+from segfuse.farm import cli as farm_cli
 from segfuse.io.frames import FrameRange
 from segfuse.runtime import bind, default_registry, load_graph, render_graph, save_graph
 from segfuse.runtime.graphfile import GraphDoc
@@ -69,6 +70,8 @@ def apply_overrides(doc: GraphDoc, assignments: list[str]) -> None:
 def cmd_render(args: argparse.Namespace) -> int:
     doc = load_graph(args.graph)
     apply_overrides(doc, args.set or [])
+    if farm_cli.wants_farm(args):
+        return farm_cli.render(args, doc, _progress_bar)
     graph = bind(doc)
     update, close = _progress_bar(args.quiet)
     try:
@@ -106,8 +109,11 @@ def cmd_fix(args: argparse.Namespace) -> int:
         window=args.window, median_mode=args.median_mode, kernel=args.kernel,
         reference_fit=args.reference_fit, iterations=args.iterations, working_size=args.working_size,
         modnet_weights=args.modnet_weights, modnet_backend=args.modnet_backend, device=args.device,
-        frames=_frames(args.frames))
-    doc = paper_graph(options, Path.cwd())
+        frames=_frames(args.frames), preset=args.preset)
+    try:
+        doc = paper_graph(options, Path.cwd())
+    except ValueError as exc:
+        raise GraphError(str(exc)) from None
     if args.save_graph:
         save_graph(doc, args.save_graph)
     graph = bind(doc)
@@ -209,6 +215,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
+    if args.target == "comfyui":
+        from segfuse.plugin.comfyui.install import cli_install
+
+        return cli_install(args.prefix)
     from segfuse.plugin.ofx.build import build_bundle, default_prefix
 
     target = build_bundle(Path(args.prefix) if args.prefix else default_prefix())
@@ -257,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="NODE.PARAM=VALUE", help="override a param")
     p.add_argument("--cache-mb", type=int, default=512, help="frame cache budget in MiB")
     render_options(p)
+    farm_cli.add_render_options(p)
     p.set_defaults(func=cmd_render)
+    farm_cli.add_parser(sub)
 
     p = sub.add_parser("validate", help="check a graph file without rendering")
     p.add_argument("graph")
@@ -271,6 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pirender-weights", default="", help="PIRenderer checkpoint (CC BY-NC 4.0)")
     p.add_argument("--drive-mode", default="full", choices=["full", "expression"])
     p.add_argument("-o", "--output", required=True, help="output movie or sequence pattern")
+    p.add_argument("--preset", default="best", choices=["best", "classic", "paper"],
+                   help="best (default): motion-learnt reference matte, flow-tracked mattes, person-safe "
+                        "blend; classic: SegFuse 0.1's GrabCut graph (= the SegFuse Fix filter); paper: "
+                        "the paper's exact recipe")
     p.add_argument("--segmenter", default="grabcut", choices=["grabcut", "modnet", "hybrid"],
                    help="grabcut (the paper's best), modnet, or hybrid (MODNet's matte starts GrabCut)")
     p.add_argument("--modnet-weights", default="", help="MODNet .ckpt or .onnx (default: the registry's)")
@@ -326,9 +342,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("install", help="build and install a host bundle")
-    p.add_argument("target", choices=["ofx"])
-    p.add_argument("--prefix", help="plugin folder (default: first of $OFX_PLUGIN_PATH, else /usr/OFX/Plugins)")
+    p.add_argument("target", choices=["ofx", "comfyui"])
+    p.add_argument("--prefix", help="plugin folder (ofx default: first of $OFX_PLUGIN_PATH, else /usr/OFX/Plugins; "
+                   "comfyui: ComfyUI's custom_nodes folder)")
     p.set_defaults(func=cmd_install)
+
+    from segfuse.plugin.studio.command import add_arguments as edit_arguments
+
+    edit_arguments(sub.add_parser("edit", help="open SegFuse Studio, the node editor (gui extra)"))
 
     p = sub.add_parser("export", help="write a graph file as another host's graph (a Natron script)")
     p.add_argument("target", choices=["natron"])

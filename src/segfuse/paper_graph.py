@@ -23,6 +23,17 @@ from segfuse.io.frames import FrameRange
 from segfuse.runtime.graphfile import GraphDoc, NodeSpec
 
 SEGMENTERS = ("grabcut", "modnet", "hybrid")
+PRESETS = ("best", "classic", "paper")
+BEST_PROTECT = 1  # px of background kept from the render next to the person (chosen on the benchmark)
+PRESET_HELP = {
+    "best": "the reference's matte learnt from the clip's motion (Motion Matte), carried into each frame "
+            "by optical flow (Track Matte), a median that never lags behind the person, a blend kept off "
+            "the person",
+    "classic": "SegFuse 0.1: GrabCut per frame from the reference's matte, the paper's median and blend "
+               "(what the SegFuse Fix filter runs in single-frame hosts)",
+    "paper": "the paper's exact recipe: GrabCut from the frame border, 3 iterations at full resolution, "
+             "causal median of 5, intersection, 7×7 Gaussian, blend",
+}
 
 
 @dataclass(frozen=True)
@@ -47,10 +58,15 @@ class FixOptions:
     coeffs: str = ""
     pirender_weights: str = ""
     drive_mode: str = "full"
+    preset: str = "best"
 
 
 def paper_graph(options: FixOptions, base_dir: Path | None = None) -> GraphDoc:
     """Build the graph for ``options``; paths are kept as given (relative to ``base_dir``)."""
+    if options.preset not in PRESETS:
+        raise ValueError(f"preset '{options.preset}' is not one of {', '.join(PRESETS)}")
+    if options.preset == "paper" and options.segmenter != "grabcut":
+        raise ValueError("preset 'paper' segments with GrabCut only (drop --segmenter or pick another preset)")
     if options.segmenter not in SEGMENTERS:
         raise ValueError(f"segmenter '{options.segmenter}' is not one of {', '.join(SEGMENTERS)}")
     solve = {"iterations": options.iterations, "working_size": options.working_size}
@@ -68,6 +84,37 @@ def paper_graph(options: FixOptions, base_dir: Path | None = None) -> GraphDoc:
             NodeSpec("generated", "org.segfuse.Read", {"path": options.generated}),
             NodeSpec("reference", "org.segfuse.Read", {"path": options.reference}),
         ]
+    nodes += _mattes(options, solve, modnet)
+    nodes += _median_fuse_write(options)
+    return GraphDoc({n.name: n for n in nodes}, options.frames,
+                    f"SegFuse {options.preset} pipeline: {options.segmenter} + temporal median + reference fusion",
+                    base_dir or Path.cwd(), "<segfuse fix>")
+
+
+def _mattes(options: FixOptions, solve: dict, modnet: dict) -> list[NodeSpec]:
+    """reference_matte and generated_matte for the preset and segmenter."""
+    if options.preset == "paper":
+        paper = {"init": "border", "iterations": options.iterations, "working_size": 0}
+        return [
+            NodeSpec("reference_matte", "org.segfuse.GrabCutSegment", paper, {"Source": "reference"}),
+            NodeSpec("generated_matte", "org.segfuse.GrabCutSegment", paper, {"Source": "generated"}),
+        ]
+    if options.preset == "best":
+        if options.segmenter == "grabcut":
+            reference = [NodeSpec("reference_matte", "org.segfuse.MotionMatte", {},
+                                  {"Reference": "reference", "Moving": "generated"})]
+        elif options.segmenter == "modnet":
+            reference = [NodeSpec("reference_matte", "org.segfuse.MODNetMatte", modnet, {"Source": "reference"})]
+        else:
+            reference = [
+                NodeSpec("reference_modnet", "org.segfuse.MODNetMatte", modnet, {"Source": "reference"}),
+                NodeSpec("reference_matte", "org.segfuse.GrabCutSegment", {"init": "hint", **solve},
+                         {"Source": "reference", "Hint": "reference_modnet"}),
+            ]
+        return reference + [NodeSpec("generated_matte", "org.segfuse.TrackMatte", {},
+                                     {"Source": "generated", "Reference": "reference",
+                                      "ReferenceMatte": "reference_matte"})]
+    nodes: list[NodeSpec] = []
     if options.segmenter == "grabcut":
         nodes += [
             NodeSpec("reference_matte", "org.segfuse.GrabCutSegment", {"init": "portrait", **solve},
@@ -89,15 +136,19 @@ def paper_graph(options: FixOptions, base_dir: Path | None = None) -> GraphDoc:
             NodeSpec("generated_matte", "org.segfuse.GrabCutSegment", {"init": "hint", **solve},
                      {"Source": "generated", "Hint": "generated_modnet"}),
         ]
-    nodes += [
-        NodeSpec("median", "org.segfuse.TemporalMedian", {"window": options.window, "mode": options.median_mode},
-                 {"Source": "generated_matte"}),
-        NodeSpec("fuse", "org.segfuse.ReferenceFuse",
-                 {"kernel": options.kernel, "reference_fit": options.reference_fit},
+    return nodes
+
+
+def _median_fuse_write(options: FixOptions) -> list[NodeSpec]:
+    median = {"window": options.window, "mode": options.median_mode}
+    fuse = {"kernel": options.kernel, "reference_fit": options.reference_fit}
+    if options.preset == "best":
+        median["hold_current"] = True
+        fuse.update(protect=BEST_PROTECT, feather="outside")
+    return [
+        NodeSpec("median", "org.segfuse.TemporalMedian", median, {"Source": "generated_matte"}),
+        NodeSpec("fuse", "org.segfuse.ReferenceFuse", fuse,
                  {"Generated": "generated", "Reference": "reference", "GeneratedMatte": "median",
                   "ReferenceMatte": "reference_matte"}),
         NodeSpec("write", "org.segfuse.Write", {"path": options.output}, {"Source": "fuse"}),
     ]
-    return GraphDoc({n.name: n for n in nodes}, options.frames,
-                    f"SegFuse paper pipeline: {options.segmenter} + temporal median + reference fusion",
-                    base_dir or Path.cwd(), "<segfuse fix>")

@@ -6,6 +6,7 @@ hidden temporary that ``remove_stale_temporaries`` cleans up; never a truncated 
 
 from __future__ import annotations
 
+import contextvars
 import os
 import secrets
 from collections.abc import Iterator
@@ -13,6 +14,20 @@ from contextlib import contextmanager
 from pathlib import Path
 
 TEMP_MARK = ".segfuse-tmp-"
+
+# Set while this render shares its output folders with other processes (a farm chunk): their
+# temporaries are frames being written right now, not leftovers, so folder-wide cleanup is off.
+_shared_folders: contextvars.ContextVar[bool] = contextvars.ContextVar("segfuse_shared_folders", default=False)
+
+
+@contextmanager
+def shared_output_folders() -> Iterator[None]:
+    """Within this block ``remove_stale_temporaries`` leaves folders alone (other writers are live)."""
+    token = _shared_folders.set(True)
+    try:
+        yield
+    finally:
+        _shared_folders.reset(token)
 
 
 def temporary_path(target: Path) -> Path:
@@ -36,9 +51,10 @@ def atomic_output(target: str | Path) -> Iterator[Path]:
 
 
 def remove_stale_temporaries(folder: str | Path) -> int:
-    """Delete temporaries left by killed renders in ``folder``; returns how many."""
+    """Delete temporaries left by killed renders in ``folder``; returns how many (none while the
+    folder is shared with live writers, see ``shared_output_folders``)."""
     folder = Path(folder)
-    if not folder.is_dir():
+    if _shared_folders.get() or not folder.is_dir():
         return 0
     count = 0
     for entry in folder.iterdir():

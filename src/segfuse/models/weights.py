@@ -1,7 +1,8 @@
 """The weights registry: each official file, its licence, checksum and source, and where to find it.
 
 Lookup order: an explicit path → ``$SEGFUSE_MODELS`` → the user cache dir
-(``$XDG_CACHE_HOME/segfuse/models``, default ``~/.cache/segfuse/models``). Nothing here downloads;
+(``$XDG_CACHE_HOME/segfuse/models``, default ``~/.cache/segfuse/models``) → folders a host adds
+(ComfyUI: models/segfuse). Nothing here downloads;
 ``install/fetch_weights.py`` does that where a network exists, ``segfuse models import`` copies a
 local file in after checking it loads.
 """
@@ -59,15 +60,26 @@ REGISTRY: dict[str, WeightsEntry] = {e.name: e for e in (
 )}
 
 
+_host_dirs: list[Path] = []
+
+
+def add_search_dir(folder: Path | str) -> None:
+    """Also search a host's own models folder (e.g. ComfyUI's models/segfuse), after the usual ones."""
+    path = Path(folder).expanduser()
+    if path not in _host_dirs:
+        _host_dirs.append(path)
+
+
 def search_dirs() -> list[Path]:
-    """Where weights are looked for, in order: $SEGFUSE_MODELS (if set), then the user cache dir."""
+    """Where weights are looked for, in order: $SEGFUSE_MODELS (if set), the user cache dir, then
+    folders a host added with ``add_search_dir``."""
     dirs = []
     env = os.environ.get("SEGFUSE_MODELS", "").strip()
     if env:
         dirs.append(Path(env).expanduser())
     cache = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
     dirs.append(Path(cache) / "segfuse" / "models")
-    return dirs
+    return dirs + [d for d in _host_dirs if d not in dirs]
 
 
 def models_dir() -> Path:

@@ -30,22 +30,35 @@ def gaussian_kernel(kernel: int, sigma: float = 0.0) -> np.ndarray:
 
 
 def fusion_mask(
-    generated_alpha: np.ndarray, reference_alpha: np.ndarray, kernel: int = 7, sigma: float = 0.0
+    generated_alpha: np.ndarray, reference_alpha: np.ndarray, kernel: int = 7, sigma: float = 0.0,
+    protect: int = 0, feather_outside: bool = False,
 ) -> np.ndarray:
     """M_t: the blurred intersection of both backgrounds, float32 H×W in [0, 1].
 
     ``kernel`` is the odd Gaussian size (paper: 7); ``sigma`` 0 means 0.3·((k-1)/2 - 1) + 0.8.
     Borders reflect without repeating the edge pixel (OpenCV's BORDER_REFLECT_101).
+    Beyond the paper: ``protect`` px of background next to the person are kept from the render,
+    and ``feather_outside`` pulls the blend back by the kernel's radius, so no reference pixel
+    reaches the person (the paper's blur puts half of the reference on its edge).
     """
     if generated_alpha.shape != reference_alpha.shape:
         raise ValueError(f"matte sizes differ: {generated_alpha.shape} vs {reference_alpha.shape}")
     both = np.maximum(generated_alpha, reference_alpha).astype(np.float32, copy=False)
     background = np.subtract(1.0, both, dtype=np.float32)
+    margin = protect + (kernel // 2 if feather_outside else 0)
+    if margin > 0:
+        background = shrink_background(background, margin)
     if kernel <= 1:
         return background
     taps = gaussian_kernel(kernel, sigma)
     blurred = cv2.sepFilter2D(background, cv2.CV_32F, taps, taps, borderType=cv2.BORDER_REFLECT_101)
     return np.clip(blurred, 0.0, 1.0, out=blurred)
+
+
+def shrink_background(background: np.ndarray, margin: int) -> np.ndarray:
+    """The background mask eroded by a disk of radius ``margin`` px (soft masks: a min filter)."""
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+    return cv2.erode(background, disk, borderType=cv2.BORDER_REPLICATE)
 
 
 def fuse(generated: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> np.ndarray:

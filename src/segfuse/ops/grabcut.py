@@ -43,6 +43,14 @@ def trimap_from_rect(height: int, width: int, rect: tuple[float, float, float, f
     return trimap
 
 
+def trimap_from_border(height: int, width: int) -> np.ndarray:
+    """The paper's initialisation: a one-pixel frame border is sure background, the rest maybe person."""
+    trimap = np.full((height, width), PR_FGD, np.uint8)
+    trimap[0, :] = trimap[-1, :] = BGD
+    trimap[:, 0] = trimap[:, -1] = BGD
+    return trimap
+
+
 def portrait_trimap(height: int, width: int) -> np.ndarray:
     """A head-and-shoulders prior for a centred talking-head frame.
 

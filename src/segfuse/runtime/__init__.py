@@ -22,6 +22,8 @@ from segfuse.runtime.params import (
     Point2D,
     Rect,
     String,
+    Stroke,
+    Strokes,
 )
 from segfuse.runtime.registry import default_registry, discover
 from segfuse.runtime.render import RenderReport, render_graph
@@ -29,7 +31,7 @@ from segfuse.runtime.render import RenderReport, render_graph
 __all__ = [
     "RGB", "RGBA", "Alpha", "Bool", "BoundGraph", "Choice", "Clip", "ClipFrames", "ClipSpec", "Color",
     "Components", "Double", "Evaluator", "FilePath", "FrameCache", "FrameRange", "GraphDoc", "Image",
-    "Int", "NodeDescriptor", "NodeSpec", "ParamValues", "Point2D", "Rect", "RenderReport", "String",
-    "alpha_image", "bind", "bind_mapping", "default_registry", "discover", "load_graph", "node",
+    "Int", "NodeDescriptor", "NodeSpec", "ParamValues", "Point2D", "Rect", "RenderReport", "String", "Stroke",
+    "Strokes", "alpha_image", "bind", "bind_mapping", "default_registry", "discover", "load_graph", "node",
     "parse_graph", "render_graph", "same_size", "save_graph",
 ]

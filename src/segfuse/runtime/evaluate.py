@@ -14,6 +14,7 @@ from concurrent.futures import Future
 
 from segfuse.errors import NodeError, SegFuseError
 from segfuse.image import VALID_CHANNELS, Image, check_finite
+from segfuse.io.frames import FrameRange
 from segfuse.runtime.graph import BoundGraph, BoundNode
 from segfuse.runtime.node import ClipFrames
 
@@ -124,7 +125,9 @@ class Evaluator:
             if name not in reach:
                 continue
             node = nodes[name]
-            needed = node.instance.frames_needed(probe, node.inputs, node.params)
+            if node.spec.is_still:
+                continue  # a still reads its inputs once, whatever the render time
+            needed = node.instance.frames_needed(probe, node.inputs, node.params, self.input_ranges(node))
             for clip, times in needed.items():
                 source = node.inputs[clip]
                 back = reach[name] + max(0, probe - min(times, default=probe))
@@ -143,8 +146,12 @@ class Evaluator:
             return self.render(node.inputs[identity], t)
         return self.cache.get_or_compute((name, t), lambda: self._compute(node, t))
 
+    def input_ranges(self, node: BoundNode) -> dict[str, FrameRange | None]:
+        """The frame range of each connected input clip (None for a still)."""
+        return {clip: self.graph.nodes[source].spec.frames for clip, source in node.inputs.items()}
+
     def _gather(self, node: BoundNode, t: int) -> dict[str, ClipFrames]:
-        needed = node.instance.frames_needed(t, node.inputs, node.params)
+        needed = node.instance.frames_needed(t, node.inputs, node.params, self.input_ranges(node))
         inputs: dict[str, ClipFrames] = {}
         for clip, times in needed.items():
             source = self.graph.nodes[node.inputs[clip]]

@@ -19,6 +19,7 @@ Long-lived resources (a decoder, a network) live on the instance and are created
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -132,10 +133,24 @@ class NodeInstance:
         self.descriptor, self.name = descriptor, name
         self.impl = descriptor.cls()
 
-    def frames_needed(self, t: int, connected: Iterable[str], p: ParamValues) -> dict[str, list[int]]:
+    def frames_needed(
+        self, t: int, connected: Iterable[str], p: ParamValues, ranges: Mapping[str, Any] | None = None
+    ) -> dict[str, list[int]]:
+        """Frames each connected clip must give at ``t``. ``ranges`` (clip → FrameRange, when the
+        host knows them) reach nodes whose ``frames_needed`` takes a ``ranges`` argument, e.g. a
+        still learnt from frames spread over a whole clip."""
         connected = list(connected)
-        asked = self.impl.frames_needed(t, p) if hasattr(self.impl, "frames_needed") else {}
+        asked: Mapping[str, Any] = {}
+        if hasattr(self.impl, "frames_needed"):
+            if self._wants_ranges:
+                asked = self.impl.frames_needed(t, p, ranges=dict(ranges or {}))
+            else:
+                asked = self.impl.frames_needed(t, p)
         return {clip: sorted(set(asked.get(clip, [t]))) for clip in connected}
+
+    @property
+    def _wants_ranges(self) -> bool:
+        return "ranges" in inspect.signature(self.impl.frames_needed).parameters
 
     def output_spec(self, inputs: Mapping[str, ClipSpec], p: ParamValues) -> ClipSpec:
         if hasattr(self.impl, "output_spec"):

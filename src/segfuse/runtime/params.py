@@ -206,3 +206,91 @@ class ParamValues:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.values)
+
+
+STROKE_LABELS = ("fg", "bg", "erase")
+
+
+@dataclass(frozen=True)
+class Stroke:
+    """One paint stroke: a polyline with a label and a brush radius.
+
+    ``points`` are (x, y) fractions of the frame's width and height (so a stroke survives a
+    proxy resolution); ``radius`` is a fraction of the frame's short side. ``fg``/``bg`` force
+    pixels to person/background; ``erase`` gives painted pixels back to the node's own solve.
+    """
+
+    label: str
+    radius: float
+    points: tuple[tuple[float, float], ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"label": self.label, "radius": self.radius, "points": [list(p) for p in self.points]}
+
+
+def _stroke(value: Any, where: str) -> Stroke:
+    if not isinstance(value, dict):
+        raise ParamError(f"{where}: expected an object with label, radius, points")
+    unknown = sorted(set(value) - {"label", "radius", "points"})
+    if unknown:
+        raise ParamError(f"{where}: unknown field '{unknown[0]}' (allowed: label, points, radius)")
+    label = value.get("label")
+    if label not in STROKE_LABELS:
+        raise ParamError(f"{where}: label {label!r} is not one of {', '.join(STROKE_LABELS)}")
+    radius = _number(value.get("radius"), integral=False)
+    if not 0.0 < radius <= 0.5:
+        raise ParamError(f"{where}: radius {radius} is outside (0, 0.5] (a fraction of the short side)")
+    points = value.get("points")
+    if not isinstance(points, (list, tuple)) or not points:
+        raise ParamError(f"{where}: points must be a non-empty list of [x, y] pairs")
+    out = []
+    for i, point in enumerate(points):
+        if not isinstance(point, (list, tuple)) or len(point) != 2:
+            raise ParamError(f"{where}: point {i} is not an [x, y] pair")
+        x, y = (float(_number(v, integral=False)) for v in point)
+        if not (-1.0 <= x <= 2.0 and -1.0 <= y <= 2.0):
+            raise ParamError(f"{where}: point {i} ({x}, {y}) is far outside the frame (fractions 0…1)")
+        out.append((x, y))
+    return Stroke(label, float(radius), tuple(out))
+
+
+@dataclass(frozen=True)
+class Strokes(Param):
+    """Paint strokes per frame: ``{"FRAME": [{"label": "fg"|"bg"|"erase", "radius": r, "points": [[x, y], …]}]}``.
+
+    The value is plain data in the graph file (validated here, never executed), so every host
+    renders the same strokes. A JSON string of that object is accepted too (hosts whose params
+    are strings, ``segfuse render --set``). Coerces to ``{frame: (Stroke, …)}`` in paint order.
+    """
+
+    kind: ClassVar[str] = "strokes"
+
+    def coerce(self, value: Any) -> dict[int, tuple[Stroke, ...]]:
+        if value is None or value == "":
+            return {}
+        if isinstance(value, str):
+            import json
+
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ParamError(f"not valid JSON: {exc.msg}") from None
+        if not isinstance(value, dict):
+            raise ParamError("expected an object mapping frame numbers to lists of strokes")
+        out: dict[int, tuple[Stroke, ...]] = {}
+        for key, strokes in value.items():
+            try:
+                frame = int(key) if not isinstance(key, bool) else None
+            except (TypeError, ValueError):
+                frame = None
+            if frame is None or str(frame) != str(key).strip():
+                raise ParamError(f"frame key {key!r} is not a whole number")
+            if not isinstance(strokes, (list, tuple)):
+                raise ParamError(f"frame {frame}: expected a list of strokes")
+            out[frame] = tuple(_stroke(s, f"frame {frame} stroke {i}") for i, s in enumerate(strokes))
+        return dict(sorted(out.items()))
+
+
+def strokes_to_json(strokes: dict[int, tuple[Stroke, ...]]) -> dict[str, list[dict[str, Any]]]:
+    """The graph-file form of coerced strokes (frames as string keys, empty frames dropped)."""
+    return {str(t): [s.to_json() for s in items] for t, items in sorted(strokes.items()) if items}

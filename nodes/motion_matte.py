@@ -1,0 +1,81 @@
+"""Motion Matte: the reference portrait's person matte, learnt from how the generated clip moves."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from segfuse import color
+from segfuse.ops.motion import FLOW_PRESETS, reference_matte_from_motion
+from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, Image, Int, alpha_image, node
+
+
+def sample_times(frames, samples: int) -> list[int]:
+    """``samples`` frames spread evenly over ``frames`` (a FrameRange), its first one left out:
+    in a reenacted clip the first frame often copies the reference's pose and shows no motion."""
+    if frames is None:
+        return [0]
+    first, last = frames.first, frames.last
+    if last <= first:
+        return [first]
+    picks = np.linspace(first, last, samples + 1)[1:]
+    return sorted({int(round(x)) for x in picks})
+
+
+def at_working_size(rgb: np.ndarray, working_size: int) -> np.ndarray:
+    height, width = rgb.shape[:2]
+    scale = min(1.0, working_size / max(height, width)) if working_size > 0 else 1.0
+    if scale >= 1.0:
+        return rgb
+    return cv2.resize(rgb, (max(8, round(width * scale)), max(8, round(height * scale))), interpolation=cv2.INTER_AREA)
+
+
+@node(id="org.segfuse.MotionMatte", version=(1, 0), label="Motion Matte", group="SegFuse",
+      help="Cuts the person out of the reference portrait using the generated clip's motion: the "
+           "reference's pixels that never move in the clip seed GrabCut's background, those that "
+           "move seed the person, so hair and shoulders that touch the frame are kept (a fixed "
+           "portrait prior loses them on tight crops). Reads a few frames spread over the whole "
+           "clip once; the result is a still.")
+class MotionMatte:
+    clips = (
+        Clip("Reference", components=(RGB, RGBA), help="the reference portrait (a still)"),
+        Clip("Moving", components=(RGB, RGBA), temporal=True, help="the generated clip"),
+    )
+    params = (
+        Int("samples", default=6, min=1, max=64, help="frames of the clip to measure motion on"),
+        Double("still", default=0.6, min=0.0, max=20.0,
+               help="px: a reference pixel that moves less than this in every sample is background"),
+        Double("moving", default=2.0, min=0.0, max=50.0,
+               help="px: a pixel that moves more than this is probably the person"),
+        Int("iterations", default=5, min=1, max=20, help="GrabCut iterations"),
+        Int("working_size", default=256, min=0, max=16384, help="long side (px) flow and GrabCut run at; 0: full"),
+        Choice("flow", options=tuple(FLOW_PRESETS), default="medium", help="DIS optical-flow preset"),
+        Int("seed", default=0, min=0, max=2**31 - 1, help="seed of GrabCut's colour-model initialisation"),
+    )
+    output = Alpha
+
+    def frames_needed(self, t: int, p, ranges=None) -> dict[str, list[int]]:
+        frames = (ranges or {}).get("Moving")
+        return {"Moving": sample_times(frames, p.samples) if frames is not None else [t]}
+
+    def time_domain(self, inputs, p):
+        return None  # a still: the reference's matte
+
+    def region_of_definition(self, inputs, p) -> tuple[int, int]:
+        return inputs["Reference"].size
+
+    def render(self, t: int, inputs, p) -> Image:
+        reference = inputs["Reference"].frame()
+        rgb = color.to_srgb_uint8(reference.rgb, reference.colorspace)
+        small = at_working_size(rgb, p.working_size)
+        size = (small.shape[1], small.shape[0])
+        frames = []
+        for image in inputs["Moving"].frames_available():
+            moving = color.to_srgb_uint8(image.rgb, image.colorspace)
+            frames.append(cv2.resize(moving, size, interpolation=cv2.INTER_AREA) if moving.shape != small.shape
+                          else moving)
+        matte = reference_matte_from_motion(small, frames, p.still, p.moving, p.iterations, p.flow, p.seed)
+        if small.shape != rgb.shape:
+            matte = cv2.resize(matte, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
+            matte = (matte >= 0.5).astype(np.float32)
+        return alpha_image(matte)

@@ -1,0 +1,49 @@
+"""Track Matte: the reference's person matte carried into each generated frame by optical flow."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from segfuse.nodes.motion_matte import at_working_size
+
+from segfuse import color
+from segfuse.ops.motion import FLOW_PRESETS, track_matte
+from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Image, Int, alpha_image, node
+
+
+@node(id="org.segfuse.TrackMatte", version=(1, 0), label="Track Matte", group="SegFuse",
+      help="The person matte of each generated frame, made by following the reference's matte "
+           "along the dense optical flow (DIS) from the frame to the reference. The person in a "
+           "reenacted frame is the reference's person moved, so its matte moves with it: no "
+           "colour model to collapse, and several times faster than a GrabCut solve.")
+class TrackMatte:
+    clips = (
+        Clip("Source", components=(RGB, RGBA), help="the generated frames"),
+        Clip("Reference", components=(RGB, RGBA), help="the reference portrait"),
+        Clip("ReferenceMatte", components=(Alpha,), help="the reference's person matte"),
+    )
+    params = (
+        Int("working_size", default=256, min=0, max=16384, help="long side (px) the flow runs at; 0: full"),
+        Choice("flow", options=tuple(FLOW_PRESETS), default="medium", help="DIS optical-flow preset"),
+    )
+    output = Alpha
+
+    def region_of_definition(self, inputs, p) -> tuple[int, int]:
+        return inputs["Source"].size
+
+    def render(self, t: int, inputs, p) -> Image:
+        source = inputs["Source"].frame()
+        reference = inputs["Reference"].frame()
+        matte = inputs["ReferenceMatte"].frame().alpha
+        frame_rgb = at_working_size(color.to_srgb_uint8(source.rgb, source.colorspace), p.working_size)
+        size = (frame_rgb.shape[1], frame_rgb.shape[0])
+        reference_rgb = color.to_srgb_uint8(reference.rgb, reference.colorspace)
+        if reference_rgb.shape[:2] != frame_rgb.shape[:2]:
+            reference_rgb = cv2.resize(reference_rgb, size, interpolation=cv2.INTER_AREA)
+        if matte.shape != frame_rgb.shape[:2]:
+            matte = cv2.resize(matte, size, interpolation=cv2.INTER_LINEAR)
+        tracked = track_matte(frame_rgb, reference_rgb, matte, p.flow)
+        if tracked.shape != (source.height, source.width):
+            tracked = cv2.resize(tracked, source.size, interpolation=cv2.INTER_LINEAR)
+            tracked = (tracked >= 0.5).astype(np.float32)
+        return alpha_image(tracked)

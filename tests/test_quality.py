@@ -1,0 +1,149 @@
+"""Ground-truth benchmark pieces and the beyond-the-paper ops: motion mattes, tracking, person-safe fuse.
+
+Built on the sample's public-domain astronaut portrait and its true person mask (no ../shared).
+"""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from segfuse.ops.fuse import fusion_mask
+from segfuse.ops.motion import dense_flow, reference_matte_from_motion, track_matte, warp_by_flow
+from segfuse.paper_graph import FixOptions, paper_graph
+from segfuse.quality.recipe import paper_recipe
+from segfuse.quality.score import reduction, score_clip
+from segfuse.quality.synth import DEFECTS, make_clip
+from segfuse.runtime import bind, load_graph, save_graph
+from segfuse.sample import REFERENCE, load_truth
+
+SIZE = 128
+
+
+@pytest.fixture(scope="module")
+def portrait():
+    """The sample's reference at 128² (float sRGB) and its true person mask."""
+    bgr = cv2.imread(str(REFERENCE), cv2.IMREAD_COLOR)
+    rgb = cv2.cvtColor(cv2.resize(bgr, (SIZE, SIZE), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+    mask = cv2.resize(load_truth().reference.astype(np.float32), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+    return rgb.astype(np.float32) / 255.0, (mask >= 0.5).astype(np.float32)
+
+
+def u8(rgb: np.ndarray) -> np.ndarray:
+    return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def test_truth_scores_zero_and_the_raw_render_zero_reduction(portrait):
+    clip = make_clip(*portrait, frames=6, seed=3)
+    raw = score_clip(clip, clip.generated)
+    perfect = score_clip(clip, clip.truth, clip.truth_alpha)
+    assert perfect.overall == 0.0 and perfect.background == 0.0 and perfect.person == 0.0
+    assert perfect.matte_iou == pytest.approx(1.0)
+    assert raw.background > 1.0, "the defects must show on the background"
+    assert raw.person < 0.01, "defects touch the background only (mixed edge pixels aside)"
+    assert reduction(raw, raw) == 0.0 and reduction(raw, perfect) == 1.0
+
+
+@pytest.mark.parametrize("defect", DEFECTS)
+def test_each_defect_is_switchable_and_stays_off_the_person(portrait, defect):
+    clip = make_clip(*portrait, frames=5, seed=1, defects=(defect,))
+    for t in range(5):
+        person = clip.truth_alpha[t] >= 0.999
+        assert np.abs(clip.generated[t][person] - clip.truth[t][person]).max() <= 1.01 / 255
+    changed = sum(float(np.abs(g - t).mean()) for g, t in zip(clip.generated, clip.truth, strict=True))
+    assert changed > 0, f"{defect} changed nothing"
+
+
+def test_unknown_defect_is_refused(portrait):
+    with pytest.raises(ValueError, match="unknown defects"):
+        make_clip(*portrait, frames=2, defects=("blur",))
+
+
+def test_flow_finds_a_known_shift_and_tracking_restores_the_moved_matte(portrait):
+    rgb, mask = portrait
+    shift = np.float32([[1, 0, 4], [0, 1, -3]])
+    moved = cv2.warpAffine(u8(rgb), shift, (SIZE, SIZE), borderMode=cv2.BORDER_REFLECT)
+    moved_mask = cv2.warpAffine(mask, shift, (SIZE, SIZE), flags=cv2.INTER_NEAREST)
+    flow = dense_flow(moved, u8(rgb))
+    inner = cv2.erode((moved_mask > 0.5).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    assert np.median(flow[inner][:, 0]) == pytest.approx(-4, abs=0.5)
+    assert np.median(flow[inner][:, 1]) == pytest.approx(3, abs=0.5)
+    tracked = track_matte(moved, u8(rgb), mask)
+    iou = ((tracked > 0.5) & (moved_mask > 0.5)).sum() / ((tracked > 0.5) | (moved_mask > 0.5)).sum()
+    assert iou > 0.95
+    assert np.allclose(warp_by_flow(mask, np.zeros((SIZE, SIZE, 2), np.float32)), mask)
+
+
+def test_motion_matte_keeps_the_moving_person_and_drops_the_still_background(portrait):
+    clip = make_clip(*portrait, frames=12, seed=2, defects=("speckle",))
+    frames = [u8(clip.generated[t]) for t in (2, 4, 6, 8, 10, 11)]
+    matte = reference_matte_from_motion(u8(clip.reference), frames)
+    person, background = portrait[1] > 0.5, portrait[1] < 0.5
+    head = person & (np.arange(SIZE)[:, None] < 0.55 * SIZE)  # the head moves most
+    assert matte[head].mean() > 0.9, "the moving head must not be cut away"
+    assert matte[background].mean() < 0.25, "the still background must be found"
+
+
+def test_person_safe_fuse_never_puts_reference_on_the_person():
+    person = np.zeros((40, 40), np.float32)
+    person[10:30, 12:28] = 1
+    paper = fusion_mask(person, person, 7)
+    safe = fusion_mask(person, person, 7, protect=1, feather_outside=True)
+    assert paper[person > 0].max() > 0.3, "the paper's centred blur reaches the person"
+    assert safe[person > 0].max() == 0.0
+    # no seam: the mask still rises smoothly to 1 away from the person (steps below a 7-tap Gaussian's)
+    row = safe[20, :12]
+    assert row[0] == pytest.approx(1.0, abs=1e-6) and np.abs(np.diff(row)).max() < 0.45
+
+
+def test_best_repairs_the_background_and_leaves_the_person_where_the_recipe_damages_it(portrait):
+    from segfuse.quality.runner import run_preset
+
+    clip = make_clip(*portrait, frames=10, seed=5, defects=("drag", "speckle"))
+    raw = score_clip(clip, clip.generated)
+    best = run_preset(clip, "best")
+    ours = score_clip(clip, best.frames, best.mattes)
+    fused, medians = paper_recipe(clip.generated, clip.reference)
+    recipe = score_clip(clip, fused, medians)
+    assert ours.background < 0.9 * raw.background
+    assert ours.person <= raw.person + 0.25
+    assert reduction(raw, ours) > reduction(raw, recipe)
+
+
+@pytest.mark.parametrize("preset", ["best", "classic", "paper"])
+def test_preset_round_trips_through_a_graph_file(tmp_path, preset):
+    options = FixOptions("gen.####.png", "ref.png", "out.####.png", preset=preset)
+    doc = paper_graph(options, tmp_path)
+    path = tmp_path / "shot.json"
+    save_graph(doc, path)
+    again = load_graph(path)
+    assert {n: (s.type, s.params, s.inputs) for n, s in again.nodes.items()} == \
+           {n: (s.type, s.params, s.inputs) for n, s in doc.nodes.items()}
+    types = {s.type for s in again.nodes.values()}
+    if preset == "best":
+        assert {"org.segfuse.MotionMatte", "org.segfuse.TrackMatte"} <= types
+        assert again.nodes["median"].params["hold_current"] is True
+        assert again.nodes["fuse"].params["feather"] == "outside"
+    elif preset == "paper":
+        assert again.nodes["generated_matte"].params == {"init": "border", "iterations": 3, "working_size": 0}
+    else:
+        assert "org.segfuse.MotionMatte" not in types
+    json.loads(path.read_text())
+
+
+def test_paper_preset_refuses_another_segmenter():
+    with pytest.raises(ValueError, match="GrabCut only"):
+        paper_graph(FixOptions("g.png", "r.png", "o.png", preset="paper", segmenter="modnet"))
+
+
+def test_best_graph_binds_and_motion_matte_is_a_still(tmp_path, portrait):
+    clip = make_clip(*portrait, frames=4, seed=1)
+    for t, frame in enumerate(clip.generated):
+        cv2.imwrite(str(tmp_path / f"gen.{t:04d}.png"), cv2.cvtColor(u8(frame), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(tmp_path / "ref.png"), cv2.cvtColor(u8(clip.reference), cv2.COLOR_RGB2BGR))
+    graph = bind(paper_graph(FixOptions("gen.####.png", "ref.png", "out.####.png"), tmp_path))
+    assert graph.nodes["reference_matte"].spec.is_still
+    assert graph.nodes["generated_matte"].spec.frames.first == 0
