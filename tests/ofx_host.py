@@ -35,6 +35,7 @@ class ClipSource:
     last: int
     components: str = "OfxImageComponentRGBA"
     depth: str = "OfxBitDepthFloat"  # or OfxBitDepthByte: the host hands 8-bit images
+    premultiplied: bool = False  # the images say OfxImagePreMultiplied (colour times alpha)
 
 
 class Host:
@@ -200,7 +201,9 @@ class Host:
             "OfxImagePropData": [pixels.ctypes.data], "OfxImagePropBounds": [0, 0, pixels.shape[1], pixels.shape[0]],
             "OfxImagePropRowBytes": [pixels.strides[0]], "OfxImageEffectPropComponents": [comps.encode()],
             "OfxImageEffectPropPixelDepth": [(b"OfxBitDepthByte" if pixels.dtype == np.uint8 else b"OfxBitDepthFloat")],
-            "OfxImagePropField": [b"OfxFieldNone"]}))
+            "OfxImagePropField": [b"OfxFieldNone"], "OfxImageEffectPropPreMultiplication": [
+                b"OfxImagePreMultiplied" if clip.get("source") and clip["source"].premultiplied
+                else b"OfxImageUnPreMultiplied"]}))
         self.objects[image].keep = pixels  # the buffer lives as long as the image handle
         return self._out(out, image)
 

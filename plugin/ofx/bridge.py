@@ -28,6 +28,7 @@ from segfuse.plugin.ofx import api, host_colour
 from segfuse.plugin.ofx.history import Streams, wait_seconds
 
 from segfuse import color
+from segfuse.errors import NodeError
 from segfuse.image import Image
 from segfuse.io.frames import FrameRange
 from segfuse.runtime import default_registry
@@ -274,8 +275,7 @@ class _Clip:
             if self.props.dimension("OfxImageEffectPropFrameRange") == 2 else None
         self.frames = FrameRange(int(round(span[0])), int(round(span[1]))) if span else None
         self.host_components = self.props.get_string("OfxImageEffectPropComponents", default="")
-        takes_alpha = accepted == (Alpha,) or (Alpha in accepted and self.host_components == "OfxImageComponentAlpha")
-        components = Alpha if takes_alpha else Components.RGB
+        components = components_taken(accepted, self.host_components)
         working = "" if components is Alpha else color.working_space()
         self.spec = ClipSpec(int(rod.x2 - rod.x1), int(rod.y2 - rod.y1), components, self.frames, working)
 
@@ -298,13 +298,37 @@ class _Clip:
             image_props = _props(props.value)
             pixels = _read_pixels(image_props)
             depth = image_props.get_string("OfxImageEffectPropPixelDepth", default="")
+            premultiplied = image_props.get_string("OfxImageEffectPropPreMultiplication", default="")
         finally:
             _suites["effect"].clipReleaseImage(props.value)
-        if self.spec.components is Alpha:
-            return Image(np.ascontiguousarray(pixels[:, :, -1:]))
-        rgb = np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels[:, :, :3]
         space = host_colour.colourspace(choice, self.host_colourspace, depth)
-        return Image(color.convert(rgb, space, color.working_space()), color.working_space())
+        return host_pixels_to_image(pixels, self.spec.components, premultiplied == "OfxImagePreMultiplied", space)
+
+
+def components_taken(accepted: tuple[Components, ...], host_components: str) -> Components:
+    """The layout a node sees of a host clip. A clip that takes only alpha gets the alpha channel of
+    whatever the host hands it (node-graph hosts' readers deliver RGBA); RGBA stays RGBA where the
+    clip accepts it, so a matte carried in alpha survives a node such as Temporal Median; else RGB."""
+    if accepted == (Alpha,) or (Alpha in accepted and host_components == "OfxImageComponentAlpha"):
+        return Alpha
+    if Components.RGBA in accepted and host_components == "OfxImageComponentRGBA":
+        return Components.RGBA
+    return Components.RGB
+
+
+def host_pixels_to_image(pixels: np.ndarray, components: Components, premultiplied: bool, space: str) -> Image:
+    """Top-down float host pixels (1, 3 or 4 channels) in colourspace ``space`` as the SegFuse Image a
+    node expects: alpha untouched, colour in the working space, RGBA straight (unpremultiplied)."""
+    if components is Alpha:
+        return Image(np.ascontiguousarray(pixels[:, :, -1:]))
+    rgb = np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels[:, :, :3]
+    alpha = pixels[:, :, 3:4] if pixels.shape[2] == 4 else np.ones_like(pixels[:, :, :1])
+    if components is Components.RGBA and premultiplied:
+        rgb = np.divide(rgb, alpha, out=np.zeros_like(rgb), where=alpha > 0)
+    working = color.convert(np.ascontiguousarray(rgb), space, color.working_space())
+    if components is Components.RGBA:
+        working = np.ascontiguousarray(np.concatenate([working, alpha], axis=2))
+    return Image(working, color.working_space())
 
 
 def _view(props: api.Props) -> tuple[np.ndarray, tuple[int, int, int, int]]:
@@ -335,14 +359,38 @@ def _connected_clips(d: NodeDescriptor, effect: int, time: float) -> dict[str, _
     return {name: clip for name, clip in clips.items() if clip.connected}
 
 
+def unconnected_required(d: NodeDescriptor, clips: dict[str, _Clip]) -> list[str]:
+    """Required clips the host has not connected yet (node-graph hosts ask while a user wires)."""
+    return [c.name for c in d.clips if not c.optional and c.name not in clips]
+
+
+def _region_while_wiring(d: NodeDescriptor, clips: dict[str, _Clip], out_args: api.Props) -> int:
+    """A region of definition for an effect whose required inputs are not all connected: the first
+    connected input's (in declaration order), else the host's default. Never an error: hosts ask at
+    creation and after every new wire, and an error there marks the node as broken."""
+    first = next((clips[c.name] for c in d.clips if c.name in clips), None)
+    if first is None or first.rod.x2 <= first.rod.x1 or first.rod.y2 <= first.rod.y1:
+        return api.REPLY_DEFAULT
+    r = first.rod
+    out_args.set_doubles("OfxImageEffectPropRegionOfDefinition", [r.x1, r.y1, r.x2, r.y2])
+    return api.OK
+
+
 def get_region_of_definition(d: NodeDescriptor, handle: int, in_args: api.Props, out_args: api.Props) -> int:
     time = in_args.get_double("OfxPropTime")
     clips = _connected_clips(d, handle, time)
+    if unconnected_required(d, clips):
+        return _region_while_wiring(d, clips, out_args)
     params = param_values(d, handle, time)
     if _missing_setting(d, handle, params, clips) is not None:
         spec = clips["Source"].spec  # passed through: the input's region
     else:
-        spec = _instance(handle).output_spec({n: c.spec for n, c in clips.items()}, params)
+        try:
+            spec = _instance(handle).output_spec({n: c.spec for n, c in clips.items()}, params)
+        except NodeError:
+            if len(clips) == len(d.clips):
+                raise
+            return _region_while_wiring(d, clips, out_args)  # e.g. init 'hint' before Hint is wired: render says so
     out_args.set_doubles("OfxImageEffectPropRegionOfDefinition", [0.0, 0.0, float(spec.width), float(spec.height)])
     return api.OK
 
@@ -404,6 +452,10 @@ def render(d: NodeDescriptor, handle: int, in_args: api.Props, _out: api.Props) 
     window = [int(round(v)) for v in in_args.get_numbers("OfxImageEffectPropRenderWindow", 4)]
     instance, params = _instance(handle), param_values(d, handle, time)
     clips = _connected_clips(d, handle, time)
+    missing = unconnected_required(d, clips)
+    if missing:
+        raise RuntimeError(f"connect the {', '.join(repr(n) for n in missing)} input{'s' if len(missing) > 1 else ''} "
+                           "to render")
     if _missing_setting(d, handle, params, clips) is not None:
         return _pass_through(handle, clips["Source"], time, window)
     choice = _colourspace_choice(handle, time)

@@ -35,6 +35,30 @@ static OfxPlugin plugins[MAX_PLUGINS];
 static char identifiers[MAX_PLUGINS][256];
 static int plugin_count = -1;
 static PyObject *bridge = NULL;
+static volatile int python_finalized = 0; /* set by Py_AtExit: the interpreter is gone for good */
+
+/* Called at the end of Py_FinalizeEx (ours or the host's): from then on no action may touch Python. */
+static void mark_python_finalized(void) {
+    python_finalized = 1;
+    bridge = NULL; /* freed with the interpreter; never decref it */
+}
+
+/* Whether Python can still be entered. Some hosts (NatronRenderer) finalize the interpreter they
+ * embed before they unload plugins; PyGILState_Ensure then crashes the host at exit. */
+static int python_usable(void) {
+    if (python_finalized || !Py_IsInitialized()) return 0;
+#if PY_VERSION_HEX >= 0x030D0000
+    return !Py_IsFinalizing();
+#else
+    return !_Py_IsFinalizing();
+#endif
+}
+
+/* The answer to an action that arrives once Python is gone: tear-down actions have nothing left to
+ * free, so they succeed; anything else fails without touching the interpreter. */
+static int answer_without_python(const char *action) {
+    return strcmp(action, "OfxActionUnload") == 0 || strcmp(action, "OfxActionDestroyInstance") == 0 ? 0 : 1;
+}
 
 /* The bundle's Contents/Resources folder, found from this library's own path. */
 static void resources_dir(char *out, size_t size) {
@@ -133,6 +157,7 @@ static int start_python(void) {
         if (r) {
             bridge = PyImport_ImportModule("segfuse.plugin.ofx.bridge");
             ok = bridge != NULL;
+            if (ok) Py_AtExit(mark_python_finalized);
         }
     }
     if (!ok) {
@@ -145,6 +170,7 @@ static int start_python(void) {
 
 static OfxStatus dispatch(int index, const char *action, const void *handle, OfxPropertySetHandle in_args,
                           OfxPropertySetHandle out_args) {
+    if (python_finalized || (bridge && !python_usable())) return answer_without_python(action);
     if (!bridge) return STATUS_FAILED;
     PyGILState_STATE gil = PyGILState_Ensure();
     PyObject *r = PyObject_CallMethod(bridge, "main_entry", "isKKK", index, action,
@@ -163,7 +189,7 @@ static OfxStatus dispatch(int index, const char *action, const void *handle, Ofx
 }
 
 static void set_host(OfxHost *host) {
-    if (!bridge) return;
+    if (!bridge || !python_usable()) return;
     PyGILState_STATE gil = PyGILState_Ensure();
     PyObject *r = PyObject_CallMethod(bridge, "set_host", "K", (unsigned long long)(uintptr_t)host);
     if (!r) PyErr_Print();

@@ -226,6 +226,14 @@ def cmd_install(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from segfuse.plugin.natron.export import export_natron
+
+    out = export_natron(args.graph, args.output)
+    print(f"wrote {out}: run it with NatronRenderer, or open it in Natron (needs the OFX bundle on OFX_PLUGIN_PATH)")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from segfuse.demo import run_demo
 
@@ -342,6 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
     from segfuse.plugin.studio.command import add_arguments as edit_arguments
 
     edit_arguments(sub.add_parser("edit", help="open SegFuse Studio, the node editor (gui extra)"))
+
+    p = sub.add_parser("export", help="write a graph file as another host's graph (a Natron script)")
+    p.add_argument("target", choices=["natron"])
+    p.add_argument("graph")
+    p.add_argument("-o", "--output", required=True, help="the script to write (e.g. shot.py)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("demo", help="run the paper pipeline on the built-in sample")
     p.add_argument("-o", "--output", default="segfuse-demo", help="output folder")

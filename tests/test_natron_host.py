@@ -1,0 +1,250 @@
+"""SegFuse in Natron, a real node-graph OFX host: NatronRenderer renders graphs wired from separate
+SegFuse nodes and the pixels equal the command line's. Runs when $NATRON_WORK names a build made
+with the project's hosts/build-natron.sh (WORK/build/Renderer/NatronRenderer, WORK/ofx-io)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from segfuse.io.frames import frame_path
+from segfuse.io.images import read_pixels, write_pixels
+from segfuse.sample import GENERATED, REFERENCE
+
+WORK = Path(os.environ["NATRON_WORK"]) if os.environ.get("NATRON_WORK") else None
+pytestmark = pytest.mark.skipif(WORK is None, reason="set NATRON_WORK to a build-natron.sh build to run NatronRenderer")
+
+FIRST, LAST = 1, 12
+TOLERANCE = 1 / 255  # mean absolute difference per frame, 8-bit output
+ERROR_LINE = re.compile(r"error|traceback|exception|segfuse:|failed", re.IGNORECASE)
+
+
+def natron_env(plugins: Path, home: Path) -> dict[str, str]:
+    """What NatronRenderer needs when run from its build tree (as build-natron.sh's render sets it)."""
+    cache = (WORK / "build" / "CMakeCache.txt").read_text()
+    python = re.search(r"^_Python3_EXECUTABLE:INTERNAL=(.*)$", cache, re.MULTILINE).group(1)
+    prefix = subprocess.run([python, "-c", "import sys; print(sys.base_prefix)"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    pyside = home / "pyside-path"
+    pyside.mkdir(parents=True, exist_ok=True)
+    for package in ("PySide2", "shiboken2"):
+        link = pyside / package
+        if not link.exists():
+            link.symlink_to(Path("/usr/lib/python3/dist-packages") / package)
+    import segfuse.ocio
+
+    return {**os.environ, "PYTHONHOME": prefix, "PYTHONPATH": str(pyside), "HOME": str(home),
+            "OFX_PLUGIN_PATH": f"{plugins}:{WORK / 'ofx-io'}", "QT_QPA_PLATFORM": "offscreen",
+            "OCIO": str(Path(segfuse.ocio.__file__).with_name("config.ocio")), "SEGFUSE_OFX_LOG": "1"}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """The bundle, the sample's frames 1–12 as a PNG sequence, the reference, and Natron's env."""
+    from segfuse.plugin.ofx.build import build_bundle
+
+    from segfuse.io.sources import open_source
+
+    root = tmp_path_factory.mktemp("natron")
+    plugins = root / "plugins"
+    build_bundle(plugins)
+    movie = open_source(GENERATED)
+    for t in range(FIRST, LAST + 1):
+        write_pixels(frame_path(root / "in" / "gen.####.png", t), movie.read(t))
+    shutil.copy(REFERENCE, root / "ref.png")
+    return root, natron_env(plugins, root / "home")
+
+
+def natron(setup, script: str, name: str, writer: str = "MyWriter",
+           frames: tuple[int, int] = (FIRST, LAST)) -> subprocess.CompletedProcess:
+    """Run a graph script in NatronRenderer (frames 1–12); exit status 0 and no error line."""
+    root, env = setup
+    path = root / f"{name}.py"
+    path.write_text(script)
+    renderer = WORK / "build" / "Renderer" / "NatronRenderer"
+    result = subprocess.run([str(renderer), "-w", writer, f"{frames[0]}-{frames[1]}", str(path)],
+                            capture_output=True, text=True, env=env, timeout=900, cwd=root)
+    log = result.stdout + result.stderr
+    print(f"--- NatronRenderer {name}: exit status {result.returncode}\n{log[-3000:]}")
+    assert result.returncode == 0, log[-3000:]
+    errors = [line for line in log.splitlines() if ERROR_LINE.search(line)]
+    assert errors == [], errors
+    return result
+
+
+def segfuse(*args: str, cwd: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "segfuse.cli", *args, "-q"], capture_output=True, text=True,
+                            timeout=900, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+
+
+def compare(natron_pattern: Path, cli_pattern: Path, name: str) -> list[float]:
+    """Per-frame mean absolute difference (0–1 scale) of two 8-bit PNG sequences."""
+    diffs = []
+    for t in range(FIRST, LAST + 1):
+        a = read_pixels(frame_path(natron_pattern, t))[:, :, :3]
+        b = read_pixels(frame_path(cli_pattern, t))[:, :, :3]
+        diffs.append(float(np.abs(a - b).mean()))
+    print(f"{name}: mean |Natron - CLI| per frame (x255): " + " ".join(f"{d * 255:.3f}" for d in diffs))
+    return diffs
+
+
+PAPER_GRAPH = """\
+# The paper's graph from separate SegFuse nodes, wired as a Natron user would
+gen = app.createReader({gen!r}); gen.setScriptName("Generated")
+ref = app.createReader({ref!r}); ref.setScriptName("Reference")
+ref_cut = app.createNode("org.segfuse.GrabCutSegment"); ref_cut.setScriptName("ReferenceMatte")
+ref_cut.getParam("init").set("portrait")
+ref_cut.connectInput(0, ref)
+gen_cut = app.createNode("org.segfuse.GrabCutSegment"); gen_cut.setScriptName("GeneratedMatte")
+gen_cut.getParam("init").set("hint")
+gen_cut.connectInput(0, gen); gen_cut.connectInput(1, ref_cut)
+median = app.createNode("org.segfuse.TemporalMedian"); median.setScriptName("Median")
+median.getParam("mode").set({mode!r})
+median.connectInput(0, gen_cut)
+fuse = app.createNode("org.segfuse.ReferenceFuse"); fuse.setScriptName("Fuse")
+for index, node in enumerate((gen, ref, median, ref_cut)):
+    assert fuse.connectInput(index, node), index
+writer = app.createWriter({out!r}); writer.setScriptName("MyWriter")
+writer.getParam("formatType").set(0)
+writer.getParam("enableDithering").setValue(False)  # openfx-io's PNG writer dithers by default
+writer.connectInput(0, fuse)
+"""
+
+
+@pytest.mark.parametrize("mode", ["causal", "centered"])
+def test_paper_graph_from_separate_nodes_equals_segfuse_fix(setup, mode):
+    root, _ = setup
+    natron(setup, PAPER_GRAPH.format(gen=str(root / "in/gen.####.png"), ref=str(root / "ref.png"), mode=mode,
+                                     out=str(root / f"natron_{mode}/out.####.png")), f"paper_{mode}")
+    segfuse("fix", "--preset", "classic", "--generated", "in/gen.####.png", "--reference", "ref.png",
+            "--median-mode", mode,
+            "-o", f"cli_{mode}/out.####.png", "--frames", f"{FIRST}-{LAST}", cwd=root)
+    diffs = compare(root / f"natron_{mode}/out.####.png", root / f"cli_{mode}/out.####.png", f"paper {mode}")
+    assert max(diffs) <= TOLERANCE
+
+
+def test_exported_fix_graph_equals_segfuse_render(setup):
+    """`segfuse fix --save-graph` → `segfuse export natron` → NatronRenderer equals `segfuse render`."""
+    root, _ = setup
+    segfuse("fix", "--generated", "in/gen.####.png", "--reference", "ref.png", "-o", "export/out.####.png",
+            "--frames", f"{FIRST}-{LAST}", "--save-graph", "fix.json", cwd=root)
+    shutil.rmtree(root / "export")  # keep the graph only
+    segfuse("export", "natron", "fix.json", "-o", "fix_natron.py", cwd=root)
+    natron(setup, (root / "fix_natron.py").read_text(), "exported_fix", writer="write")
+    (root / "export").rename(root / "natron_export")
+    segfuse("render", "fix.json", cwd=root)
+    diffs = compare(root / "natron_export/out.####.png", root / "export/out.####.png", "exported fix graph")
+    assert max(diffs) <= TOLERANCE
+
+
+def test_modnet_matte_with_generated_weights(setup, modnet_checkpoint):
+    """MODNet Matte (formula weights) on both images, exported from `segfuse fix --segmenter modnet`."""
+    root, _ = setup
+    segfuse("fix", "--preset", "classic", "--generated", "in/gen.####.png", "--reference", "ref.png",
+            "-o", "modnet/out.####.png",
+            "--segmenter", "modnet", "--modnet-weights", str(modnet_checkpoint), "--modnet-backend", "torch",
+            "--frames", f"{FIRST}-{LAST}", "--save-graph", "modnet.json", cwd=root)
+    shutil.rmtree(root / "modnet")
+    segfuse("export", "natron", "modnet.json", "-o", "modnet_natron.py", cwd=root)
+    natron(setup, (root / "modnet_natron.py").read_text(), "modnet", writer="write")
+    (root / "modnet").rename(root / "natron_modnet")
+    segfuse("render", "modnet.json", cwd=root)
+    diffs = compare(root / "natron_modnet/out.####.png", root / "modnet/out.####.png", "modnet")
+    assert max(diffs) <= TOLERANCE
+
+
+RGBA_MATTES = """# A matte sequence read from RGBA files (the matte in alpha) → Temporal Median → Reference Fuse
+gen = app.createReader({gen!r})
+ref = app.createReader({ref!r})
+mattes = app.createReader({mattes!r})
+ref_cut = app.createNode("org.segfuse.GrabCutSegment")
+ref_cut.getParam("init").set("portrait")
+ref_cut.connectInput(0, ref)
+median = app.createNode("org.segfuse.TemporalMedian")
+median.connectInput(0, mattes)
+fuse = app.createNode("org.segfuse.ReferenceFuse")
+for index, node in enumerate((gen, ref, median, ref_cut)):
+    assert fuse.connectInput(index, node), index
+writer = app.createWriter({out!r}); writer.setScriptName("MyWriter")
+writer.getParam("formatType").set(0)
+writer.getParam("enableDithering").setValue(False)  # openfx-io's PNG writer dithers by default
+writer.connectInput(0, fuse)
+"""
+
+
+def test_a_matte_from_an_rgba_reader_through_the_median_equals_the_cli(setup):
+    root, _ = setup
+    from segfuse.paper_graph import FixOptions, paper_graph
+    from segfuse.runtime import Evaluator, FrameRange, bind
+
+    doc = paper_graph(FixOptions("in/gen.####.png", "ref.png", "unused.png", frames=FrameRange(FIRST, LAST),
+                                 preset="classic"), root)
+    evaluator = Evaluator(bind(doc))
+    for t in range(FIRST, LAST + 1):  # colour from the generated frame, the matte in alpha
+        colour = read_pixels(frame_path(root / "in/gen.####.png", t))
+        matte = evaluator.render("generated_matte", t).pixels
+        write_pixels(frame_path(root / "mattes/m.####.png", t), np.concatenate([colour, matte], axis=2))
+    natron(setup, RGBA_MATTES.format(gen=str(root / "in/gen.####.png"), ref=str(root / "ref.png"),
+                                     mattes=str(root / "mattes/m.####.png"),
+                                     out=str(root / "natron_rgba/out.####.png")), "rgba_mattes")
+    graph = {"format": "segfuse.graph", "version": 1, "frames": f"{FIRST}-{LAST}", "nodes": {
+        "gen": {"type": "org.segfuse.Read", "params": {"path": "in/gen.####.png"}},
+        "ref": {"type": "org.segfuse.Read", "params": {"path": "ref.png"}},
+        "mattes": {"type": "org.segfuse.Read", "params": {"path": "mattes/m.####.png", "channels": "alpha"}},
+        "ref_cut": {"type": "org.segfuse.GrabCutSegment", "params": {"init": "portrait"}, "inputs": {"Source": "ref"}},
+        "median": {"type": "org.segfuse.TemporalMedian", "inputs": {"Source": "mattes"}},
+        "fuse": {"type": "org.segfuse.ReferenceFuse", "inputs": {
+            "Generated": "gen", "Reference": "ref", "GeneratedMatte": "median", "ReferenceMatte": "ref_cut"}},
+        "write": {"type": "org.segfuse.Write", "params": {"path": "cli_rgba/out.####.png"},
+                  "inputs": {"Source": "fuse"}}}}
+    (root / "rgba.json").write_text(json.dumps(graph))
+    segfuse("render", "rgba.json", cwd=root)
+    diffs = compare(root / "natron_rgba/out.####.png", root / "cli_rgba/out.####.png", "RGBA mattes")
+    assert max(diffs) <= TOLERANCE
+    raw = compare(root / "in/gen.####.png", root / "cli_rgba/out.####.png", "RGBA mattes: raw vs fused")
+    assert min(raw) > 2 * TOLERANCE  # the fuse really pasted the reference (no pass-through)
+
+
+WIRING = """# Every SegFuse effect created, its params set, then its inputs connected one at a time
+gen = app.createReader({gen!r})
+ref = app.createReader({ref!r})
+cut = app.createNode("org.segfuse.GrabCutSegment")
+cut.getParam("init").set("hint")
+ref_cut = app.createNode("org.segfuse.GrabCutSegment")
+ref_cut.connectInput(0, ref)
+cut.connectInput(0, gen)
+cut.connectInput(1, ref_cut)
+modnet = app.createNode("org.segfuse.MODNetMatte")
+modnet.getParam("weights").setValue({weights!r})
+modnet.getParam("backend").set("torch")
+modnet.connectInput(0, gen)
+median = app.createNode("org.segfuse.TemporalMedian")
+median.connectInput(0, cut)
+fuse = app.createNode("org.segfuse.ReferenceFuse")
+for index, node in enumerate((gen, ref, median, ref_cut)):
+    assert fuse.connectInput(index, node), index
+fix = app.createNode("org.segfuse.Fix")
+fix.getParam("reference").setValue({ref!r})
+fix.connectInput(0, gen)
+writer = app.createWriter({out!r}); writer.setScriptName("MyWriter")
+writer.getParam("formatType").set(0)
+writer.getParam("enableDithering").setValue(False)  # openfx-io's PNG writer dithers by default
+writer.connectInput(0, fuse)
+"""
+
+
+def test_creating_and_wiring_every_node_one_input_at_a_time_logs_no_error(setup, modnet_checkpoint):
+    root, _ = setup
+    natron(setup, WIRING.format(gen=str(root / "in/gen.####.png"), ref=str(root / "ref.png"),
+                                weights=str(modnet_checkpoint), out=str(root / "wired/out.####.png")),
+           "wiring", frames=(FIRST, FIRST + 1))
+    assert frame_path(root / "wired/out.####.png", FIRST + 1).is_file()
