@@ -24,7 +24,7 @@ from segfuse.models import weights
 from segfuse.paper_graph import FixOptions, paper_graph
 from segfuse.runtime import Evaluator, FrameRange, bind, default_registry
 from segfuse.runtime.clips import Alpha, Components
-from segfuse.runtime.params import Bool, Choice, Double, FilePath, Int, String, _Vector
+from segfuse.runtime.params import Bool, Choice, Double, FilePath, Int, String, Strokes, _Vector
 from segfuse.sample import GENERATED, REFERENCE
 
 EXAMPLE = Path(schema.__file__).with_name("example_workflows") / "segfuse_fix_api.json"
@@ -69,6 +69,8 @@ def test_schema_maps_every_clip_and_param(descriptor):
             assert (spec.type, spec.default, spec.options) == ("COMBO", param.default, param.options)
         elif isinstance(param, _Vector):
             assert spec.type == "STRING" and param.coerce(spec.default) == tuple(param.default)
+        elif isinstance(param, Strokes):  # the graph file's strokes JSON, in a text box
+            assert (spec.type, spec.default, spec.multiline) == ("STRING", "", True) and param.coerce("") == {}
         else:
             assert isinstance(param, String) and (spec.type, spec.default) == ("STRING", param.default)
     declared = getattr(descriptor.cls, "output", None)
@@ -151,6 +153,21 @@ def test_grabcut_segment_batch_equals_the_runtime(sample):
         {"Source": sample["gen_t"], "Hint": ref_mask[0], "init": "hint", "iterations": 2})
     assert got[0].shape == (FRAMES, SIZE, SIZE)
     assert_same(got, as_outputs("org.segfuse.GrabCutSegment", want))
+
+
+def test_grabcut_strokes_typed_as_json_equal_the_runtime(sample):
+    """Strokes painted in the editor reach ComfyUI as the graph file's JSON and give the same matte."""
+    strokes = {"1": [{"label": "bg", "radius": 0.08, "points": [[0.5, 0.45], [0.52, 0.5]]}]}
+    params = {"init": "portrait", "iterations": 2, "strokes": strokes}
+    seg = ("org.segfuse.GrabCutSegment", params, {"Source": "gen"})
+    read = ("org.segfuse.Read", {"path": str(sample["gen"])}, {})
+    want = runtime_render({"gen": read, "seg": seg}, "seg", 3)
+    got = runner("org.segfuse.GrabCutSegment").run(
+        {"Source": sample["gen_t"][:3], "init": "portrait", "iterations": 2, "strokes": json.dumps(strokes)})
+    assert_same(got, as_outputs("org.segfuse.GrabCutSegment", want))
+    plain = runner("org.segfuse.GrabCutSegment").run({"Source": sample["gen_t"][:3], "init": "portrait",
+                                                       "iterations": 2})
+    assert not torch.equal(plain[0][1], got[0][1])  # the stroke changed frame 1's matte
 
 
 def test_temporal_median_sees_its_neighbours_inside_the_batch():

@@ -45,10 +45,13 @@ def tiny_sample(tmp_path_factory) -> tuple[str, str]:
 
 
 def shot(tiny_sample, folder: Path, mode: str = "causal", output: str = "out/fixed.####.png") -> Path:
-    """A graph file for the paper pipeline on the tiny sample, saved in ``folder``."""
+    """A graph file on the tiny sample, saved in ``folder``: the paper's pipeline (the classic preset:
+    GrabCut per frame, then the median) with a ``causal`` or ``centered`` median, or ``best``, the
+    default preset (a Motion Matte still that reads frames spread over the whole clip)."""
     generated, reference = tiny_sample
-    doc = paper_graph(FixOptions(generated, reference, output, median_mode=mode, working_size=0,
-                                 frames=FrameRange(0, FRAMES - 1)), folder)
+    preset = "best" if mode == "best" else "classic"
+    doc = paper_graph(FixOptions(generated, reference, output, median_mode="causal" if mode == "best" else mode,
+                                 working_size=0, frames=FrameRange(0, FRAMES - 1), preset=preset), folder)
     folder.mkdir(parents=True, exist_ok=True)
     save_graph(doc, folder / "shot.json")
     return folder / "shot.json"
@@ -66,7 +69,7 @@ def temporaries(folder: Path) -> list[str]:
 def single(tiny_sample, tmp_path_factory) -> dict[str, list[bytes]]:
     """One-process renders (the reference bytes) of the causal and centered graphs."""
     out = {}
-    for mode in ("causal", "centered"):
+    for mode in ("causal", "centered", "best"):
         path = shot(tiny_sample, tmp_path_factory.mktemp(f"single_{mode}"), mode)
         render_graph(bind(load_graph(path)))
         out[mode] = frames_bytes(path.parent / "out/fixed.####.png")
@@ -112,7 +115,7 @@ def test_overhead_counts_the_mattes_each_chunk_recomputes(tiny_sample, tmp_path)
 
 # --- Dask: same bytes as one process ---
 
-@pytest.mark.parametrize(("mode", "chunk"), [("causal", 3), ("centered", 4)])
+@pytest.mark.parametrize(("mode", "chunk"), [("causal", 3), ("centered", 4), ("best", 4)])
 def test_dask_chunks_equal_one_process(tiny_sample, single, client, tmp_path, mode, chunk):
     from segfuse.farm.dask_backend import farm_render
 

@@ -71,7 +71,7 @@ def comfy_input(spec: InputSpec) -> io.Input:
                               round=False, **common)
     if spec.type == "COMBO":
         return io.Combo.Input(spec.name, options=list(spec.options), default=spec.default, **common)
-    return io.String.Input(spec.name, default=spec.default, **common)
+    return io.String.Input(spec.name, default=spec.default, multiline=spec.multiline, **common)
 
 
 def comfy_output(spec: OutputSpec) -> io.Output:

@@ -8,7 +8,7 @@ on a node appears in ComfyUI as soon as the descriptor declares it.
 - params (optional widgets: an omitted one takes its default): Int → INT (min/max; step 2 for
   odd-only ints), Double → FLOAT (min/max/step), Bool → BOOLEAN, Choice → COMBO,
   String/FilePath → STRING, 2D point/rect/colour → STRING of numbers ("x0 y0 x1 y1"), which the
-  param itself parses.
+  param itself parses; paint strokes → a multiline STRING holding the graph file's strokes JSON.
 - outputs: a node declaring Alpha output gives a MASK; one declaring RGB/RGBA gives an IMAGE;
   one whose output follows its inputs or params gives both (IMAGE and MASK) and fills the one
   that fits the result (see ``segfuse.plugin.comfyui.tensors.to_outputs``).
@@ -21,7 +21,7 @@ from typing import Any
 
 from segfuse.runtime.clips import Alpha, Clip, Components
 from segfuse.runtime.node import NodeDescriptor
-from segfuse.runtime.params import Bool, Choice, Double, Int, Param, String, _Vector
+from segfuse.runtime.params import Bool, Choice, Double, Int, Param, String, Strokes, _Vector
 
 IMAGE, MASK = "IMAGE", "MASK"
 CATEGORY = "SegFuse"
@@ -43,6 +43,7 @@ class InputSpec:
     step: float | int | None = None
     options: tuple[str, ...] = ()
     is_clip: bool = False
+    multiline: bool = False  # STRING widgets only: a text box rather than a line
 
     @property
     def type(self) -> str:
@@ -134,6 +135,10 @@ def param_input(param: Param) -> InputSpec:
                          **(common | {"tooltip": tooltip}))
     if isinstance(param, String):
         return InputSpec(types=("STRING",), default=param.default or "", **common)
+    if isinstance(param, Strokes):
+        hint = 'JSON as in a graph file: {"FRAME": [{"label": "fg", "radius": r, "points": [[x, y], ...]}]}'
+        return InputSpec(types=("STRING",), default="", multiline=True,
+                         **(common | {"tooltip": f"{param.help} ({hint})" if param.help else hint}))
     raise TypeError(f"param '{param.name}' of kind {param.kind} has no ComfyUI widget")
 
 

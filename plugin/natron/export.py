@@ -10,6 +10,7 @@ text of the graph file can become code.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from segfuse.io.atomic import atomic_output
 from segfuse.runtime import default_registry
 from segfuse.runtime.graph import coerce_params
 from segfuse.runtime.graphfile import GraphDoc, load_graph
-from segfuse.runtime.params import Param
+from segfuse.runtime.params import Param, Strokes, strokes_to_json
 
 READ, WRITE = "org.segfuse.Read", "org.segfuse.Write"
 COLUMN, ROW = 220.0, 130.0  # Natron node-graph spacing used where a node has no ui position
@@ -165,6 +166,8 @@ def _check(doc: GraphDoc) -> dict[str, dict[str, Any]]:
 
 
 def _param_line(var: str, param: Param, value: Any) -> str:
+    if isinstance(param, Strokes):  # the OFX bridge exposes strokes as their graph-file JSON
+        return f"_set({var}, {param.name!r}, {json.dumps(strokes_to_json(value))!r})"
     if hasattr(param, "options"):
         return f"_set({var}, {param.name!r}, {value!r}, {list(param.options)!r})"
     if isinstance(value, tuple):

@@ -34,7 +34,8 @@ from segfuse.io.frames import FrameRange
 from segfuse.runtime import default_registry
 from segfuse.runtime.clips import Alpha, ClipSpec, Components
 from segfuse.runtime.node import ClipFrames, NodeDescriptor, NodeInstance
-from segfuse.runtime.params import Bool, Choice, Color, Double, FilePath, Int, Param, ParamValues, Point2D
+from segfuse.runtime.params import (Bool, Choice, Color, Double, FilePath, Int, Param, ParamValues, Point2D,
+                                    Strokes)
 
 HOSTS_READ_AND_WRITE = {"org.segfuse.Read", "org.segfuse.Write"}
 COMPONENT = {"OfxImageComponentAlpha": 1, "OfxImageComponentRGB": 3, "OfxImageComponentRGBA": 4}
@@ -186,8 +187,9 @@ def _define_param(param_set: int, param: Param) -> None:
         default = param.default
         props.set_string("OfxParamPropDefault", " ".join(map(str, default)) if isinstance(default, tuple)
                          else str(default or ""))
-        props.set_string("OfxParamPropStringMode", "OfxParamStringIsFilePath" if isinstance(param, FilePath)
-                         else "OfxParamStringIsSingleLine")
+        mode = ("OfxParamStringIsFilePath" if isinstance(param, FilePath) else
+                "OfxParamStringIsMultiLine" if isinstance(param, Strokes) else "OfxParamStringIsSingleLine")
+        props.set_string("OfxParamPropStringMode", mode)
     if kind in ("OfxParamTypeString", "OfxParamTypeChoice", "OfxParamTypeBoolean"):
         props.set_int("OfxParamPropAnimates", 0)
 
