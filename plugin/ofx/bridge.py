@@ -34,8 +34,7 @@ from segfuse.io.frames import FrameRange
 from segfuse.runtime import default_registry
 from segfuse.runtime.clips import Alpha, ClipSpec, Components
 from segfuse.runtime.node import ClipFrames, NodeDescriptor, NodeInstance
-from segfuse.runtime.params import (Bool, Choice, Color, Double, FilePath, Int, Param, ParamValues, Point2D,
-                                    Strokes)
+from segfuse.runtime.params import Bool, Choice, Color, Double, FilePath, Int, Param, ParamValues, Point2D, Strokes
 
 HOSTS_READ_AND_WRITE = {"org.segfuse.Read", "org.segfuse.Write"}
 COMPONENT = {"OfxImageComponentAlpha": 1, "OfxImageComponentRGB": 3, "OfxImageComponentRGBA": 4}
