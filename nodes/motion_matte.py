@@ -30,23 +30,31 @@ def at_working_size(rgb: np.ndarray, working_size: int) -> np.ndarray:
     return cv2.resize(rgb, (max(8, round(width * scale)), max(8, round(height * scale))), interpolation=cv2.INTER_AREA)
 
 
-@node(id="org.segfuse.MotionMatte", version=(1, 0), label="Motion Matte", group="SegFuse",
-      help="Cuts the person out of the reference portrait using the generated clip's motion: the "
-           "reference's pixels that never move in the clip seed GrabCut's background, those that "
-           "move seed the person, so hair and shoulders that touch the frame are kept (a fixed "
-           "portrait prior loses them on tight crops). Reads a few frames spread over the whole "
-           "clip once; the result is a still.")
+@node(id="org.segfuse.MotionMatte", version=(2, 0), label="Motion Matte", group="SegFuse",
+      help="Cuts the person out of the reference portrait using the generated clip's motion. Each "
+           "reference pixel is explained as moving with the head (or shoulders), as background the "
+           "head drags part of the way, or as still background, by comparing the frames with the "
+           "reference moved each way; a hull around the face fills the smooth parts, and GrabCut "
+           "settles the outline from colour. Hair and shoulders that touch the frame are kept (a "
+           "fixed portrait prior loses them on tight crops). Reads a few frames spread over the "
+           "whole clip once; the result is a still. Expects a centred head-and-shoulders portrait.")
 class MotionMatte:
     clips = (
         Clip("Reference", components=(RGB, RGBA), help="the reference portrait (a still)"),
         Clip("Moving", components=(RGB, RGBA), temporal=True, help="the generated clip"),
     )
     params = (
-        Int("samples", default=6, min=1, max=64, help="frames of the clip to measure motion on"),
-        Double("still", default=0.6, min=0.0, max=20.0,
-               help="px: a reference pixel that moves less than this in every sample is background"),
-        Double("moving", default=2.0, min=0.0, max=50.0,
-               help="px: a pixel that moves more than this is probably the person"),
+        Int("samples", default=8, min=1, max=64, help="frames of the clip to measure motion on"),
+        Double("evidence", default=0.015, min=0.0, max=1.0,
+               help="how much better (mean |RGB| difference) moving with the person must explain a "
+                    "pixel than standing still for it to count as person"),
+        Double("drag_cut", default=0.01, min=0.0, max=1.0,
+               help="how much better following the head only part of the way must explain a pixel at "
+                    "the outline for it to count as dragged background"),
+        Double("edge_depth", default=0.016, min=0.0, max=0.5,
+               help="how deep (fraction of the short side) dragged background is cut off the outline"),
+        Double("band", default=0.04, min=0.0, max=0.5,
+               help="band (fraction of the short side) around the outline where colour decides"),
         Int("iterations", default=5, min=1, max=20, help="GrabCut iterations"),
         Int("working_size", default=256, min=0, max=16384, help="long side (px) flow and GrabCut run at; 0: full"),
         Choice("flow", options=tuple(FLOW_PRESETS), default="medium", help="DIS optical-flow preset"),
@@ -74,7 +82,8 @@ class MotionMatte:
             moving = color.to_srgb_uint8(image.rgb, image.colorspace)
             frames.append(cv2.resize(moving, size, interpolation=cv2.INTER_AREA) if moving.shape != small.shape
                           else moving)
-        matte = reference_matte_from_motion(small, frames, p.still, p.moving, p.iterations, p.flow, p.seed)
+        matte = reference_matte_from_motion(small, frames, p.evidence, p.drag_cut, p.edge_depth, p.band,
+                                            p.iterations, p.flow, p.seed)
         if small.shape != rgb.shape:
             matte = cv2.resize(matte, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
             matte = (matte >= 0.5).astype(np.float32)

@@ -7,8 +7,8 @@ import numpy as np
 
 from segfuse import color
 from segfuse.errors import NodeError
-from segfuse.ops.fuse import fuse, fusion_mask
-from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Components, Double, Image, Int, alpha_image, node
+from segfuse.ops.fuse import fuse, fusion_mask, match_colour
+from segfuse.runtime import RGB, RGBA, Alpha, Bool, Choice, Clip, Components, Double, Image, Int, alpha_image, node
 
 
 @node(id="org.segfuse.ReferenceFuse", version=(1, 0), label="Reference Fuse", group="SegFuse",
@@ -30,6 +30,10 @@ class ReferenceFuse:
         Choice("feather", options=("centered", "outside"), default="centered",
                help="centered: the paper's blur straddles the edge and puts reference pixels on the "
                     "person; outside: the blend stays in the background"),
+        Bool("match_colour", default=False,
+             help="fit the reference's background colour (gain and offset per channel) to the frame's "
+                  "before blending, so a render whose colours drift meets the pasted plate without a step; "
+                  "off: the reference's own colours (beyond the paper)"),
         Choice("output", options=("fused", "mask"), default="fused", help="mask outputs M_t instead"),
         Choice("reference_fit", options=("error", "stretch"), default="error",
                help="what to do when Reference differs in size from Generated"),
@@ -63,6 +67,8 @@ class ReferenceFuse:
         if p.output == "mask":
             return alpha_image(mask)
         plate = self._matching_reference(reference, generated)
+        if p.match_colour:
+            plate = match_colour(plate, generated.pixels, mask)
         return Image(fuse(generated.pixels, plate, mask), generated.colorspace)
 
     @staticmethod

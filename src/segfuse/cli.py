@@ -247,7 +247,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("background outside the person, vs the reference (sRGB):")
     print(f"  mean abs error  raw {score.mae_raw:.4f}  fused {score.mae_fused:.4f}")
     print(f"  PSNR            raw {score.psnr_raw:.2f} dB  fused {score.psnr_fused:.2f} dB")
-    print(f"  GrabCut matte IoU vs true person mask: {score.matte_iou:.4f}")
+    print(f"  person matte IoU vs true person mask: {score.matte_iou:.4f}")
     return 0
 
 

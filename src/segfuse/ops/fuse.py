@@ -70,3 +70,30 @@ def fuse(generated: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> np.n
     out *= m
     out += generated
     return out
+
+
+def match_colour(reference: np.ndarray, generated: np.ndarray, mask: np.ndarray, sure: float = 0.99,
+                 min_share: float = 0.01) -> np.ndarray:
+    """``reference`` with a per-channel gain and offset that make its background match ``generated``'s.
+
+    Fitted by least squares over the pixels where ``mask`` (the fusion mask M) is at least
+    ``sure``, i.e. background in both images. For renders whose colours drift from the
+    reference: the pasted plate then meets the rendered pixels next to the person without a
+    visible step. Gains are kept within [0.8, 1.25]; with fewer than ``min_share`` of the pixels
+    to fit on, the reference is returned unchanged (nothing trustworthy to match).
+    """
+    if reference.shape != generated.shape:
+        raise ValueError(f"image sizes differ: {reference.shape} vs {generated.shape}")
+    where = mask >= sure
+    if where.sum() < max(16, min_share * mask.size):
+        return reference
+    matched = np.array(reference, dtype=np.float32, copy=True)
+    for channel in range(min(3, reference.shape[2])):
+        x = reference[..., channel][where].astype(np.float64)
+        y = generated[..., channel][where].astype(np.float64)
+        variance = x.var()
+        slope = ((x - x.mean()) * (y - y.mean())).mean() / variance if variance > 1e-8 else 1.0
+        gain = float(np.clip(slope, 0.8, 1.25))
+        offset = float(y.mean() - gain * x.mean())
+        matched[..., channel] = reference[..., channel] * gain + offset
+    return matched

@@ -1,14 +1,19 @@
 """Optical-flow evidence for person mattes in reenacted clips (beyond the paper).
 
-A reenacted clip moves the person and should leave the background still. So, against the
-reference portrait:
+A reenacted clip moves the reference's person and should leave its background still; PIRenderer's
+warp also drags the background next to the head part of the way. So each reference pixel is
+explained best by one of three motions, measured over a few frames of the clip:
 
-- a reference pixel that stays put in every recent frame is background, or a part of the person
-  that did not move, where pasting the reference changes nothing: safe to call background;
-- a pixel that moves is the person, or background dragged along by the head (a PIRenderer
-  defect); GrabCut's colour models separate the two, seeded by that evidence;
-- the reference's matte, carried into each generated frame along the flow, is that frame's
-  person matte: it follows the head exactly and cannot collapse the way a fresh solve can.
+- *person*: it moves with the head (a similarity transform fitted to the flow of the face) or,
+  low in the frame, with the shoulders (their median shift);
+- *dragged background*: it moves only part of the head's way (a fraction below one);
+- *still background*: it stays put.
+
+The photometric cost of each explanation, summed over the frames, tells them apart wherever the
+image has texture; a star-shaped hull around the face fills the textureless parts of the person,
+and GrabCut settles the outline from colour in a band around it. The reference's matte, carried
+into each generated frame along the flow, is then that frame's person matte: it follows the head
+and cannot collapse the way a fresh solve can.
 
 Flows are DIS (OpenCV) on grey, display-referred 8-bit images at a working size.
 """
@@ -16,13 +21,15 @@ Flows are DIS (OpenCV) on grey, display-referred 8-bit images at a working size.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from segfuse.ops.grabcut import BGD, FGD, PR_BGD, PR_FGD, portrait_trimap, segment
+from segfuse.ops.grabcut import BGD, FGD, segment, trimap_from_hint
 
 FLOW_PRESETS = {"fast": cv2.DISOPTICAL_FLOW_PRESET_FAST, "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+DRAG_FRACTIONS = (0.0, 0.25, 0.5, 0.7, 0.85)  # how far dragged background may follow the head
 
 
 def _grey(rgb: np.ndarray) -> np.ndarray:
@@ -47,48 +54,149 @@ def warp_by_flow(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
                      borderMode=cv2.BORDER_REPLICATE)
 
 
-def motion_magnitude(reference: np.ndarray, frames: Sequence[np.ndarray], preset: str = "medium") -> np.ndarray:
-    """Per reference pixel, how far it moved in ``frames`` (the second largest of them: one
-    frame's flow glitch does not count as motion)."""
+def face_core(height: int, width: int) -> np.ndarray:
+    """Where a centred talking-head crop surely shows the face (bool H×W): the head fit's support."""
+    core = np.zeros((height, width), np.uint8)
+    cv2.ellipse(core, (width // 2, round(0.40 * height)), (max(1, round(0.10 * width)), max(1, round(0.13 * height))),
+                0, 0, 360, 1, -1)
+    return core > 0
+
+
+def shoulder_patch(height: int, width: int) -> np.ndarray:
+    """The bottom-centre patch a head-and-shoulders crop fills with the torso (bool H×W)."""
+    patch = np.zeros((height, width), bool)
+    patch[round(0.85 * height):, round(0.38 * width):round(0.62 * width)] = True
+    return patch
+
+
+def torso_prior(height: int, width: int) -> np.ndarray:
+    """A widening torso from the neck down (float32 0/1): the shoulders move too little to be seen."""
+    torso = np.zeros((height, width), np.uint8)
+    corners = np.array([[0.22, 0.62], [0.78, 0.62], [0.97, 1.0], [0.03, 1.0]]) * [width, height]
+    cv2.fillPoly(torso, [np.round(corners).astype(np.int32)], 1)
+    return torso.astype(np.float32)
+
+
+def head_motion(flow: np.ndarray, core: np.ndarray) -> np.ndarray:
+    """The similarity transform (2×3, float32) that best moves the ``core`` pixels along ``flow``
+    (RANSAC, 1 px): the head's rigid motion, without the flow's bleeding into the background."""
+    ys, xs = np.nonzero(core)
+    source = np.stack([xs, ys], axis=1).astype(np.float32)
+    moved = source + flow[ys, xs]
+    transform, _ = cv2.estimateAffinePartial2D(source, moved, method=cv2.RANSAC, ransacReprojThreshold=1.0)
+    if transform is None:  # degenerate (e.g. a flat image): no head motion to speak of
+        return np.float32([[1, 0, 0], [0, 1, 0]])
+    return transform.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class LayerCosts:
+    """Mean photometric cost (sum of |RGB| in [0, 1], patch-averaged) of each motion per pixel."""
+
+    still: np.ndarray  # it stayed put
+    dragged: np.ndarray  # it followed the head part of the way (best of DRAG_FRACTIONS above 0)
+    head: np.ndarray  # it moved with the head
+    shoulders: np.ndarray  # it moved with the shoulders
+
+    @property
+    def person(self) -> np.ndarray:
+        return np.minimum(self.head, self.shoulders)
+
+    def moving_evidence(self) -> np.ndarray:
+        """> 0 where moving with the person explains the pixel better than standing still."""
+        return self.still - self.person
+
+    def drag_evidence(self) -> np.ndarray:
+        """< 0 where following the head only part of the way (or not at all) explains it better."""
+        return np.minimum(self.still, self.dragged) - self.person
+
+
+def layer_costs(reference: np.ndarray, frames: Sequence[np.ndarray], preset: str = "medium",
+                blur: float = 1.0, patch: int = 5) -> LayerCosts:
+    """Costs of the still / dragged / head / shoulders explanations of every ``reference`` pixel
+    over ``frames`` (uint8 RGB, same size). A global colour offset per frame (drift) is removed."""
     if not frames:
-        raise ValueError("motion_magnitude needs at least one frame")
-    mags = [np.hypot(*np.moveaxis(dense_flow(reference, f, preset), 2, 0)) for f in frames]
-    if len(mags) == 1:
-        return mags[0]
-    return np.sort(np.stack(mags), axis=0)[-2]
+        raise ValueError("layer_costs needs at least one frame")
+    height, width = reference.shape[:2]
+    core, shoulders = face_core(height, width), shoulder_patch(height, width)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    plate = cv2.GaussianBlur(reference.astype(np.float32) / 255.0, (0, 0), blur)
+    totals = np.zeros((len(DRAG_FRACTIONS) + 2, height, width), np.float32)
+    for frame in frames:
+        if frame.shape != reference.shape:
+            raise ValueError(f"frame is {frame.shape}, the reference {reference.shape}")
+        flow = dense_flow(reference, frame, preset)
+        head = head_motion(flow, core)
+        head_dx = head[0, 0] * xs + head[0, 1] * ys + head[0, 2] - xs
+        head_dy = head[1, 0] * xs + head[1, 1] * ys + head[1, 2] - ys
+        image = cv2.GaussianBlur(frame.astype(np.float32) / 255.0, (0, 0), blur)
+        image -= np.median((image - plate).reshape(-1, 3), axis=0)
+        for k, fraction in enumerate((*DRAG_FRACTIONS, 1.0)):
+            moved = cv2.remap(image, xs + fraction * head_dx, ys + fraction * head_dy, cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+            totals[k] += np.abs(moved - plate).sum(axis=2)
+        shift = np.median(flow[shoulders], axis=0)
+        moved = cv2.remap(image, xs + shift[0], ys + shift[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        totals[-1] += np.abs(moved - plate).sum(axis=2)
+    totals /= len(frames)
+    costs = [cv2.boxFilter(c, -1, (patch, patch)) for c in totals]
+    return LayerCosts(still=costs[0], dragged=np.min(costs[1:len(DRAG_FRACTIONS)], axis=0),
+                      head=costs[len(DRAG_FRACTIONS)], shoulders=costs[-1])
 
 
-def motion_trimap(motion: np.ndarray, still: float, moving: float, edge: int) -> np.ndarray:
-    """GrabCut labels for the reference from its motion.
+def star_hull(mask: np.ndarray, centre: tuple[float, float], rays: int = 720, smooth: int = 9) -> np.ndarray:
+    """The region (float32 0/1) inside the outermost ``mask`` pixel along each ray from ``centre``.
 
-    The portrait prior's face core is sure person; pixels that never moved more than ``still`` px
-    are sure background; the moving region (more than ``moving`` px) is sure person deeper than
-    ``edge`` px inside it, and probably person in that edge band, where flow bleeds across the
-    outline and dragged background moves too. The rest is as the prior says. Trusting motion
-    over colour keeps dark hair in front of a dark background.
+    Fills what lies between the face and the person's textured outline (cheeks, smooth hair,
+    a neck the shoulders' motion does not explain); a median over ``smooth`` neighbouring rays
+    ignores a ray that strays through a gap or reaches a lone speck.
     """
-    height, width = motion.shape
-    trimap = portrait_trimap(height, width)
-    trimap[trimap == BGD] = PR_BGD  # tight crops: hair reaches the border; motion decides there
-    core = trimap == FGD
-    moving_region = (motion > moving).astype(np.uint8)
-    trimap[(moving_region > 0) & ~core] = PR_FGD
-    trimap[(motion < still) & ~core] = BGD
-    if edge > 0 and moving_region.any():
-        inside = cv2.distanceTransform(moving_region, cv2.DIST_L2, 3)
-        trimap[inside > edge] = FGD
-    return trimap
+    height, width = mask.shape
+    clean = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    cx, cy = centre
+    angles = np.linspace(0.0, 2 * np.pi, rays, endpoint=False)
+    radii = np.arange(0.0, float(np.hypot(height, width)), 0.5)
+    px = cx + np.cos(angles)[:, None] * radii[None]
+    py = cy + np.sin(angles)[:, None] * radii[None]
+    inside = (px >= 0) & (px <= width - 1) & (py >= 0) & (py <= height - 1)
+    hits = clean[np.clip(np.round(py), 0, height - 1).astype(int), np.clip(np.round(px), 0, width - 1).astype(int)]
+    hits = (hits > 0) & inside
+    outermost = np.where(hits, np.arange(radii.size)[None], -1).max(axis=1)
+    reach = np.where(outermost >= 0, radii[np.maximum(outermost, 0)], 0.0)
+    if smooth > 1:
+        padded = np.concatenate([reach[-(smooth // 2):], reach, reach[:smooth // 2]])
+        reach = np.median(np.lib.stride_tricks.sliding_window_view(padded, smooth), axis=1)
+    gy, gx = np.mgrid[0:height, 0:width].astype(np.float32)
+    ray = np.round(np.mod(np.arctan2(gy - cy, gx - cx), 2 * np.pi) / (2 * np.pi) * rays).astype(int) % rays
+    return (np.hypot(gx - cx, gy - cy) <= reach[ray] + 0.5).astype(np.float32)
 
 
 def reference_matte_from_motion(
-    reference: np.ndarray, frames: Sequence[np.ndarray], still: float = 0.6, moving: float = 2.0,
-    iterations: int = 5, preset: str = "medium", seed: int = 0, edge: int | None = None,
+    reference: np.ndarray, frames: Sequence[np.ndarray], evidence: float = 0.015, drag_cut: float = 0.01,
+    edge_depth: float = 0.016, band: float = 0.04, iterations: int = 5, preset: str = "medium", seed: int = 0,
 ) -> np.ndarray:
     """The reference portrait's person mask (float32 0/1), learnt from how ``frames`` move.
-    ``edge`` (px, default 3 % of the short side) is the band at the moving region's outline
-    where colour decides."""
-    edge = round(0.03 * min(reference.shape[:2])) if edge is None else edge
-    trimap = motion_trimap(motion_magnitude(reference, frames, preset), still, moving, edge)
+
+    ``evidence``: cost margin by which moving with the person must beat standing still to count;
+    ``drag_cut``: margin by which a partial (dragged) motion must win to cut a pixel off the
+    outline; ``edge_depth`` and ``band`` (fractions of the short side): how deep that cut reaches
+    into the hull, and the band around the outline where GrabCut's colour models decide.
+    """
+    height, width = reference.shape[:2]
+    short = min(height, width)
+    costs = layer_costs(reference, frames, preset)
+    moving, partial = costs.moving_evidence(), costs.drag_evidence()
+    torso = torso_prior(height, width)
+    hull = np.maximum(star_hull(moving > evidence, (0.5 * width, 0.42 * height)), torso)
+    depth = cv2.distanceTransform(hull.astype(np.uint8), cv2.DIST_L2, 3)
+    # the head drags the background around it; below the neck its motion model does not apply
+    dragged = (hull > 0) & (torso == 0) & (depth <= max(1.0, edge_depth * short)) & (partial < -drag_cut)
+    hint = hull.copy()
+    hint[dragged] = 0.0
+    margin = max(1, round(band * short))
+    trimap = trimap_from_hint(hint, margin, margin)
+    trimap[(partial > 3 * drag_cut) & (hint > 0) & (trimap != BGD)] = FGD
+    trimap[dragged & (partial < -3 * drag_cut) & (trimap != FGD)] = BGD
     return segment(reference, trimap, iterations, 0, seed)
 
 

@@ -1,0 +1,132 @@
+"""The motion evidence behind the best preset's mattes (head fit, layer costs, hull, dragged background) and its blend.
+
+Built on the sample's public-domain astronaut portrait and its true person mask (no ../shared).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from segfuse.ops.fuse import fuse, fusion_mask, match_colour
+from segfuse.ops.motion import dense_flow, face_core, head_motion, layer_costs, reference_matte_from_motion, star_hull
+from segfuse.quality.score import scored_region
+from segfuse.quality.synth import make_clip
+from segfuse.sample import REFERENCE, load_truth
+
+SIZE = 128
+
+
+@pytest.fixture(scope="module")
+def portrait():
+    """The sample's reference at 128² (float sRGB) and its true person mask."""
+    bgr = cv2.imread(str(REFERENCE), cv2.IMREAD_COLOR)
+    rgb = cv2.cvtColor(cv2.resize(bgr, (SIZE, SIZE), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+    mask = cv2.resize(load_truth().reference.astype(np.float32), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+    return rgb.astype(np.float32) / 255.0, (mask >= 0.5).astype(np.float32)
+
+
+def u8(rgb: np.ndarray) -> np.ndarray:
+    return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def test_head_motion_recovers_a_known_similarity(portrait):
+    reference = u8(portrait[0])
+    known = cv2.getRotationMatrix2D((64.0, 50.0), 3.0, 1.0)
+    known[:, 2] += (3.0, -2.0)
+    moved = cv2.warpAffine(reference, known, (SIZE, SIZE), borderMode=cv2.BORDER_REFLECT)
+    core = face_core(SIZE, SIZE)
+    fitted = head_motion(dense_flow(reference, moved), core)
+    ys, xs = np.nonzero(core)
+    points = np.stack([xs, ys, np.ones_like(xs)], axis=1).astype(np.float32)
+    assert np.abs(points @ fitted.T - points @ known.T).max() < 0.5, "the face's rigid motion to half a pixel"
+
+
+def test_layer_costs_tell_the_moving_person_from_dragged_and_still_background(portrait):
+    clip = make_clip(*portrait, frames=12, seed=2, defects=("drag",))
+    costs = layer_costs(u8(clip.reference), [u8(clip.generated[t]) for t in range(1, 12, 2)])
+    person = portrait[1] > 0.5
+    outside = cv2.distanceTransform((~person).astype(np.uint8), cv2.DIST_L2, 3)
+    head = person & (np.arange(SIZE)[:, None] < 0.45 * SIZE)
+    dragged = (outside > 2) & (outside < 8) & (np.arange(SIZE)[:, None] < 0.45 * SIZE)
+    far = outside > 25
+    assert np.median(costs.moving_evidence()[head]) > 0.015, "the head moves with the head"
+    assert np.median(costs.drag_evidence()[dragged]) < 0.0, "dragged background follows only part of the way"
+    assert np.median(costs.moving_evidence()[far]) <= 0.005, "far background stays put"
+
+
+def test_star_hull_fills_an_outline_and_ignores_specks():
+    outline = np.zeros((100, 100), np.uint8)
+    cv2.circle(outline, (50, 50), 30, 1, 4)
+    outline[50, 75:85] = 0  # a one-pixel gap in the outline: a few rays find nothing there
+    outline[5:7, 5:7] = 1  # a 2×2 speck far outside
+    hull = star_hull(outline, (50.0, 50.0))
+    disk = np.zeros((100, 100), np.uint8)
+    cv2.circle(disk, (50, 50), 31, 1, -1)
+    assert hull[disk > 0].mean() > 0.99, "the inside of the outline is filled, through the gap too"
+    beyond = np.ones((100, 100), np.uint8)
+    cv2.circle(beyond, (50, 50), 34, 0, -1)  # past the outline's outer edge
+    assert hull[5:7, 5:7].max() == 0.0 and hull[beyond > 0].max() == 0.0, "a speck is not the outline"
+
+
+def test_reference_matte_from_motion_keeps_the_person_and_cuts_the_dragged_ring(portrait):
+    clip = make_clip(*portrait, frames=12, seed=2)  # every defect
+    matte = reference_matte_from_motion(u8(clip.reference), [u8(clip.generated[t]) for t in range(1, 12, 2)])
+    person = portrait[1] > 0.5
+    ours = matte > 0.5
+    assert (person & ~ours).sum() / person.sum() < 0.06, "almost none of the person is lost"
+    assert (ours & ~person).sum() / (~person).sum() < 0.3, "most of the background is found"
+    outside = cv2.distanceTransform((~person).astype(np.uint8), cv2.DIST_L2, 3)
+    ring = (outside > 4) & (outside < 12) & (np.arange(SIZE)[:, None] < 0.45 * SIZE)
+    assert ours[ring].mean() < 0.5, "the dragged ring around the head is background"
+
+
+def test_best_restores_a_known_dragged_region_and_leaves_the_person(portrait):
+    from segfuse.quality.runner import run_preset
+
+    clip = make_clip(*portrait, frames=10, seed=5, defects=("drag",))
+    best = run_preset(clip, "best")
+    raw_drag = ours_drag = raw_person = ours_person = 0.0
+    for t in range(10):
+        truth, alpha = clip.truth[t], clip.truth_alpha[t]
+        region = scored_region(alpha, clip.unknown[t], 2.0)
+        person = alpha >= 0.5
+        outside = cv2.distanceTransform((~person).astype(np.uint8), cv2.DIST_L2, 3)
+        drag = region & (outside > 3) & (outside < 20) & (np.arange(SIZE)[:, None] < 0.45 * SIZE)  # by the head
+        raw_error = np.abs(clip.generated[t] - truth).mean(axis=2)
+        our_error = np.abs(best.frames[t] - truth).mean(axis=2)
+        raw_drag += raw_error[drag].sum()
+        ours_drag += our_error[drag].sum()
+        raw_person += raw_error[region & person].mean()
+        ours_person += our_error[region & person].mean()
+    assert ours_drag < 0.5 * raw_drag, "at least half the dragged background's error is gone"
+    assert 255 * (ours_person - raw_person) / 10 < 0.25, "the person is barely touched (< 0.25/255)"
+
+
+def test_best_blend_leaves_the_person_inside_its_edge_and_has_no_seam():
+    person = np.zeros((40, 40), np.float32)
+    person[10:30, 12:28] = 1
+    mask = fusion_mask(person, person, 7, protect=1)
+    inner = cv2.distanceTransform(person.astype(np.uint8), cv2.DIST_L2, 5) > 2.5
+    assert mask[inner].max() < 0.5 / 255, "no visible reference more than 2 px inside the person"
+    row = mask[20, :13]
+    assert row[0] == pytest.approx(1.0, abs=1e-6)
+    assert np.all(np.diff(row) <= 1e-6) and np.abs(np.diff(row)).max() < 0.35, "a smooth ramp, no step"
+
+
+def test_colour_match_takes_a_drifted_renders_colours_and_leaves_no_step():
+    rng = np.random.default_rng(0)
+    plate = cv2.GaussianBlur(rng.uniform(0.2, 0.8, (60, 60, 3)).astype(np.float32), (0, 0), 3)
+    drifted = plate * np.float32([1.06, 0.97, 1.0]) + np.float32([0.02, -0.01, 0.03])
+    person = np.zeros((60, 60), np.float32)
+    person[15:45, 20:40] = 1
+    mask = fusion_mask(person, person, 7, protect=1)
+    plain = fuse(drifted, plate, mask)
+    matched = fuse(drifted, match_colour(plate, drifted, mask), mask)
+    background = mask > 0.99
+    assert np.abs(plain - drifted)[background].mean() > 0.01, "without matching the plate's colours show"
+    assert np.abs(matched - drifted).max() < 2e-3, "matched: the frame's own colours everywhere, no step"
+    few = np.zeros_like(mask)
+    few[0, 0] = 1.0
+    assert match_colour(plate, drifted, few) is plate, "too few background pixels: left as it is"
