@@ -180,6 +180,33 @@ def test_temporal_median_sees_its_neighbours_inside_the_batch():
     np.testing.assert_allclose(image.numpy()[..., 0], mask.numpy(), atol=1e-6)  # a matte shows in grey
 
 
+@pytest.mark.parametrize("mode", ["causal", "centered"])
+def test_temporal_median_batch_equals_the_runtime(sample, mode):
+    params = {"window": 3, "mode": mode, "hold_current": mode == "centered"}
+    nodes = {"gen": ("org.segfuse.Read", {"path": str(sample["gen"])}, {}),
+             "med": ("org.segfuse.TemporalMedian", params, {"Source": "gen"})}
+    want = as_outputs("org.segfuse.TemporalMedian", runtime_render(nodes, "med", FRAMES))
+    got = runner("org.segfuse.TemporalMedian").run({"Source": sample["gen_t"], **params})
+    assert_same(got, want)
+
+
+def test_motion_and_track_mattes_equal_the_runtime(sample):
+    """Motion Matte samples frames over the whole batch and gives a still; Track Matte carries it."""
+    params = {"samples": 3, "iterations": 2, "working_size": 64}
+    nodes = {"gen": ("org.segfuse.Read", {"path": str(sample["gen"])}, {}),
+             "ref": ("org.segfuse.Read", {"path": str(sample["ref"])}, {}),
+             "motion": ("org.segfuse.MotionMatte", params, {"Reference": "ref", "Moving": "gen"}),
+             "track": ("org.segfuse.TrackMatte", {"flow": "fast"},
+                       {"Source": "gen", "Reference": "ref", "ReferenceMatte": "motion"})}
+    motion = runner("org.segfuse.MotionMatte").run({"Reference": sample["ref_t"], "Moving": sample["gen_t"],
+                                                    **params})
+    assert motion[0].shape == (1, SIZE, SIZE) and 0.05 < float(motion[0].mean()) < 0.95  # a still, a person
+    assert_same(motion, as_outputs("org.segfuse.MotionMatte", runtime_render(nodes, "motion", 1)))
+    track = runner("org.segfuse.TrackMatte").run({"Source": sample["gen_t"], "Reference": sample["ref_t"],
+                                                  "ReferenceMatte": motion[0], "flow": "fast"})
+    assert_same(track, as_outputs("org.segfuse.TrackMatte", runtime_render(nodes, "track", FRAMES)))
+
+
 def test_temporal_median_on_images_round_trips_srgb(sample):
     image, mask = runner("org.segfuse.TemporalMedian").run({"Source": sample["gen_t"], "window": 1})
     torch.testing.assert_close(image, sample["gen_t"], atol=2e-5, rtol=0)  # sRGB → working → sRGB
