@@ -26,8 +26,8 @@ from segfuse.runtime import Evaluator, FrameRange, bind, default_registry
 from segfuse.runtime.clips import Alpha, Components
 from segfuse.runtime.params import Bool, Choice, Double, FilePath, Int, String, Strokes, _Vector
 from segfuse.sample import GENERATED, REFERENCE
+from tests.comfy_workflow import API_EXAMPLE, UI_EXAMPLE, api_prompt, differences, widget_values
 
-EXAMPLE = Path(schema.__file__).with_name("example_workflows") / "segfuse_fix_api.json"
 FRAMES = 6
 SIZE = 96
 
@@ -343,7 +343,8 @@ def test_install_writes_a_pack_folder_and_replaces_an_older_one(tmp_path, capsys
     assert "from segfuse.plugin.comfyui.extension import comfy_entrypoint" in init
     meta = tomllib.loads((pack / "pyproject.toml").read_text())
     assert meta["project"]["name"] == "comfyui-segfuse" and meta["tool"]["comfy"]["DisplayName"] == "SegFuse"
-    assert json.loads((pack / "example_workflows" / EXAMPLE.name).read_text()) == json.loads(EXAMPLE.read_text())
+    for example in (UI_EXAMPLE, API_EXAMPLE):
+        assert json.loads((pack / example.parent.name / example.name).read_text()) == json.loads(example.read_text())
     (pack / "stale.txt").write_text("old")
     install_pack(tmp_path)
     assert not (pack / "stale.txt").exists() and [p.name for p in tmp_path.iterdir()] == [PACK]
@@ -359,10 +360,39 @@ def test_install_refuses_a_missing_prefix_or_a_foreign_folder(tmp_path, capsys):
     assert len(err) == 2 and all(line.startswith("segfuse: error: ") for line in err)
 
 
+def test_example_workflows_are_what_comfyuis_template_browser_loads():
+    """ComfyUI lists every example_workflows/*.json of a pack in its template browser, whose loader
+    takes only the web UI's format (nodes, links, version): an API prompt there fails to load."""
+    files = sorted(UI_EXAMPLE.parent.glob("*.json"))
+    assert files == [UI_EXAMPLE]
+    workflow = json.loads(UI_EXAMPLE.read_text())
+    assert isinstance(workflow.get("nodes"), list) and isinstance(workflow.get("links"), list)
+    assert isinstance(workflow.get("version"), int | float)
+    assert not any(isinstance(v, dict) and "class_type" in v for v in workflow.values())
+
+
+def test_the_ui_example_workflow_queues_the_api_example():
+    """The UI workflow, read as the prompt the web UI queues, is the API file: the same nodes, links
+    and values (widgets the API file leaves out are at their defaults)."""
+    schemas = {s.node_id: s for s in map(schema.build_schema, exposed_nodes())}
+    ui, api = json.loads(UI_EXAMPLE.read_text()), json.loads(API_EXAMPLE.read_text())
+
+    def declared(class_type: str) -> set[str]:  # ComfyUI's own nodes: the inputs the API file sets
+        if class_type in schemas:
+            return {i.name for i in schemas[class_type].inputs}
+        return {name for node in api.values() if node["class_type"] == class_type for name in node["inputs"]}
+
+    prompt = api_prompt(ui, declared)
+    assert differences(prompt, api, lambda class_type, name: schemas[class_type].input(name).default) == []
+    for node in ui["nodes"]:
+        if node["type"] in schemas:  # values stored by position: in the schema's widget order
+            assert list(widget_values(node)) == [i.name for i in schemas[node["type"]].inputs if not i.is_clip]
+
+
 def test_example_workflow_wires_existing_inputs_with_valid_values():
     schemas = {s.node_id: s for s in map(schema.build_schema, exposed_nodes())}
     descriptors = {schema.node_id(d): d for d in exposed_nodes()}
-    workflow = json.loads(EXAMPLE.read_text())
+    workflow = json.loads(API_EXAMPLE.read_text())
     ours = {k: v for k, v in workflow.items() if v["class_type"].startswith("SegFuse_")}
     assert {v["class_type"] for v in ours.values()} >= {
         "SegFuse_GrabCutSegment", "SegFuse_TemporalMedian", "SegFuse_ReferenceFuse"}
