@@ -37,6 +37,7 @@ from segfuse.plugin.comfyui import schema  # noqa: E402
 from segfuse.plugin.comfyui.install import PACK, install_pack  # noqa: E402
 from tornado.websocket import websocket_connect  # noqa: E402
 
+import segfuse  # noqa: E402
 from segfuse.models.formula import load_formula_weights  # noqa: E402
 from segfuse.models.pirender import PIRenderer  # noqa: E402
 from segfuse.runtime import default_registry  # noqa: E402
@@ -221,8 +222,39 @@ def test_object_info_lists_every_segfuse_node(server):
         assert entry["category"] == s.category and entry["display_name"] == s.display_name
         declared = {**entry["input"].get("required", {}), **entry["input"].get("optional", {})}
         assert set(declared) == {i.name for i in s.inputs}
+        order = entry["input_order"]
+        assert order.get("required", []) + order.get("optional", []) == \
+            [i.name for i in s.inputs if not i.optional] + [i.name for i in s.inputs if i.optional]
+        for spec in s.inputs:  # what the extension made of each input, as ComfyUI serves it
+            kind, options = entry["input"]["optional" if spec.optional else "required"][spec.name]
+            assert kind == ",".join(spec.types), (node_id, spec.name, kind)
+            assert options.get("tooltip") == (spec.tooltip or None), (node_id, spec.name)
+            if spec.is_clip:
+                continue
+            want = {"default": spec.default, "min": spec.min, "max": spec.max, "step": spec.step}
+            if spec.type == "COMBO":
+                want |= {"options": list(spec.options)}
+            if spec.type == "STRING":
+                want |= {"multiline": spec.multiline}
+            assert {k: options.get(k) for k in want} == want, (node_id, spec.name, options)
         assert entry["output"] == [o.type for o in s.outputs]
-    print(f"/object_info lists all {len(expected)} SegFuse nodes: {', '.join(sorted(expected))}")
+    print(f"/object_info lists all {len(expected)} SegFuse nodes with the schemas' inputs (types, defaults, "
+          f"ranges, optional widgets): {', '.join(sorted(expected))}")
+
+
+def test_comfyui_reads_the_packs_own_metadata(server):
+    """The pack's pyproject.toml, parsed by ComfyUI's own custom-node config parser."""
+    code = ("import json, sys; from comfy_config import config_parser; "
+            "c = config_parser.extract_node_configuration(sys.argv[1]); "
+            "print(json.dumps([c.project.name, c.project.version, c.project.dependencies, "
+            "c.tool_comfy.display_name, c.tool_comfy.publisher_id]))")
+    pack = server.base / "custom_nodes" / PACK
+    out = subprocess.run([os.environ.get("COMFYUI_PYTHON", sys.executable), "-c", code, str(pack)],
+                         cwd=COMFYUI_DIR, capture_output=True, text=True, check=True).stdout
+    name, version, dependencies, display, publisher = json.loads(out.splitlines()[-1])
+    assert (name, display, publisher) == ("comfyui-segfuse", "SegFuse", "segfuse")
+    assert version == segfuse.__version__ and dependencies == [f"segfuse>={segfuse.__version__}"]
+    print(f"ComfyUI's config parser reads {pack / 'pyproject.toml'}: {name} {version}, {display}")
 
 
 def test_the_template_browser_serves_the_example_workflow_as_the_api_prompt(server):
