@@ -26,8 +26,8 @@ from segfuse.runtime import Evaluator, FrameRange, bind, default_registry
 from segfuse.runtime.clips import Alpha, Components
 from segfuse.runtime.params import Bool, Choice, Double, FilePath, Int, String, Strokes, _Vector
 from segfuse.sample import GENERATED, REFERENCE
+from tests.comfy_workflow import API_EXAMPLE, UI_EXAMPLE, api_prompt, differences, widget_values
 
-EXAMPLE = Path(schema.__file__).with_name("example_workflows") / "segfuse_fix_api.json"
 FRAMES = 6
 SIZE = 96
 
@@ -180,6 +180,33 @@ def test_temporal_median_sees_its_neighbours_inside_the_batch():
     np.testing.assert_allclose(image.numpy()[..., 0], mask.numpy(), atol=1e-6)  # a matte shows in grey
 
 
+@pytest.mark.parametrize("mode", ["causal", "centered"])
+def test_temporal_median_batch_equals_the_runtime(sample, mode):
+    params = {"window": 3, "mode": mode, "hold_current": mode == "centered"}
+    nodes = {"gen": ("org.segfuse.Read", {"path": str(sample["gen"])}, {}),
+             "med": ("org.segfuse.TemporalMedian", params, {"Source": "gen"})}
+    want = as_outputs("org.segfuse.TemporalMedian", runtime_render(nodes, "med", FRAMES))
+    got = runner("org.segfuse.TemporalMedian").run({"Source": sample["gen_t"], **params})
+    assert_same(got, want)
+
+
+def test_motion_and_track_mattes_equal_the_runtime(sample):
+    """Motion Matte samples frames over the whole batch and gives a still; Track Matte carries it."""
+    params = {"samples": 3, "iterations": 2, "working_size": 64}
+    nodes = {"gen": ("org.segfuse.Read", {"path": str(sample["gen"])}, {}),
+             "ref": ("org.segfuse.Read", {"path": str(sample["ref"])}, {}),
+             "motion": ("org.segfuse.MotionMatte", params, {"Reference": "ref", "Moving": "gen"}),
+             "track": ("org.segfuse.TrackMatte", {"flow": "fast"},
+                       {"Source": "gen", "Reference": "ref", "ReferenceMatte": "motion"})}
+    motion = runner("org.segfuse.MotionMatte").run({"Reference": sample["ref_t"], "Moving": sample["gen_t"],
+                                                    **params})
+    assert motion[0].shape == (1, SIZE, SIZE) and 0.05 < float(motion[0].mean()) < 0.95  # a still, a person
+    assert_same(motion, as_outputs("org.segfuse.MotionMatte", runtime_render(nodes, "motion", 1)))
+    track = runner("org.segfuse.TrackMatte").run({"Source": sample["gen_t"], "Reference": sample["ref_t"],
+                                                  "ReferenceMatte": motion[0], "flow": "fast"})
+    assert_same(track, as_outputs("org.segfuse.TrackMatte", runtime_render(nodes, "track", FRAMES)))
+
+
 def test_temporal_median_on_images_round_trips_srgb(sample):
     image, mask = runner("org.segfuse.TemporalMedian").run({"Source": sample["gen_t"], "window": 1})
     torch.testing.assert_close(image, sample["gen_t"], atol=2e-5, rtol=0)  # sRGB → working → sRGB
@@ -316,7 +343,8 @@ def test_install_writes_a_pack_folder_and_replaces_an_older_one(tmp_path, capsys
     assert "from segfuse.plugin.comfyui.extension import comfy_entrypoint" in init
     meta = tomllib.loads((pack / "pyproject.toml").read_text())
     assert meta["project"]["name"] == "comfyui-segfuse" and meta["tool"]["comfy"]["DisplayName"] == "SegFuse"
-    assert json.loads((pack / "example_workflows" / EXAMPLE.name).read_text()) == json.loads(EXAMPLE.read_text())
+    for example in (UI_EXAMPLE, API_EXAMPLE):
+        assert json.loads((pack / example.parent.name / example.name).read_text()) == json.loads(example.read_text())
     (pack / "stale.txt").write_text("old")
     install_pack(tmp_path)
     assert not (pack / "stale.txt").exists() and [p.name for p in tmp_path.iterdir()] == [PACK]
@@ -332,10 +360,39 @@ def test_install_refuses_a_missing_prefix_or_a_foreign_folder(tmp_path, capsys):
     assert len(err) == 2 and all(line.startswith("segfuse: error: ") for line in err)
 
 
+def test_example_workflows_are_what_comfyuis_template_browser_loads():
+    """ComfyUI lists every example_workflows/*.json of a pack in its template browser, whose loader
+    takes only the web UI's format (nodes, links, version): an API prompt there fails to load."""
+    files = sorted(UI_EXAMPLE.parent.glob("*.json"))
+    assert files == [UI_EXAMPLE]
+    workflow = json.loads(UI_EXAMPLE.read_text())
+    assert isinstance(workflow.get("nodes"), list) and isinstance(workflow.get("links"), list)
+    assert isinstance(workflow.get("version"), int | float)
+    assert not any(isinstance(v, dict) and "class_type" in v for v in workflow.values())
+
+
+def test_the_ui_example_workflow_queues_the_api_example():
+    """The UI workflow, read as the prompt the web UI queues, is the API file: the same nodes, links
+    and values (widgets the API file leaves out are at their defaults)."""
+    schemas = {s.node_id: s for s in map(schema.build_schema, exposed_nodes())}
+    ui, api = json.loads(UI_EXAMPLE.read_text()), json.loads(API_EXAMPLE.read_text())
+
+    def declared(class_type: str) -> set[str]:  # ComfyUI's own nodes: the inputs the API file sets
+        if class_type in schemas:
+            return {i.name for i in schemas[class_type].inputs}
+        return {name for node in api.values() if node["class_type"] == class_type for name in node["inputs"]}
+
+    prompt = api_prompt(ui, declared)
+    assert differences(prompt, api, lambda class_type, name: schemas[class_type].input(name).default) == []
+    for node in ui["nodes"]:
+        if node["type"] in schemas:  # values stored by position: in the schema's widget order
+            assert list(widget_values(node)) == [i.name for i in schemas[node["type"]].inputs if not i.is_clip]
+
+
 def test_example_workflow_wires_existing_inputs_with_valid_values():
     schemas = {s.node_id: s for s in map(schema.build_schema, exposed_nodes())}
     descriptors = {schema.node_id(d): d for d in exposed_nodes()}
-    workflow = json.loads(EXAMPLE.read_text())
+    workflow = json.loads(API_EXAMPLE.read_text())
     ours = {k: v for k, v in workflow.items() if v["class_type"].startswith("SegFuse_")}
     assert {v["class_type"] for v in ours.values()} >= {
         "SegFuse_GrabCutSegment", "SegFuse_TemporalMedian", "SegFuse_ReferenceFuse"}

@@ -3,7 +3,9 @@
     ComfyUI-SegFuse/__init__.py                    imports the installed segfuse's ComfyUI extension
     ComfyUI-SegFuse/pyproject.toml                 the pack's own metadata (custom-node registry style)
     ComfyUI-SegFuse/README.md                      what it is and how to install segfuse for ComfyUI
-    ComfyUI-SegFuse/example_workflows/*.json       the example workflow(s)
+    ComfyUI-SegFuse/example_workflows/*.json       the example workflow(s) in the web UI's format: ComfyUI lists
+                                                   them in its template browser, which loads only that format
+    ComfyUI-SegFuse/api_workflows/*.json           the same workflow(s) in the API format, to POST to /prompt
 
 The pack holds no SegFuse code: ComfyUI's Python must have segfuse installed (``pip install
 segfuse`` or ``pip install -e SOURCE`` in ComfyUI's environment), so the pack always runs the
@@ -21,6 +23,7 @@ from segfuse.errors import SegFuseError
 
 PACK = "ComfyUI-SegFuse"
 EXAMPLES = Path(__file__).with_name("example_workflows")
+API_EXAMPLES = Path(__file__).with_name("api_workflows")
 
 INIT = '''"""SegFuse nodes for ComfyUI (written by `segfuse install comfyui`; the nodes live in the
 installed segfuse package, so this folder never needs editing)."""
@@ -55,7 +58,9 @@ README = '''# ComfyUI-SegFuse
 
 SegFuse's nodes (category *SegFuse*), generated from the node descriptions of the segfuse
 package installed in ComfyUI's Python (segfuse {version} when this folder was written).
-Drop `example_workflows/segfuse_fix_api.json` onto ComfyUI to load the paper's pipeline.
+Open the paper's pipeline from ComfyUI's template browser (ComfyUI-SegFuse → segfuse_fix), or drop
+`example_workflows/segfuse_fix.json` onto ComfyUI; `api_workflows/segfuse_fix_api.json` is the same
+workflow in the API format, to POST to `/prompt`.
 Weights (MODNet, PIRender) are found in `ComfyUI/models/segfuse/` and in SegFuse's own
 models folders (`segfuse models list`).
 '''
@@ -66,10 +71,11 @@ def write_pack(folder: Path) -> None:
     (folder / "__init__.py").write_text(INIT)
     (folder / "pyproject.toml").write_text(PYPROJECT.format(version=__version__))
     (folder / "README.md").write_text(README.format(version=__version__))
-    examples = folder / "example_workflows"
-    examples.mkdir()
-    for workflow in sorted(EXAMPLES.glob("*.json")):
-        shutil.copy(workflow, examples / workflow.name)
+    for source in (EXAMPLES, API_EXAMPLES):
+        examples = folder / source.name
+        examples.mkdir()
+        for workflow in sorted(source.glob("*.json")):
+            shutil.copy(workflow, examples / workflow.name)
 
 
 def install_pack(prefix: Path) -> Path:
