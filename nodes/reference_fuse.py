@@ -30,13 +30,13 @@ class ReferenceFuse:
         Choice("feather", options=("centered", "outside"), default="centered",
                help="centered: the paper's blur straddles the edge and puts reference pixels on the "
                     "person; outside: the blend stays in the background"),
+        Choice("output", options=("fused", "mask"), default="fused", help="mask outputs M_t instead"),
+        Choice("reference_fit", options=("error", "stretch"), default="error",
+               help="what to do when Reference differs in size from Generated"),
         Bool("match_colour", default=False,
              help="fit the reference's background colour (gain and offset per channel) to the frame's "
                   "before blending, so a render whose colours drift meets the pasted plate without a step; "
                   "off: the reference's own colours (beyond the paper)"),
-        Choice("output", options=("fused", "mask"), default="fused", help="mask outputs M_t instead"),
-        Choice("reference_fit", options=("error", "stretch"), default="error",
-               help="what to do when Reference differs in size from Generated"),
     )
 
     def region_of_definition(self, inputs, p) -> tuple[int, int]:
