@@ -2,8 +2,8 @@
 
     python benchmarks/bench_farm.py [--frames 96] [--size 512] [--workers 2]
 
-On the paper graph (GrabCut + causal 5-frame median + fusion) over the built-in sample played
-forward then backward to make FRAMES frames at SIZE², all in one run:
+On the paper graph (preset classic: GrabCut + causal 5-frame median + fusion) over the built-in
+sample played forward then backward to make FRAMES frames at SIZE², all in one run:
 - fps of `segfuse render` in one process (the baseline) and on `--dask local:N` (cluster start
   timed apart), with a check that both wrote the same bytes;
 - for chunk sizes 8, 24 and FRAMES: pre-roll node-frames each chunking recomputes (from
@@ -50,7 +50,7 @@ def make_clip(folder: Path, frames: int, size: int) -> tuple[str, str]:
 
 def graph_for(clip: tuple[str, str], out: Path, frames: int):
     return bind(paper_graph(FixOptions(clip[0], clip[1], str(out / "fixed.####.png"),
-                                       frames=FrameRange(0, frames - 1)), out))
+                                       frames=FrameRange(0, frames - 1), preset="classic"), out))
 
 
 def grabcuts(graph, cost: Overhead) -> int:
