@@ -8,7 +8,7 @@ from segfuse.nodes.motion_matte import at_working_size
 
 from segfuse import color
 from segfuse.ops.motion import FLOW_PRESETS, track_matte
-from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Image, Int, alpha_image, node
+from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, Image, Int, alpha_image, node
 
 
 @node(id="org.segfuse.TrackMatte", version=(1, 0), label="Track Matte", group="SegFuse",
@@ -25,6 +25,11 @@ class TrackMatte:
     params = (
         Int("working_size", default=256, min=0, max=16384, help="long side (px) the flow runs at; 0: full"),
         Choice("flow", options=tuple(FLOW_PRESETS), default="medium", help="DIS optical-flow preset"),
+        Double("hold_moving", default=0.03, min=0.0, max=1.0,
+               help="below the neck, a pixel that the person's own motion (head or shoulders) explains "
+                    "better than the still reference by this margin (mean |RGB|) is person whatever the "
+                    "carried matte says, so shoulders the reference's matte missed are never pasted over; "
+                    "0: off"),
     )
     output = Alpha
 
@@ -42,7 +47,7 @@ class TrackMatte:
             reference_rgb = cv2.resize(reference_rgb, size, interpolation=cv2.INTER_AREA)
         if matte.shape != frame_rgb.shape[:2]:
             matte = cv2.resize(matte, size, interpolation=cv2.INTER_LINEAR)
-        tracked = track_matte(frame_rgb, reference_rgb, matte, p.flow)
+        tracked = track_matte(frame_rgb, reference_rgb, matte, p.flow, p.hold_moving)
         if tracked.shape != (source.height, source.width):
             tracked = cv2.resize(tracked, source.size, interpolation=cv2.INTER_LINEAR)
             tracked = (tracked >= 0.5).astype(np.float32)

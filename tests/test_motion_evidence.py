@@ -10,9 +10,18 @@ import numpy as np
 import pytest
 
 from segfuse.ops.fuse import fuse, fusion_mask, match_colour
-from segfuse.ops.motion import dense_flow, face_core, head_motion, layer_costs, reference_matte_from_motion, star_hull
+from segfuse.ops.motion import (
+    NECK,
+    dense_flow,
+    face_core,
+    head_motion,
+    layer_costs,
+    reference_matte_from_motion,
+    star_hull,
+    track_matte,
+)
 from segfuse.quality.score import scored_region
-from segfuse.quality.synth import make_clip
+from segfuse.quality.synth import Motion, make_clip
 from segfuse.sample import REFERENCE, load_truth
 
 SIZE = 128
@@ -130,3 +139,20 @@ def test_colour_match_takes_a_drifted_renders_colours_and_leaves_no_step():
     few = np.zeros_like(mask)
     few[0, 0] = 1.0
     assert match_colour(plate, drifted, few) is plate, "too few background pixels: left as it is"
+
+
+def test_hold_moving_keeps_shoulders_the_reference_matte_missed(portrait):
+    clip = make_clip(*portrait, frames=8, seed=3, defects=("speckle",), motion=Motion(shoulder_shift=3.0))
+    missing = portrait[1].copy()
+    missing[int(NECK * SIZE):] = 0.0  # a reference matte that lost the shoulders
+    below_neck = np.arange(SIZE)[:, None] > NECK * SIZE
+    for t in (3, 5, 7):
+        person = clip.truth_alpha[t] >= 0.5
+        change = np.abs(clip.generated[t] - clip.reference).mean(axis=2)  # what pasting would do
+        carried = track_matte(u8(clip.generated[t]), u8(clip.reference), missing) > 0.5
+        held = track_matte(u8(clip.generated[t]), u8(clip.reference), missing, hold_moving=0.03) > 0.5
+        assert carried[person & below_neck].mean() < 0.05, "the carried matte alone loses them"
+        damage_before = change[person & below_neck & ~carried].sum()
+        damage_after = change[person & below_neck & ~held].sum()
+        assert damage_after < 0.3 * damage_before, "most of what pasting would change on the shoulders is kept"
+        assert held[~person & below_neck].mean() < 0.05, "the background below the neck stays background"

@@ -30,6 +30,7 @@ from segfuse.ops.grabcut import BGD, FGD, segment, trimap_from_hint
 
 FLOW_PRESETS = {"fast": cv2.DISOPTICAL_FLOW_PRESET_FAST, "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
 DRAG_FRACTIONS = (0.0, 0.25, 0.5, 0.7, 0.85)  # how far dragged background may follow the head
+NECK = 0.62  # fraction of the height where a head-and-shoulders crop's torso begins
 
 
 def _grey(rgb: np.ndarray) -> np.ndarray:
@@ -72,7 +73,7 @@ def shoulder_patch(height: int, width: int) -> np.ndarray:
 def torso_prior(height: int, width: int) -> np.ndarray:
     """A widening torso from the neck down (float32 0/1): the shoulders move too little to be seen."""
     torso = np.zeros((height, width), np.uint8)
-    corners = np.array([[0.22, 0.62], [0.78, 0.62], [0.97, 1.0], [0.03, 1.0]]) * [width, height]
+    corners = np.array([[0.22, NECK], [0.78, NECK], [0.97, 1.0], [0.03, 1.0]]) * [width, height]
     cv2.fillPoly(torso, [np.round(corners).astype(np.int32)], 1)
     return torso.astype(np.float32)
 
@@ -200,8 +201,41 @@ def reference_matte_from_motion(
     return segment(reference, trimap, iterations, 0, seed)
 
 
+def frame_person_evidence(frame: np.ndarray, reference: np.ndarray, flow: np.ndarray, blur: float = 1.0,
+                          patch: int = 5) -> np.ndarray:
+    """Per ``frame`` pixel: how much better (mean |RGB| over a patch) the reference moved with the
+    head or with the shoulders explains it than the reference standing still. ``flow`` maps
+    ``frame`` to ``reference`` (``dense_flow(frame, reference)``); drift is removed first."""
+    height, width = frame.shape[:2]
+    plate = cv2.GaussianBlur(reference.astype(np.float32) / 255.0, (0, 0), blur)
+    image = cv2.GaussianBlur(frame.astype(np.float32) / 255.0, (0, 0), blur)
+    image -= np.median((image - plate).reshape(-1, 3), axis=0)
+    head = head_motion(flow, face_core(height, width))  # frame → reference
+    shift = np.median(flow[shoulder_patch(height, width)], axis=0)
+    shoulders = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
+
+    def cost(plate_here: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(np.abs(image - plate_here).sum(axis=2), -1, (patch, patch))
+
+    def moved(transform: np.ndarray) -> np.ndarray:
+        return cv2.warpAffine(plate, transform, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
+
+    return cost(plate) - np.minimum(cost(moved(head)), cost(moved(shoulders)))
+
+
 def track_matte(frame: np.ndarray, reference: np.ndarray, reference_matte: np.ndarray,
-                preset: str = "medium") -> np.ndarray:
-    """The reference's matte carried into ``frame`` along the flow (float32 0/1)."""
+                preset: str = "medium", hold_moving: float = 0.0) -> np.ndarray:
+    """The reference's matte carried into ``frame`` along the flow (float32 0/1).
+
+    With ``hold_moving`` > 0, below the neck (where no background is dragged) every pixel that the
+    person's own motion explains better than the still reference by that margin is person too:
+    shoulders the reference's matte missed keep their rendered pixels.
+    """
     flow = dense_flow(frame, reference, preset)
-    return (warp_by_flow(reference_matte.astype(np.float32), flow) >= 0.5).astype(np.float32)
+    matte = (warp_by_flow(reference_matte.astype(np.float32), flow) >= 0.5).astype(np.float32)
+    if hold_moving > 0:
+        height = frame.shape[0]
+        below_neck = np.arange(height)[:, None] > NECK * height
+        matte[below_neck & (frame_person_evidence(frame, reference, flow) > hold_moving)] = 1.0
+    return matte
