@@ -120,7 +120,8 @@ def markdown(table: dict, title: str) -> str:
 
 
 def plot(table: dict, path: Path) -> None:
-    """Bars: overall-error reduction per defect set, SegFuse best vs the paper recipe."""
+    """Bars per defect set: overall error to truth (raw, paper recipe, SegFuse best) and the error
+    each repair added on the person."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -128,14 +129,13 @@ def plot(table: dict, path: Path) -> None:
 
     names = list(table)
     x = np.arange(len(names))
+    colours = {"raw": "#9a9a9a", "paper recipe": "#c0504d", "segfuse best": "#4f81bd"}
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
-    for offset, row, colour in ((-0.2, "paper recipe", "#c0504d"), (0.2, "segfuse best", "#4f81bd")):
-        reductions = [100 * table[n][row]["reduction"] if not np.isnan(table[n][row]["reduction"]) else 0
-                      for n in names]
-        left.bar(x + offset, reductions, 0.4, label=row, color=colour)
-        right.bar(x + offset, [table[n][row]["person_added"] for n in names], 0.4, label=row, color=colour)
-    left.axhline(0, color="black", linewidth=0.8)
-    left.set_title("overall error removed vs raw render (%)")
+    for offset, row in zip((-0.27, 0.0, 0.27), ROWS, strict=True):
+        left.bar(x + offset, [table[n][row]["overall"] for n in names], 0.27, label=row, color=colours[row])
+    for offset, row in ((-0.2, "paper recipe"), (0.2, "segfuse best")):
+        right.bar(x + offset, [table[n][row]["person_added"] for n in names], 0.4, label=row, color=colours[row])
+    left.set_title("overall error to truth (/255; lower is better)")
     right.set_title("error added on the person (/255)")
     for axis in (left, right):
         axis.set_xticks(x, names, rotation=20)
