@@ -22,22 +22,14 @@ from segfuse.ops.motion import (
 )
 from segfuse.quality.score import scored_region
 from segfuse.quality.synth import Motion, make_clip
-from segfuse.sample import REFERENCE, load_truth
 
-SIZE = 128
+from .sample_portrait import SIZE, sample_portrait, u8
 
 
 @pytest.fixture(scope="module")
 def portrait():
     """The sample's reference at 128² (float sRGB) and its true person mask."""
-    bgr = cv2.imread(str(REFERENCE), cv2.IMREAD_COLOR)
-    rgb = cv2.cvtColor(cv2.resize(bgr, (SIZE, SIZE), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
-    mask = cv2.resize(load_truth().reference.astype(np.float32), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
-    return rgb.astype(np.float32) / 255.0, (mask >= 0.5).astype(np.float32)
-
-
-def u8(rgb: np.ndarray) -> np.ndarray:
-    return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return sample_portrait()
 
 
 def test_head_motion_recovers_a_known_similarity(portrait):

@@ -18,22 +18,14 @@ from segfuse.quality.recipe import paper_recipe
 from segfuse.quality.score import reduction, score_clip
 from segfuse.quality.synth import DEFECTS, make_clip
 from segfuse.runtime import bind, load_graph, save_graph
-from segfuse.sample import REFERENCE, load_truth
 
-SIZE = 128
+from .sample_portrait import SIZE, sample_portrait, u8
 
 
 @pytest.fixture(scope="module")
 def portrait():
     """The sample's reference at 128² (float sRGB) and its true person mask."""
-    bgr = cv2.imread(str(REFERENCE), cv2.IMREAD_COLOR)
-    rgb = cv2.cvtColor(cv2.resize(bgr, (SIZE, SIZE), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
-    mask = cv2.resize(load_truth().reference.astype(np.float32), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
-    return rgb.astype(np.float32) / 255.0, (mask >= 0.5).astype(np.float32)
-
-
-def u8(rgb: np.ndarray) -> np.ndarray:
-    return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return sample_portrait()
 
 
 def test_truth_scores_zero_and_the_raw_render_zero_reduction(portrait):

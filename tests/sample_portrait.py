@@ -1,0 +1,24 @@
+"""The built-in sample's public-domain portrait and its true person mask at a small size, for the
+quality and motion tests (no ../shared)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from segfuse.sample import REFERENCE, load_truth
+
+SIZE = 128
+
+
+def sample_portrait(size: int = SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """The sample's reference at size² (float sRGB) and its true person mask (float32 0/1)."""
+    bgr = cv2.imread(str(REFERENCE), cv2.IMREAD_COLOR)
+    rgb = cv2.cvtColor(cv2.resize(bgr, (size, size), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+    mask = cv2.resize(load_truth().reference.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+    return rgb.astype(np.float32) / 255.0, (mask >= 0.5).astype(np.float32)
+
+
+def u8(rgb: np.ndarray) -> np.ndarray:
+    """Float sRGB in [0, 1] as 8-bit code values (rounded)."""
+    return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
