@@ -186,3 +186,21 @@ def test_export_refuses_a_bad_graph_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "node 'm'" in err and "window" in err
     assert (tmp_path / "bad.py").read_text() == "# kept\n"  # nothing already written is lost
+
+
+def test_export_refuses_a_write_over_a_read_with_one_line(tmp_path, capsys):
+    """Natron's writer would overwrite the reader's files: refused like the command line refuses it."""
+    import numpy as np
+
+    from segfuse.io.images import write_pixels
+
+    write_pixels(tmp_path / "same.png", np.zeros((8, 8, 3), np.float32), bit_depth="8")
+    graph = {"format": "segfuse.graph", "version": 1, "nodes": {
+        "in": {"type": "org.segfuse.Read", "params": {"path": "same.png"}},
+        "median": {"type": "org.segfuse.TemporalMedian", "inputs": {"Source": "in"}},
+        "out": {"type": "org.segfuse.Write", "params": {"path": "./same.png"}, "inputs": {"Source": "median"}}}}
+    (tmp_path / "shot.json").write_text(json.dumps(graph))
+    assert main(["export", "natron", str(tmp_path / "shot.json"), "-o", str(tmp_path / "shot.py")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "node 'out'" in err and "would overwrite the input" in err, err
+    assert not (tmp_path / "shot.py").exists()

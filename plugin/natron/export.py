@@ -20,6 +20,7 @@ from segfuse.io.atomic import atomic_output
 from segfuse.runtime import default_registry
 from segfuse.runtime.graph import coerce_params
 from segfuse.runtime.graphfile import GraphDoc, load_graph
+from segfuse.runtime.overwrite import check_outputs_are_not_inputs
 from segfuse.runtime.params import Param, Strokes, strokes_to_json
 
 READ, WRITE = "org.segfuse.Read", "org.segfuse.Write"
@@ -147,7 +148,8 @@ def positions(doc: GraphDoc) -> dict[str, tuple[float, float]]:
 
 
 def _check(doc: GraphDoc) -> dict[str, dict[str, Any]]:
-    """Validate types, params and wiring without opening any file; the resolved param values."""
+    """Validate types, params, wiring and that no Write names a file a node reads (no image is opened);
+    the resolved param values."""
     registry = default_registry()
     values = {}
     for name, spec in doc.nodes.items():
@@ -162,6 +164,9 @@ def _check(doc: GraphDoc) -> dict[str, dict[str, Any]]:
             if source not in doc.nodes:
                 raise GraphError(f"{doc.source}: node '{name}': inputs: clip '{clip}' is wired to missing node "
                                  f"'{source}'")
+    # Natron's writer would overwrite the reader's files just as the command line's would: refuse it too
+    check_outputs_are_not_inputs({n: (registry.get(doc.nodes[n].type), values[n]) for n in doc.nodes},
+                                 lambda n: f"{doc.source}: node '{n}' ({doc.nodes[n].type})")
     return values
 
 
