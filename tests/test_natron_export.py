@@ -64,6 +64,9 @@ class Node:
     def getScriptName(self):  # noqa: N802
         return self.name
 
+    def getLabel(self):  # noqa: N802
+        return self.label
+
     def setLabel(self, label):  # noqa: N802
         self.label = label
 
@@ -81,6 +84,13 @@ class App:
         self.project = {"frameRange": Param()}
 
     def _add(self, node: Node) -> Node:
+        """Name a new node as Natron does: its plugin's base name and the lowest number no node has now
+        (a node renamed at once frees its default name for the next one)."""
+        base = {"fr.inria.built-in.Read": "Read", "fr.inria.built-in.Write": "Write"}.get(
+            node.plugin, node.plugin.rsplit(".", 1)[-1])
+        taken = {n.name for n in self.nodes}
+        node.name = node.created_as = next(f"{base}{i}" for i in range(1, len(self.nodes) + 2)
+                                           if f"{base}{i}" not in taken)
         self.nodes.append(node)
         return node
 
@@ -150,6 +160,18 @@ def test_export_rebuilds_the_graph_in_natron(shot, tmp_path):
     assert by_name["median"].position == (400.0, -50.5)  # from the ui key
     assert by_name["generated_matte"].position[1] > by_name["reference_matte"].position[1]  # laid out by depth
     assert app.project["frameRange"].value == (1, 12)
+
+
+def test_export_creates_no_two_readers_under_one_name(shot, tmp_path):
+    """Natron's readers created under the same default name (Read1, freed by renaming the first) share
+    their decoder's cache: the second hands out the first one's images (seen in NatronRenderer: the
+    Reference input got the generated frames). The script names nodes only once all exist."""
+    out = tmp_path / "shot.py"
+    assert main(["export", "natron", str(shot), "-o", str(out)]) == 0
+    app = run_script(out)
+    readers = [n for n in app.nodes if n.plugin == "fr.inria.built-in.Read"]
+    assert len(readers) == 2 and len({n.created_as for n in readers}) == 2, [n.created_as for n in readers]
+    assert {n.name for n in readers} == {"generated", "reference"}
 
 
 def test_export_reader_options_and_safe_text(tmp_path):

@@ -43,7 +43,7 @@ def _param(node, name):
     param = node.getParam(name)
     if param is None:
         raise RuntimeError("node %s has no param %r: is the SegFuse OFX bundle installed and current?"
-                           % (node.getScriptName(), name))
+                           % (node.getLabel(), name))
     return param
 
 
@@ -74,13 +74,12 @@ def _input(node, clip):
     for index in range(node.getMaxInputCount()):
         if node.getInputLabel(index) == clip:
             return index
-    raise RuntimeError("node %s has no input named %r" % (node.getScriptName(), clip))
+    raise RuntimeError("node %s has no input named %r" % (node.getLabel(), clip))
 
 
 def _connect(node, clip, source):
     if not node.connectInput(_input(node, clip), source):
-        raise RuntimeError("cannot connect %s into input %r of %s" % (source.getScriptName(), clip,
-                                                                        node.getScriptName()))
+        raise RuntimeError("cannot connect %s into input %r of %s" % (source.getLabel(), clip, node.getLabel()))
 
 
 def _create(plugin_id, name, label, position):
@@ -91,11 +90,25 @@ def _create(plugin_id, name, label, position):
     return _place(node, name, label, position)
 
 
+_names = []  # (node, script name), given by _name_nodes once every node exists
+
+
 def _place(node, name, label, position):
-    node.setScriptName(name)
+    _names.append((node, name))
     node.setLabel(label)
     node.setPosition(*position)
     return node
+
+
+def _name_nodes():
+    """Script names only now: a reader renamed at once frees its default name (Read1) for the next reader,
+    and Natron's readers created under one name share their decoder's cache (the second would hand out the
+    first one's images). Two passes, so that no wanted name is still some other node's default name."""
+    for index, (node, _name) in enumerate(_names):
+        node.setScriptName("segfuse_unnamed_%d" % index)
+    for node, name in _names:
+        if not node.setScriptName(name):
+            raise RuntimeError("Natron refused the node name %r" % name)
 
 
 nodes = {{}}
@@ -216,6 +229,7 @@ def natron_script(doc: GraphDoc, script: str = "shot.py") -> str:
             else:
                 lines.append(f"_connect({var}, {clip!r}, nodes[{source!r}])")
         lines.append("")
+    lines.append("_name_nodes()")
     if doc.frames is not None:
         lines.append(f"app.getProjectParam('frameRange').set({doc.frames.first}, {doc.frames.last})")
     return "\n".join(lines) + "\n"
