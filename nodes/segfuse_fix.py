@@ -124,7 +124,9 @@ class Fix:
         reference = self.read.render(0, {}, self._read_params(p))
         reference_matte = self._matte(reference, None, p, "portrait")
         frames = inputs["Source"]
-        mattes = {s: self._matte(frames.frame(s), reference_matte, p, "hint") for s in frames.times}
+        # newest first: host render threads on t and t+1 each segment their own frame at once instead of
+        # waiting for the other's matte (in time order, melt's N threads ran one GrabCut at a time)
+        mattes = {s: self._matte(frames.frame(s), reference_matte, p, "hint") for s in reversed(frames.times)}
         median = self.median.render(t, {"Source": ClipFrames("Source", None, t, mattes)},
                                     _params(TemporalMedian, window=p.window))
         fuse_inputs = {

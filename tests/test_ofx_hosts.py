@@ -130,6 +130,40 @@ def test_render_threads_handing_frames_out_of_order_give_the_serial_frames(mlt, 
         assert _mean_error(outputs[t], runtime, t) <= 1.0, t
 
 
+def test_render_threads_segment_their_own_frames_at_the_same_time(runtime, monkeypatch):
+    """Host render threads on frames t and t+1 (melt's real_time=-N) each segment their own frame at once,
+    not after waiting for the other's matte: otherwise N threads run one GrabCut at a time."""
+    import threading
+
+    from segfuse.nodes.segfuse_fix import Fix, _params
+
+    from segfuse.runtime import ClipFrames
+
+    fix = Fix()
+    p = _params(Fix, reference=str(REFERENCE))
+    frames = {t: runtime.render("generated", t) for t in range(FRAMES)}
+
+    def render(t):
+        return fix.render(t, {"Source": ClipFrames("Source", None, t, {s: frames[s] for s in range(t - 4, t + 1)
+                                                                          if s >= 0})}, p)
+
+    render(4)  # mattes 0–4 and the reference's are known
+    both = threading.Barrier(2, timeout=10)  # the mattes of 5 and 6 must be computed at the same time
+    own = {frames[5].pixels.tobytes(): 5, frames[6].pixels.tobytes(): 6}
+    original = fix.grabcut.render
+
+    def grabcut(t, inputs, params):
+        if inputs["Source"].frame(0).pixels.tobytes() in own:
+            both.wait()
+        return original(t, inputs, params)
+
+    monkeypatch.setattr(fix.grabcut, "render", grabcut)
+    with ThreadPoolExecutor(2) as pool:
+        outputs = list(pool.map(render, (5, 6)))
+    for t, out in zip((5, 6), outputs, strict=True):
+        np.testing.assert_allclose(out.pixels, runtime.render("fuse", t).pixels, atol=1e-6)
+
+
 def test_after_a_jump_back_the_history_restarts(mlt, runtime):
     mattes = ClipSource(lambda t: runtime.render("generated_matte", t).pixels, 0, FRAMES - 1, "OfxImageComponentAlpha")
     median = mlt.instance("org.segfuse.TemporalMedian", FILTER, {"Source": mattes}, {})
