@@ -114,6 +114,31 @@ def test_fix_in_an_editor_like_host_equals_segfuse_fix_with_window_5(mlt, runtim
     assert len(warnings) == 1 and not any(m.startswith("OfxMessageError") for m in mlt.messages)
 
 
+def test_per_frame_instances_read_the_reference_once_and_hash_each_frame_once(mlt, runtime, monkeypatch):
+    """MLT's instance per frame: the reference portrait is read once per clip, not per frame, and a frame
+    that stays in five renders' windows is hashed for the memo once (hashing was 35 ms of a 218 ms frame)."""
+    import hashlib
+
+    from segfuse.nodes.read import Read
+
+    reads, hashed = [], []
+    original_read, original_hash = Read.render, hashlib.blake2b
+    monkeypatch.setattr(Read, "render", lambda self, *a: reads.append(1) or original_read(self, *a))
+
+    def blake2b(data=b"", **kw):
+        hashed.append(len(data))
+        return original_hash(data, **kw)
+
+    monkeypatch.setattr(hashlib, "blake2b", blake2b)
+    source = _srgb_bytes(runtime)
+    for t in range(FRAMES):
+        _fix_per_frame(mlt, source, t, {"reference": str(REFERENCE)})
+    assert len(reads) == 1
+    frame_bytes, reference_bytes = 512 * 512 * 4 * 4, 512 * 512 * 3 * 4  # RGBA frames from the host, RGB portrait
+    assert hashed.count(reference_bytes) == 1
+    assert hashed.count(frame_bytes) <= 2 * FRAMES  # the history's check and the matte memo's key, once each
+
+
 def test_render_threads_handing_frames_out_of_order_give_the_serial_frames(mlt, runtime, monkeypatch):
     from segfuse.nodes.grabcut_segment import GrabCutSegment
 
