@@ -4,7 +4,9 @@ for hosts that only offer single-input filters (MLT-based editors such as Kdenli
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
+import weakref
 from collections import OrderedDict
 
 from segfuse.nodes.grabcut_segment import GrabCutSegment
@@ -49,6 +51,9 @@ class Fix:
         self._memo: OrderedDict[bytes, Image] = OrderedDict()
         self._computing: dict[bytes, threading.Event] = {}  # keys being computed by another thread
         self._lock = threading.Lock()
+        # a frame stays in 'window' renders: its pixels are hashed once per image object, not per render
+        self._digests: weakref.WeakKeyDictionary[Image, bytes] = weakref.WeakKeyDictionary()
+        self._reference: tuple[tuple, Image] | None = None  # (path, mtime, size) and the image read
 
     def missing_setting(self, p) -> str | None:
         """Hosts pass frames through until the reference is set (a fresh effect must not fail renders)."""
@@ -96,12 +101,38 @@ class Fix:
             with self._lock:
                 self._computing.pop(key).set()
 
+    def _pixels_digest(self, image: Image) -> bytes:
+        """A hash of an image's pixels, computed once per image object (images are never changed in place;
+        hosts without temporal access hand the same frame objects to every render whose window holds them)."""
+        with self._lock:
+            digest = self._digests.get(image)
+        if digest is None:
+            digest = hashlib.blake2b(image.pixels.tobytes(), digest_size=16).digest()
+            with self._lock:
+                self._digests[image] = digest
+        return digest
+
+    def _reference_image(self, p) -> Image:
+        """The reference portrait, read again only when its file changes (not once per frame)."""
+        try:
+            st = os.stat(p.reference)
+            key = (p.reference, st.st_mtime_ns, st.st_size)
+        except OSError:
+            key = None  # the Read node says what is wrong
+        held = self._reference
+        if key is not None and held is not None and held[0] == key:
+            return held[1]
+        image = self.read.render(0, {}, self._read_params(p))
+        if key is not None:
+            self._reference = (key, image)
+        return image
+
     def _matte(self, image: Image, hint: Image | None, p, init: str) -> Image:
         """The segmenter's matte of one image (memoised on its pixels and the settings)."""
-        digest = hashlib.blake2b(image.pixels.tobytes(), digest_size=16)
+        digest = hashlib.blake2b(self._pixels_digest(image), digest_size=16)
         digest.update(repr((init, p.segmenter, p.iterations, p.working_size, p.modnet_weights)).encode())
         if hint is not None:
-            digest.update(hashlib.blake2b(hint.pixels.tobytes(), digest_size=16).digest())
+            digest.update(self._pixels_digest(hint))
 
         def compute() -> Image:
             source = {"Source": ClipFrames("Source", None, 0, {0: image})}
@@ -121,10 +152,12 @@ class Fix:
         return self._memoised(digest.digest(), compute)
 
     def render(self, t: int, inputs, p) -> Image:
-        reference = self.read.render(0, {}, self._read_params(p))
+        reference = self._reference_image(p)
         reference_matte = self._matte(reference, None, p, "portrait")
         frames = inputs["Source"]
-        mattes = {s: self._matte(frames.frame(s), reference_matte, p, "hint") for s in frames.times}
+        # newest first: host render threads on t and t+1 each segment their own frame at once instead of
+        # waiting for the other's matte (in time order, melt's N threads ran one GrabCut at a time)
+        mattes = {s: self._matte(frames.frame(s), reference_matte, p, "hint") for s in reversed(frames.times)}
         median = self.median.render(t, {"Source": ClipFrames("Source", None, t, mattes)},
                                     _params(TemporalMedian, window=p.window))
         fuse_inputs = {

@@ -334,6 +334,11 @@ class Instance:
     def _clip_preferences(self) -> None:
         status, out = self.host.call(self.plugin, "OfxImageEffectActionGetClipPreferences", self.handle)
         assert status in (OK, DEFAULT), status
+        prefix = "OfxImageClipPropComponents_"
+        for key, (wanted,) in ((k, v) for k, v in out.values.items() if k.startswith(prefix)):
+            clip = self.clips[key[len(prefix):]]  # a host honours only components the clip supports
+            supported = self.host.objects[clip["props"]].values["OfxImageEffectPropSupportedComponents"]
+            assert wanted in supported, f"{key} = {wanted!r}, not among the clip's supported {supported}"
         comps = out.values.get("OfxImageClipPropComponents_Output", [b"OfxImageComponentRGBA"])[0]
         self.clips["Output"]["components"] = comps.decode()
 

@@ -64,6 +64,9 @@ class Node:
     def getScriptName(self):  # noqa: N802
         return self.name
 
+    def getLabel(self):  # noqa: N802
+        return self.label
+
     def setLabel(self, label):  # noqa: N802
         self.label = label
 
@@ -81,6 +84,13 @@ class App:
         self.project = {"frameRange": Param()}
 
     def _add(self, node: Node) -> Node:
+        """Name a new node as Natron does: its plugin's base name and the lowest number no node has now
+        (a node renamed at once frees its default name for the next one)."""
+        base = {"fr.inria.built-in.Read": "Read", "fr.inria.built-in.Write": "Write"}.get(
+            node.plugin, node.plugin.rsplit(".", 1)[-1])
+        taken = {n.name for n in self.nodes}
+        node.name = node.created_as = next(f"{base}{i}" for i in range(1, len(self.nodes) + 2)
+                                           if f"{base}{i}" not in taken)
         self.nodes.append(node)
         return node
 
@@ -152,6 +162,18 @@ def test_export_rebuilds_the_graph_in_natron(shot, tmp_path):
     assert app.project["frameRange"].value == (1, 12)
 
 
+def test_export_creates_no_two_readers_under_one_name(shot, tmp_path):
+    """Natron's readers created under the same default name (Read1, freed by renaming the first) share
+    their decoder's cache: the second hands out the first one's images (seen in NatronRenderer: the
+    Reference input got the generated frames). The script names nodes only once all exist."""
+    out = tmp_path / "shot.py"
+    assert main(["export", "natron", str(shot), "-o", str(out)]) == 0
+    app = run_script(out)
+    readers = [n for n in app.nodes if n.plugin == "fr.inria.built-in.Read"]
+    assert len(readers) == 2 and len({n.created_as for n in readers}) == 2, [n.created_as for n in readers]
+    assert {n.name for n in readers} == {"generated", "reference"}
+
+
 def test_export_reader_options_and_safe_text(tmp_path):
     graph = {"format": "segfuse.graph", "version": 1, "description": "shot 7\nimport os; os.remove('x')",
              "nodes": {
@@ -186,3 +208,21 @@ def test_export_refuses_a_bad_graph_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "node 'm'" in err and "window" in err
     assert (tmp_path / "bad.py").read_text() == "# kept\n"  # nothing already written is lost
+
+
+def test_export_refuses_a_write_over_a_read_with_one_line(tmp_path, capsys):
+    """Natron's writer would overwrite the reader's files: refused like the command line refuses it."""
+    import numpy as np
+
+    from segfuse.io.images import write_pixels
+
+    write_pixels(tmp_path / "same.png", np.zeros((8, 8, 3), np.float32), bit_depth="8")
+    graph = {"format": "segfuse.graph", "version": 1, "nodes": {
+        "in": {"type": "org.segfuse.Read", "params": {"path": "same.png"}},
+        "median": {"type": "org.segfuse.TemporalMedian", "inputs": {"Source": "in"}},
+        "out": {"type": "org.segfuse.Write", "params": {"path": "./same.png"}, "inputs": {"Source": "median"}}}}
+    (tmp_path / "shot.json").write_text(json.dumps(graph))
+    assert main(["export", "natron", str(tmp_path / "shot.json"), "-o", str(tmp_path / "shot.py")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "node 'out'" in err and "would overwrite the input" in err, err
+    assert not (tmp_path / "shot.py").exists()

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -46,9 +47,57 @@ def natron_env(plugins: Path, home: Path) -> dict[str, str]:
             "OCIO": str(Path(segfuse.ocio.__file__).with_name("config.ocio")), "SEGFUSE_OFX_LOG": "1"}
 
 
+class Natron(NamedTuple):
+    root: Path  # in/gen.####.png (frames 1–12), ref.png, plugins/ (the bundle)
+    env: dict[str, str]
+    noise: frozenset[str]  # error-looking lines NatronRenderer prints with no SegFuse bundle at all
+
+
+PLAIN_GRAPH = """# Read -> Write with no SegFuse node (and no SegFuse bundle on the plugin path)
+reader = app.createReader({gen!r})
+writer = app.createWriter({out!r}); writer.setScriptName("MyWriter")
+writer.getParam("formatType").set(0)
+writer.connectInput(0, reader)
+"""
+
+
+# NatronRenderer RB-2.5 itself aborts at exit in a quarter to a half of all runs on 2 busy cores, with or without
+# SegFuse: its image cache's cleaner thread is still finishing when ~Cache destroys it (gdb: Natron::Cache<Image>::
+# ~Cache from ~AppManager; CacheCleanerThread::quitThread returns before the thread has ended). On one CPU the
+# thread finishes first (1 abort in 24 runs of a plain Read → Write, against 7 in 16), so NatronRenderer runs on
+# one CPU (taskset) where it can, and a run that still hits the race is repeated.
+EXIT_RACE = "QThread: Destroyed while thread is still running"
+ATTEMPTS = 8
+ONE_CPU = ["taskset", "-c", str(min(os.sched_getaffinity(0)))] if shutil.which("taskset") else []
+
+
+def natrons_exit_race(result: subprocess.CompletedProcess) -> bool:
+    """A run that finished rendering and then hit Natron's own abort at exit (SIGABRT, the race's line last)."""
+    last = result.stderr.strip().splitlines()[-1:]
+    return result.returncode == -6 and last == [EXIT_RACE] and "Rendering finished" in result.stdout
+
+
+def run_natron(env: dict[str, str], root: Path, script: str, name: str, writer: str,
+               frames: tuple[int, int]) -> tuple[subprocess.CompletedProcess, str]:
+    """NatronRenderer on a graph script; a run that hit Natron's exit race is run again (at most ATTEMPTS)."""
+    path = root / f"{name}.py"
+    path.write_text(script)
+    renderer = WORK / "build" / "Renderer" / "NatronRenderer"
+    for attempt in range(1, ATTEMPTS + 1):
+        result = subprocess.run([*ONE_CPU, str(renderer), "-w", writer, f"{frames[0]}-{frames[1]}", str(path)],
+                                capture_output=True, text=True, env=env, timeout=900, cwd=root)
+        if not natrons_exit_race(result):
+            break
+        print(f"--- NatronRenderer {name}: attempt {attempt} rendered, then Natron's own exit race "
+              f"(SIGABRT, {EXIT_RACE!r}); running it again")
+    return result, result.stdout + result.stderr
+
+
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    """The bundle, the sample's frames 1–12 as a PNG sequence, the reference, and Natron's env."""
+def setup(tmp_path_factory) -> Natron:
+    """The bundle, the sample's frames 1–12 as a PNG sequence, the reference, Natron's env, and the
+    error-looking lines Natron prints by itself (headless start-up: no display for OpenGL, no qtpy),
+    found by rendering a plain Read → Write with only openfx-io on the plugin path."""
     from segfuse.plugin.ofx.build import build_bundle
 
     from segfuse.io.sources import open_source
@@ -60,28 +109,33 @@ def setup(tmp_path_factory):
     for t in range(FIRST, LAST + 1):
         write_pixels(frame_path(root / "in" / "gen.####.png", t), movie.read(t))
     shutil.copy(REFERENCE, root / "ref.png")
-    return root, natron_env(plugins, root / "home")
+    env = natron_env(plugins, root / "home")
+    plain_env = {**natron_env(plugins, root / "home-plain"), "OFX_PLUGIN_PATH": str(WORK / "ofx-io")}
+    result, log = run_natron(plain_env, root, PLAIN_GRAPH.format(gen=str(root / "in/gen.####.png"),
+                                                                 out=str(root / "plain/out.####.png")),
+                             "plain", "MyWriter", (FIRST, FIRST + 1))
+    # the baseline only collects Natron's own lines: its exit race is acceptable here
+    assert (result.returncode == 0 or natrons_exit_race(result)) and \
+        frame_path(root / "plain/out.####.png", FIRST + 1).is_file(), log[-3000:]
+    noise = frozenset(line for line in log.splitlines() if ERROR_LINE.search(line))  # Natron's own
+    print("NatronRenderer's own error-looking lines (no SegFuse):", sorted(noise))
+    return Natron(root, env, noise)
 
 
-def natron(setup, script: str, name: str, writer: str = "MyWriter",
+def natron(setup: Natron, script: str, name: str, writer: str = "MyWriter",
            frames: tuple[int, int] = (FIRST, LAST)) -> subprocess.CompletedProcess:
-    """Run a graph script in NatronRenderer (frames 1–12); exit status 0 and no error line."""
-    root, env = setup
-    path = root / f"{name}.py"
-    path.write_text(script)
-    renderer = WORK / "build" / "Renderer" / "NatronRenderer"
-    result = subprocess.run([str(renderer), "-w", writer, f"{frames[0]}-{frames[1]}", str(path)],
-                            capture_output=True, text=True, env=env, timeout=900, cwd=root)
-    log = result.stdout + result.stderr
+    """Run a graph script in NatronRenderer (frames 1–12); exit status 0 and no error line beyond
+    those Natron prints with no SegFuse bundle at all."""
+    result, log = run_natron(setup.env, setup.root, script, name, writer, frames)
     print(f"--- NatronRenderer {name}: exit status {result.returncode}\n{log[-3000:]}")
     assert result.returncode == 0, log[-3000:]
-    errors = [line for line in log.splitlines() if ERROR_LINE.search(line)]
+    errors = [line for line in log.splitlines() if ERROR_LINE.search(line) and line not in setup.noise]
     assert errors == [], errors
     return result
 
 
 def segfuse(*args: str, cwd: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "segfuse.cli", *args, "-q"], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "segfuse.cli", *args], capture_output=True, text=True,
                             timeout=900, cwd=cwd)
     assert result.returncode == 0, result.stderr
 
@@ -99,8 +153,8 @@ def compare(natron_pattern: Path, cli_pattern: Path, name: str) -> list[float]:
 
 PAPER_GRAPH = """\
 # The paper's graph from separate SegFuse nodes, wired as a Natron user would
-gen = app.createReader({gen!r}); gen.setScriptName("Generated")
-ref = app.createReader({ref!r}); ref.setScriptName("Reference")
+gen = app.createReader({gen!r})
+ref = app.createReader({ref!r})
 ref_cut = app.createNode("org.segfuse.GrabCutSegment"); ref_cut.setScriptName("ReferenceMatte")
 ref_cut.getParam("init").set("portrait")
 ref_cut.connectInput(0, ref)
@@ -117,39 +171,45 @@ writer = app.createWriter({out!r}); writer.setScriptName("MyWriter")
 writer.getParam("formatType").set(0)
 writer.getParam("enableDithering").setValue(False)  # openfx-io's PNG writer dithers by default
 writer.connectInput(0, fuse)
+# readers are named last: renamed at once, Read1 is free again for the next reader, and Natron's readers
+# created under one name share their decoder's cache (the Reference input then gets the generated frames)
+gen.setScriptName("Generated"); ref.setScriptName("Reference")
 """
 
 
 @pytest.mark.parametrize("mode", ["causal", "centered"])
 def test_paper_graph_from_separate_nodes_equals_segfuse_fix(setup, mode):
-    root, _ = setup
+    root = setup.root
     natron(setup, PAPER_GRAPH.format(gen=str(root / "in/gen.####.png"), ref=str(root / "ref.png"), mode=mode,
                                      out=str(root / f"natron_{mode}/out.####.png")), f"paper_{mode}")
-    segfuse("fix", "--preset", "classic", "--generated", "in/gen.####.png", "--reference", "ref.png",
+    segfuse("fix", "-q", "--preset", "classic", "--generated", "in/gen.####.png", "--reference", "ref.png",
             "--median-mode", mode,
             "-o", f"cli_{mode}/out.####.png", "--frames", f"{FIRST}-{LAST}", cwd=root)
     diffs = compare(root / f"natron_{mode}/out.####.png", root / f"cli_{mode}/out.####.png", f"paper {mode}")
     assert max(diffs) <= TOLERANCE
 
 
-def test_exported_fix_graph_equals_segfuse_render(setup):
-    """`segfuse fix --save-graph` → `segfuse export natron` → NatronRenderer equals `segfuse render`."""
-    root, _ = setup
-    segfuse("fix", "--generated", "in/gen.####.png", "--reference", "ref.png", "-o", "export/out.####.png",
-            "--frames", f"{FIRST}-{LAST}", "--save-graph", "fix.json", cwd=root)
-    shutil.rmtree(root / "export")  # keep the graph only
-    segfuse("export", "natron", "fix.json", "-o", "fix_natron.py", cwd=root)
-    natron(setup, (root / "fix_natron.py").read_text(), "exported_fix", writer="write")
-    (root / "export").rename(root / "natron_export")
-    segfuse("render", "fix.json", cwd=root)
-    diffs = compare(root / "natron_export/out.####.png", root / "export/out.####.png", "exported fix graph")
+@pytest.mark.parametrize("preset", ["classic", "best"])
+def test_exported_fix_graph_equals_segfuse_render(setup, preset):
+    """`segfuse fix --preset P --save-graph` → `segfuse export natron` → NatronRenderer equals `segfuse render`
+    (classic: the paper graph of separate nodes; best, the default: Motion Matte and Track Matte too)."""
+    root = setup.root
+    out = f"export_{preset}"
+    segfuse("fix", "-q", "--preset", preset, "--generated", "in/gen.####.png", "--reference", "ref.png",
+            "-o", f"{out}/out.####.png", "--frames", f"{FIRST}-{LAST}", "--save-graph", f"{preset}.json", cwd=root)
+    shutil.rmtree(root / out)  # keep the graph only
+    segfuse("export", "natron", f"{preset}.json", "-o", f"{preset}_natron.py", cwd=root)
+    natron(setup, (root / f"{preset}_natron.py").read_text(), f"exported_{preset}", writer="write")
+    (root / out).rename(root / f"natron_{out}")
+    segfuse("render", f"{preset}.json", "-q", cwd=root)
+    diffs = compare(root / f"natron_{out}/out.####.png", root / f"{out}/out.####.png", f"exported {preset} graph")
     assert max(diffs) <= TOLERANCE
 
 
 def test_modnet_matte_with_generated_weights(setup, modnet_checkpoint):
     """MODNet Matte (formula weights) on both images, exported from `segfuse fix --segmenter modnet`."""
-    root, _ = setup
-    segfuse("fix", "--preset", "classic", "--generated", "in/gen.####.png", "--reference", "ref.png",
+    root = setup.root
+    segfuse("fix", "-q", "--preset", "classic", "--generated", "in/gen.####.png", "--reference", "ref.png",
             "-o", "modnet/out.####.png",
             "--segmenter", "modnet", "--modnet-weights", str(modnet_checkpoint), "--modnet-backend", "torch",
             "--frames", f"{FIRST}-{LAST}", "--save-graph", "modnet.json", cwd=root)
@@ -157,7 +217,7 @@ def test_modnet_matte_with_generated_weights(setup, modnet_checkpoint):
     segfuse("export", "natron", "modnet.json", "-o", "modnet_natron.py", cwd=root)
     natron(setup, (root / "modnet_natron.py").read_text(), "modnet", writer="write")
     (root / "modnet").rename(root / "natron_modnet")
-    segfuse("render", "modnet.json", cwd=root)
+    segfuse("render", "modnet.json", "-q", cwd=root)
     diffs = compare(root / "natron_modnet/out.####.png", root / "modnet/out.####.png", "modnet")
     assert max(diffs) <= TOLERANCE
 
@@ -182,7 +242,7 @@ writer.connectInput(0, fuse)
 
 
 def test_a_matte_from_an_rgba_reader_through_the_median_equals_the_cli(setup):
-    root, _ = setup
+    root = setup.root
     from segfuse.paper_graph import FixOptions, paper_graph
     from segfuse.runtime import Evaluator, FrameRange, bind
 
@@ -207,7 +267,7 @@ def test_a_matte_from_an_rgba_reader_through_the_median_equals_the_cli(setup):
         "write": {"type": "org.segfuse.Write", "params": {"path": "cli_rgba/out.####.png"},
                   "inputs": {"Source": "fuse"}}}}
     (root / "rgba.json").write_text(json.dumps(graph))
-    segfuse("render", "rgba.json", cwd=root)
+    segfuse("render", "rgba.json", "-q", cwd=root)
     diffs = compare(root / "natron_rgba/out.####.png", root / "cli_rgba/out.####.png", "RGBA mattes")
     assert max(diffs) <= TOLERANCE
     raw = compare(root / "in/gen.####.png", root / "cli_rgba/out.####.png", "RGBA mattes: raw vs fused")
@@ -235,6 +295,15 @@ for index, node in enumerate((gen, ref, median, ref_cut)):
 fix = app.createNode("org.segfuse.Fix")
 fix.getParam("reference").setValue({ref!r})
 fix.connectInput(0, gen)
+motion = app.createNode("org.segfuse.MotionMatte")
+motion.connectInput(0, ref)
+motion.connectInput(1, gen)
+track = app.createNode("org.segfuse.TrackMatte")
+track.connectInput(0, gen)
+track.connectInput(1, ref)
+track.connectInput(2, motion)
+drive = app.createNode("org.segfuse.PIRenderDrive")
+drive.connectInput(0, ref)
 writer = app.createWriter({out!r}); writer.setScriptName("MyWriter")
 writer.getParam("formatType").set(0)
 writer.getParam("enableDithering").setValue(False)  # openfx-io's PNG writer dithers by default
@@ -243,7 +312,11 @@ writer.connectInput(0, fuse)
 
 
 def test_creating_and_wiring_every_node_one_input_at_a_time_logs_no_error(setup, modnet_checkpoint):
-    root, _ = setup
+    from segfuse.plugin.ofx import bridge
+
+    root = setup.root
+    created = set(re.findall(r'createNode\("([\w.]+)"\)', WIRING))
+    assert created == {d.id for d in bridge.plugins()}  # every effect the bundle exposes
     natron(setup, WIRING.format(gen=str(root / "in/gen.####.png"), ref=str(root / "ref.png"),
                                 weights=str(modnet_checkpoint), out=str(root / "wired/out.####.png")),
            "wiring", frames=(FIRST, FIRST + 1))

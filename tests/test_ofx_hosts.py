@@ -114,6 +114,31 @@ def test_fix_in_an_editor_like_host_equals_segfuse_fix_with_window_5(mlt, runtim
     assert len(warnings) == 1 and not any(m.startswith("OfxMessageError") for m in mlt.messages)
 
 
+def test_per_frame_instances_read_the_reference_once_and_hash_each_frame_once(mlt, runtime, monkeypatch):
+    """MLT's instance per frame: the reference portrait is read once per clip, not per frame, and a frame
+    that stays in five renders' windows is hashed for the memo once (hashing was 35 ms of a 218 ms frame)."""
+    import hashlib
+
+    from segfuse.nodes.read import Read
+
+    reads, hashed = [], []
+    original_read, original_hash = Read.render, hashlib.blake2b
+    monkeypatch.setattr(Read, "render", lambda self, *a: reads.append(1) or original_read(self, *a))
+
+    def blake2b(data=b"", **kw):
+        hashed.append(len(data))
+        return original_hash(data, **kw)
+
+    monkeypatch.setattr(hashlib, "blake2b", blake2b)
+    source = _srgb_bytes(runtime)
+    for t in range(FRAMES):
+        _fix_per_frame(mlt, source, t, {"reference": str(REFERENCE)})
+    assert len(reads) == 1
+    frame_bytes, reference_bytes = 512 * 512 * 4 * 4, 512 * 512 * 3 * 4  # RGBA frames from the host, RGB portrait
+    assert hashed.count(reference_bytes) == 1
+    assert hashed.count(frame_bytes) <= 2 * FRAMES  # the history's check and the matte memo's key, once each
+
+
 def test_render_threads_handing_frames_out_of_order_give_the_serial_frames(mlt, runtime, monkeypatch):
     from segfuse.nodes.grabcut_segment import GrabCutSegment
 
@@ -128,6 +153,40 @@ def test_render_threads_handing_frames_out_of_order_give_the_serial_frames(mlt, 
     assert len(calls) == FRAMES + 1  # threads wanting the same matte wait for it rather than redo it
     for t in (4, FRAMES - 1):
         assert _mean_error(outputs[t], runtime, t) <= 1.0, t
+
+
+def test_render_threads_segment_their_own_frames_at_the_same_time(runtime, monkeypatch):
+    """Host render threads on frames t and t+1 (melt's real_time=-N) each segment their own frame at once,
+    not after waiting for the other's matte: otherwise N threads run one GrabCut at a time."""
+    import threading
+
+    from segfuse.nodes.segfuse_fix import Fix, _params
+
+    from segfuse.runtime import ClipFrames
+
+    fix = Fix()
+    p = _params(Fix, reference=str(REFERENCE))
+    frames = {t: runtime.render("generated", t) for t in range(FRAMES)}
+
+    def render(t):
+        return fix.render(t, {"Source": ClipFrames("Source", None, t, {s: frames[s] for s in range(t - 4, t + 1)
+                                                                          if s >= 0})}, p)
+
+    render(4)  # mattes 0–4 and the reference's are known
+    both = threading.Barrier(2, timeout=10)  # the mattes of 5 and 6 must be computed at the same time
+    own = {frames[5].pixels.tobytes(): 5, frames[6].pixels.tobytes(): 6}
+    original = fix.grabcut.render
+
+    def grabcut(t, inputs, params):
+        if inputs["Source"].frame(0).pixels.tobytes() in own:
+            both.wait()
+        return original(t, inputs, params)
+
+    monkeypatch.setattr(fix.grabcut, "render", grabcut)
+    with ThreadPoolExecutor(2) as pool:
+        outputs = list(pool.map(render, (5, 6)))
+    for t, out in zip((5, 6), outputs, strict=True):
+        np.testing.assert_allclose(out.pixels, runtime.render("fuse", t).pixels, atol=1e-6)
 
 
 def test_after_a_jump_back_the_history_restarts(mlt, runtime):

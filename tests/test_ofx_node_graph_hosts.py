@@ -209,6 +209,18 @@ def test_temporal_median_keeps_the_alpha_of_rgba_input(host, runtime):
     np.testing.assert_allclose(out[:, :, 3], runtime.render("median", 4).alpha, atol=1e-6)
 
 
+def test_temporal_median_of_an_alpha_clip_outputs_alpha_the_host_can_honour(host, runtime):
+    """GrabCut's matte (an alpha clip) → Temporal Median: the median asks for an alpha output, which its
+    Output clip must support (Natron otherwise hands an RGB buffer, and Reference Fuse reads alpha 0)."""
+    mattes = ClipSource(lambda t: runtime.render("generated_matte", t).pixels, 0, FRAMES - 1,
+                        components="OfxImageComponentAlpha")
+    median = host.instance("org.segfuse.TemporalMedian", FILTER, {"Source": mattes}, {})  # the host checks prefs
+    assert median.clips["Output"]["components"] == "OfxImageComponentAlpha"
+    status, out = median.render(FRAMES - 1)
+    assert status == OK, host.messages
+    np.testing.assert_allclose(out.reshape(out.shape[:2]), runtime.render("median", FRAMES - 1).alpha, atol=1e-6)
+
+
 def test_an_alpha_clip_takes_the_alpha_of_rgba_and_says_so(host, runtime):
     """Reader (RGBA matte) → Temporal Median → Reference Fuse equals the CLI's paper graph."""
     def rgba(image):

@@ -162,6 +162,33 @@ def test_fix_in_melt_equals_segfuse_fix_with_window_5(melt_fix_serial, clip, tmp
 
 
 @needs_melt
+def test_temporal_median_in_melt_equals_the_command_line(plugins, clip, tmp_path):
+    """Temporal Median alone, frame by frame in melt (no temporal access there): the bridge's history
+    gives the window-5 median of the command line, not the frames passed through."""
+    import json
+
+    medians = render_with_melt(plugins, clip, tmp_path / "melt", "org.segfuse.TemporalMedian", {}, FRAMES)
+    graph = {"format": "segfuse.graph", "version": 1, "frames": f"0-{FRAMES - 1}", "nodes": {
+        "in": {"type": "org.segfuse.Read", "params": {"path": str(clip)}},
+        "median": {"type": "org.segfuse.TemporalMedian", "params": {"window": 5}, "inputs": {"Source": "in"}},
+        "out": {"type": "org.segfuse.Write", "params": {"path": str(tmp_path / "cli/f.####.png")},
+                "inputs": {"Source": "median"}}}}
+    (tmp_path / "median.json").write_text(json.dumps(graph))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEGFUSE_") and k != "OCIO"}
+    subprocess.run([sys.executable, "-m", "segfuse.cli", "render", str(tmp_path / "median.json"), "-q"], check=True,
+                   env=env, timeout=600)
+    raw = render_with_melt(plugins, clip, tmp_path / "raw", "org.segfuse.TemporalMedian", {"window": 1}, FRAMES)
+    for t in range(FRAMES):
+        cli = read_pixels(frame_path(tmp_path / "cli/f.####.png", t))[:, :, :3]
+        to_cli = float(np.abs(medians[t] - cli).mean()) * 255
+        to_raw = float(np.abs(medians[t] - raw[t]).mean()) * 255
+        print(f"frame {t:2d}: melt median vs CLI median {to_cli:.3f}/255, vs the frame itself {to_raw:.3f}/255")
+        assert to_cli <= 1.0
+        if t >= 2:  # the sample's background moves: a median over 3+ frames is not the frame
+            assert to_raw > 3 * to_cli
+
+
+@needs_melt
 def test_melt_with_4_threads_gives_the_serial_frames(melt_fix_serial, plugins, clip, tmp_path):
     threaded = render_with_melt(plugins, clip, tmp_path / "melt4", "org.segfuse.Fix", {"reference": str(REFERENCE)},
                                 FRAMES, threads=4)

@@ -20,6 +20,7 @@ from segfuse.io.atomic import atomic_output
 from segfuse.runtime import default_registry
 from segfuse.runtime.graph import coerce_params
 from segfuse.runtime.graphfile import GraphDoc, load_graph
+from segfuse.runtime.overwrite import check_outputs_are_not_inputs
 from segfuse.runtime.params import Param, Strokes, strokes_to_json
 
 READ, WRITE = "org.segfuse.Read", "org.segfuse.Write"
@@ -42,7 +43,7 @@ def _param(node, name):
     param = node.getParam(name)
     if param is None:
         raise RuntimeError("node %s has no param %r: is the SegFuse OFX bundle installed and current?"
-                           % (node.getScriptName(), name))
+                           % (node.getLabel(), name))
     return param
 
 
@@ -73,13 +74,12 @@ def _input(node, clip):
     for index in range(node.getMaxInputCount()):
         if node.getInputLabel(index) == clip:
             return index
-    raise RuntimeError("node %s has no input named %r" % (node.getScriptName(), clip))
+    raise RuntimeError("node %s has no input named %r" % (node.getLabel(), clip))
 
 
 def _connect(node, clip, source):
     if not node.connectInput(_input(node, clip), source):
-        raise RuntimeError("cannot connect %s into input %r of %s" % (source.getScriptName(), clip,
-                                                                        node.getScriptName()))
+        raise RuntimeError("cannot connect %s into input %r of %s" % (source.getLabel(), clip, node.getLabel()))
 
 
 def _create(plugin_id, name, label, position):
@@ -90,11 +90,25 @@ def _create(plugin_id, name, label, position):
     return _place(node, name, label, position)
 
 
+_names = []  # (node, script name), given by _name_nodes once every node exists
+
+
 def _place(node, name, label, position):
-    node.setScriptName(name)
+    _names.append((node, name))
     node.setLabel(label)
     node.setPosition(*position)
     return node
+
+
+def _name_nodes():
+    """Script names only now: a reader renamed at once frees its default name (Read1) for the next reader,
+    and Natron's readers created under one name share their decoder's cache (the second would hand out the
+    first one's images). Two passes, so that no wanted name is still some other node's default name."""
+    for index, (node, _name) in enumerate(_names):
+        node.setScriptName("segfuse_unnamed_%d" % index)
+    for node, name in _names:
+        if not node.setScriptName(name):
+            raise RuntimeError("Natron refused the node name %r" % name)
 
 
 nodes = {{}}
@@ -147,7 +161,8 @@ def positions(doc: GraphDoc) -> dict[str, tuple[float, float]]:
 
 
 def _check(doc: GraphDoc) -> dict[str, dict[str, Any]]:
-    """Validate types, params and wiring without opening any file; the resolved param values."""
+    """Validate types, params, wiring and that no Write names a file a node reads (no image is opened);
+    the resolved param values."""
     registry = default_registry()
     values = {}
     for name, spec in doc.nodes.items():
@@ -162,6 +177,9 @@ def _check(doc: GraphDoc) -> dict[str, dict[str, Any]]:
             if source not in doc.nodes:
                 raise GraphError(f"{doc.source}: node '{name}': inputs: clip '{clip}' is wired to missing node "
                                  f"'{source}'")
+    # Natron's writer would overwrite the reader's files just as the command line's would: refuse it too
+    check_outputs_are_not_inputs({n: (registry.get(doc.nodes[n].type), values[n]) for n in doc.nodes},
+                                 lambda n: f"{doc.source}: node '{n}' ({doc.nodes[n].type})")
     return values
 
 
@@ -211,6 +229,7 @@ def natron_script(doc: GraphDoc, script: str = "shot.py") -> str:
             else:
                 lines.append(f"_connect({var}, {clip!r}, nodes[{source!r}])")
         lines.append("")
+    lines.append("_name_nodes()")
     if doc.frames is not None:
         lines.append(f"app.getProjectParam('frameRange').set({doc.frames.first}, {doc.frames.last})")
     return "\n".join(lines) + "\n"

@@ -141,6 +141,17 @@ def _clip_components(components: tuple[Components, ...]) -> list[str]:
         "OfxImageComponentRGBA", "OfxImageComponentRGB"] + (["OfxImageComponentAlpha"] if Alpha in components else [])
 
 
+def _output_components(d: NodeDescriptor) -> list[str]:
+    """What the Output clip supports: alpha (and RGBA) for matte nodes; RGBA and RGB otherwise, plus alpha
+    where the output follows an input that may be alpha (Temporal Median of a matte). Clip preferences
+    may only ask for these: a node-graph host (Natron) maps anything else to another layout."""
+    output = getattr(d.cls, "output", None)
+    if output is Alpha:
+        return _clip_components((Alpha,))
+    follows_alpha = output is None and any(Alpha in c.components for c in d.clips)
+    return _clip_components((Components.RGBA, Components.RGB) + ((Alpha,) if follows_alpha else ()))
+
+
 def _define_clip(handle: int, name: str, components: list[str], optional: bool, temporal: bool) -> None:
     out = api.Handle()
     _suites["effect"].clipDefine(handle, name.encode(), C.byref(out))
@@ -194,8 +205,7 @@ def _define_param(param_set: int, param: Param) -> None:
 
 
 def describe_in_context(d: NodeDescriptor, handle: int, in_args: api.Props, _out: api.Props) -> int:
-    output = getattr(d.cls, "output", None)
-    _define_clip(handle, "Output", _clip_components((output,) if output is Alpha else ()), False, False)
+    _define_clip(handle, "Output", _output_components(d), False, False)
     for clip in d.clips:
         _define_clip(handle, clip.name, _clip_components(clip.components), clip.optional, clip.temporal)
     param_set = api.Handle()
