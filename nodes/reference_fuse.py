@@ -11,7 +11,7 @@ from segfuse.ops.fuse import fuse, fusion_mask, match_colour
 from segfuse.runtime import RGB, RGBA, Alpha, Bool, Choice, Clip, Components, Double, Image, Int, alpha_image, node
 
 
-@node(id="org.segfuse.ReferenceFuse", version=(1, 0), label="Reference Fuse", group="SegFuse",
+@node(id="org.segfuse.ReferenceFuse", version=(1, 1), label="Reference Fuse", group="SegFuse",
       help="M = Gaussian(min(1 - GeneratedMatte, 1 - ReferenceMatte)); out = (1 - M)·Generated + "
            "M·Reference, in the working colourspace. Mattes are person = 1.")
 class ReferenceFuse:

@@ -11,7 +11,7 @@ from segfuse.ops.motion import FLOW_PRESETS, track_matte
 from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, Image, Int, alpha_image, node
 
 
-@node(id="org.segfuse.TrackMatte", version=(1, 0), label="Track Matte", group="SegFuse",
+@node(id="org.segfuse.TrackMatte", version=(1, 1), label="Track Matte", group="SegFuse",
       help="The person matte of each generated frame, made by following the reference's matte "
            "along the dense optical flow (DIS) from the frame to the reference. The person in a "
            "reenacted frame is the reference's person moved, so its matte moves with it: no "

@@ -62,10 +62,11 @@ def rgba(image) -> np.ndarray:
 
 def test_every_node_but_read_and_write_is_an_effect(host):
     plugins = host.plugins()
-    assert plugins == {i: (1, 0) for i in ("org.segfuse.Fix", "org.segfuse.GrabCutSegment", "org.segfuse.MODNetMatte",
-                                           "org.segfuse.MotionMatte", "org.segfuse.PIRenderDrive",
-                                           "org.segfuse.ReferenceFuse", "org.segfuse.TemporalMedian",
-                                           "org.segfuse.TrackMatte")}
+    assert plugins == {"org.segfuse.Fix": (1, 0), "org.segfuse.GrabCutSegment": (1, 0),
+                       "org.segfuse.MODNetMatte": (1, 0), "org.segfuse.MotionMatte": (2, 0),
+                       "org.segfuse.PIRenderDrive": (1, 0),
+                       "org.segfuse.ReferenceFuse": (1, 1), "org.segfuse.TemporalMedian": (1, 0),
+                       "org.segfuse.TrackMatte": (1, 1)}
     median = host.describe("org.segfuse.TemporalMedian", FILTER)
     assert median["props"]["OfxPropLabel"] == [b"Temporal Median"]
     assert median["props"]["OfxImageEffectPropTemporalClipAccess"] == [1]
