@@ -4,8 +4,9 @@
     python benchmarks/quality.py --folder CLIPS --reference REF.png [-o REPORT]
     python benchmarks/quality.py --real [--portraits DIR] [--frames 24]   # ground truth, real portraits
 
-On the sample it renders the GrabCut fix (and the MODNet and hybrid fixes when MODNet weights
-are installed), then scores every clip against the reference; the first clip is the baseline
+On the sample it renders the fix of each preset (paper, classic, best; and best with MODNet or
+the hybrid when MODNet weights are installed), then scores every clip against the reference; the
+first clip is the baseline
 and the table gives each one's relative improvement. In a folder, every movie or numbered
 sequence is a clip (the one named 'raw' or 'generated', if any, comes first).
 """
@@ -27,15 +28,19 @@ from segfuse.sample import GENERATED, REFERENCE
 
 
 def sample_clips(work: Path) -> list[ClipInput]:
+    """The raw sample, then each preset's fix (and MODNet's when its weights are installed)."""
     clips = [ClipInput("raw", str(GENERATED))]
-    for segmenter in ("grabcut", "modnet", "hybrid"):
-        out = work / f"{segmenter}.mp4"
+    runs = [("paper", "paper", "grabcut"), ("classic", "classic", "grabcut"), ("best", "best", "grabcut"),
+            ("best-modnet", "best", "modnet"), ("best-hybrid", "best", "hybrid")]
+    for label, preset, segmenter in runs:
+        out = work / f"{label}.mp4"
+        options = FixOptions(str(GENERATED), str(REFERENCE), str(out), segmenter=segmenter, preset=preset)
         try:
-            render_graph(bind(paper_graph(FixOptions(str(GENERATED), str(REFERENCE), str(out), segmenter=segmenter))))
+            render_graph(bind(paper_graph(options)))
         except SegFuseError as exc:
-            print(f"{segmenter}: skipped ({exc})")
+            print(f"{label}: skipped ({exc})")
             continue
-        clips.append(ClipInput(segmenter, str(out)))
+        clips.append(ClipInput(label, str(out)))
     return clips
 
 
