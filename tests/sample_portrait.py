@@ -1,5 +1,5 @@
 """The built-in sample's public-domain portrait and its true person mask at a small size, for the
-quality and motion tests (no ../shared)."""
+quality and motion tests (shipped with the package: nothing outside the repository)."""
 
 from __future__ import annotations
 

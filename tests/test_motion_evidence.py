@@ -1,6 +1,6 @@
 """The motion evidence behind the best preset's mattes (head fit, layer costs, hull, dragged background) and its blend.
 
-Built on the sample's public-domain astronaut portrait and its true person mask (no ../shared).
+Built on the sample's public-domain astronaut portrait and its true person mask (shipped with the package).
 """
 
 from __future__ import annotations

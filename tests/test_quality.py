@@ -1,6 +1,6 @@
 """Ground-truth benchmark pieces and the beyond-the-paper ops: motion mattes, tracking, person-safe fuse.
 
-Built on the sample's public-domain astronaut portrait and its true person mask (no ../shared).
+Built on the sample's public-domain astronaut portrait and its true person mask (shipped with the package).
 """
 
 from __future__ import annotations
