@@ -14,10 +14,16 @@ import numpy as np
 from segfuse import color
 from segfuse.errors import InputError, NodeError
 from segfuse.io import FrameRange
-from segfuse.models.driving import driving_windows, expression_sequence, load_coefficients, select_semantics
+from segfuse.models.driving import (
+    RADIUS,
+    driving_windows,
+    expression_sequence,
+    load_coefficients,
+    select_semantics,
+)
 from segfuse.models.pirender_runtime import PIRenderRunner, check_portrait, conform, load_pirender, to_srgb
 from segfuse.models.weights import find_weights
-from segfuse.runtime import RGB, RGBA, Bool, Choice, Clip, FilePath, Image, String, node
+from segfuse.runtime import RGB, RGBA, Alpha, Bool, Choice, Clip, FilePath, Image, String, node
 
 
 def parse_crop(text: str) -> tuple[float, float, float] | None:
@@ -32,12 +38,15 @@ def parse_crop(text: str) -> tuple[float, float, float] | None:
     return values  # type: ignore[return-value]
 
 
-@node(id="org.segfuse.PIRenderDrive", version=(1, 0), label="PIRender Drive", group="SegFuse",
+@node(id="org.segfuse.PIRenderDrive", version=(1, 1), label="PIRender Drive", group="SegFuse",
       help="Animates the Source portrait with 3DMM coefficients (Deep3DFaceRecon N×257/N×260, or N×73) "
-           "using PIRenderer; one output frame per coefficient row. Modes: full motion, or expression only "
+           "using PIRenderer; one output frame per coefficient row. The coefficients come from a file or "
+           "from the Coefficients input (Face Coefficients' rows). Modes: full motion, or expression only "
            "(pose from the source's own coefficients). Official weights: CC BY-NC 4.0, non-commercial use only.")
 class PIRenderDrive:
-    clips = (Clip("Source", components=(RGB, RGBA), help="the still portrait to animate (a face crop)"),)
+    clips = (Clip("Source", components=(RGB, RGBA), help="the still portrait to animate (a face crop)"),
+             Clip("Coefficients", components=(Alpha,), optional=True, temporal=True,
+                  help="per-frame 260×1 coefficient rows (Face Coefficients); replaces the coefficients file"))
     params = (
         FilePath("weights", default="", help="PIRenderer checkpoint; empty: pirender-face from the registry"),
         FilePath("coefficients", default="", help=".npy/.npz/.mat, a folder or pattern of per-frame .mat, "
@@ -98,10 +107,28 @@ class PIRenderDrive:
             semantics[:, 64:] = source_pose if source_pose is not None else semantics[0, 64:]
         return driving_windows(semantics)
 
+    def frames_needed(self, t: int, p, ranges=None) -> dict[str, list[int]]:
+        """The 27-frame window of coefficient rows around t (the runtime clips it to the clip's frames);
+        expression mode without source coefficients also reads the first row, for the pose."""
+        frames = list(range(t - RADIUS, t + RADIUS + 1))
+        coefficient_range = (ranges or {}).get("Coefficients")
+        if p.mode == "expression" and not p.source_coefficients and coefficient_range is not None:
+            frames.append(coefficient_range.first)
+        return {"Coefficients": frames}
+
     def time_domain(self, inputs, p) -> FrameRange | None:
-        return None if p.output == "source" else FrameRange(0, len(self.windows(p)) - 1)
+        if p.output == "source":
+            return None
+        if "Coefficients" in inputs:
+            return inputs["Coefficients"].frames
+        return FrameRange(0, len(self.windows(p)) - 1)
 
     def region_of_definition(self, inputs, p) -> tuple[int, int]:
+        coefficients = inputs.get("Coefficients")
+        if coefficients is not None and (coefficients.size != (260, 1) or coefficients.is_still):
+            raise NodeError(f"clip 'Coefficients' is {coefficients.width}×{coefficients.height}"
+                            f"{' (a still)' if coefficients.is_still else ''}: expected 260×1 rows per frame "
+                            "(Face Coefficients' output)")
         width, height = inputs["Source"].size
         check_portrait(width, height)
         if p.output != "source":
@@ -118,10 +145,15 @@ class PIRenderDrive:
         if p.output == "source":
             frames = [to_srgb(x)] * len(times)
         else:
-            windows = self.windows(p)
-            if any(t >= len(windows) for t in times):
-                raise InputError(f"frame {max(times)} is past the {len(windows)} coefficient rows")
-            out = self.runner(p)(x, windows[times], "warp" if p.output == "warped" else None)
+            if "Coefficients" in inputs[0]:
+                windows = np.stack([self.clip_window(t, frames["Coefficients"], p) for t, frames in zip(times, inputs,
+                                                                                                      strict=True)])
+            else:
+                windows = self.windows(p)
+                if any(t >= len(windows) for t in times):
+                    raise InputError(f"frame {max(times)} is past the {len(windows)} coefficient rows")
+                windows = windows[times]
+            out = self.runner(p)(x, windows, "warp" if p.output == "warped" else None)
             key = "warp_image" if p.output == "warped" else "fake_image"
             frames = [to_srgb(image) for image in out[key]]
         results = []
@@ -131,6 +163,22 @@ class PIRenderDrive:
             working = color.convert(np.ascontiguousarray(frame, np.float32), color.srgb_space(), color.working_space())
             results.append(Image(working, color.working_space()))
         return results
+
+
+    def clip_window(self, t: int, clip, p) -> np.ndarray:
+        """73×27 network input for frame t from the Coefficients clip's rows t-13…t+13 (clamped to the clip,
+        as the official windows are)."""
+        frames = clip.spec.frames
+        rows = np.stack([clip.frame(min(max(k, frames.first), frames.last)).pixels[0, :, 0]
+                         for k in range(t - RADIUS, t + RADIUS + 1)])
+        semantics = select_semantics(rows, parse_crop(p.crop))
+        if p.mode == "expression":
+            if p.source_coefficients:
+                pose = select_semantics(load_coefficients(p.source_coefficients)[:1], parse_crop(p.crop))[0, 64:]
+            else:
+                pose = select_semantics(clip.frame(frames.first).pixels[0, :, 0], parse_crop(p.crop))[0, 64:]
+            semantics[:, 64:] = pose
+        return np.ascontiguousarray(semantics.T)
 
 
 def _is_expression_mat(path: Path) -> bool:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from segfuse import __version__, color
+from segfuse import __version__, color, drive
 from segfuse.errors import ColorError, GraphError, SegFuseError
 from segfuse.farm import cli as farm_cli
 from segfuse.io.frames import FrameRange
@@ -303,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-graph", metavar="GRAPH.json", help="also save the graph it runs")
     render_options(p)
     p.set_defaults(func=cmd_fix)
+
+    drive.add_parser(sub)
 
     p = sub.add_parser("nodes", help="list the available nodes")
     p.add_argument("--json", action="store_true")

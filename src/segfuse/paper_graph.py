@@ -12,6 +12,7 @@ The generated mattes are steadied by the temporal median and fused (eqs. 6–8).
 
 With a source portrait and driving coefficients, PIRender Drive makes the generated clip, and
 the reference is the portrait exactly as the network sees it (256×256): the paper's whole graph.
+With a driving video instead of coefficients, Face Coefficients reads them from it first.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ class FixOptions:
     pirender_weights: str = ""
     drive_mode: str = "full"
     preset: str = "best"
+    driving: str = ""  # with source: a driving video read by Face Coefficients (instead of coeffs)
+    face_weights: str = ""
+    landmarks: str = ""
+    source_landmarks: str = ""
+    smoothing: float = 1.0
 
 
 def paper_graph(options: FixOptions, base_dir: Path | None = None) -> GraphDoc:
@@ -72,7 +78,19 @@ def paper_graph(options: FixOptions, base_dir: Path | None = None) -> GraphDoc:
         raise ValueError(f"segmenter '{options.segmenter}' is not one of {', '.join(SEGMENTERS)}")
     solve = {"iterations": options.iterations, "working_size": options.working_size}
     modnet = {"weights": options.modnet_weights, "backend": options.modnet_backend, "device": options.device}
-    if options.source:
+    if options.source and options.driving:
+        face = {"driving": options.driving, "landmarks": options.landmarks,
+                "source_landmarks": options.source_landmarks, "weights": options.face_weights,
+                "mode": options.drive_mode, "smoothing": options.smoothing, "device": options.device}
+        drive = {"weights": options.pirender_weights, "device": options.device}
+        nodes = [
+            NodeSpec("portrait", "org.segfuse.Read", {"path": options.source}),
+            NodeSpec("coefficients", "org.segfuse.FaceCoefficients", face, {"Source": "portrait"}),
+            NodeSpec("generated", "org.segfuse.PIRenderDrive", drive,
+                     {"Source": "portrait", "Coefficients": "coefficients"}),
+            NodeSpec("reference", "org.segfuse.PIRenderDrive", {**drive, "output": "source"}, {"Source": "portrait"}),
+        ]
+    elif options.source:
         drive = {"weights": options.pirender_weights, "coefficients": options.coeffs, "mode": options.drive_mode,
                  "device": options.device}
         nodes = [

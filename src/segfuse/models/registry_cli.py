@@ -19,6 +19,10 @@ def _loader(network: str):
         from segfuse.models.pirender_runtime import load_pirender
 
         return load_pirender
+    if network == "face_recon":
+        from segfuse.models.face_recon import load_face_recon
+
+        return load_face_recon
     if network in ("alexnet", "vgg16"):
         from segfuse.models.lpips import LPIPS
 

@@ -48,6 +48,12 @@ REGISTRY: dict[str, WeightsEntry] = {e.name: e for e in (
         "result/face/; import it with --as pirender-face)", None,
         "PIRenderer face generator trained on VoxCeleb (non-commercial use only)"),
     WeightsEntry(
+        "deep3d-face-recon", "deep3dfacerecon_epoch20.pth", "face_recon",
+        "MIT code; weights: no licence stated",
+        "Deep3DFaceRecon_pytorch's README (github.com/sicxu/Deep3DFaceRecon_pytorch): the Google Drive folder "
+        "of pretrained models, checkpoints/<name>/epoch_20.pth; import it with --as deep3d-face-recon", None,
+        "Deep3DFaceRecon ResNet-50 coefficient regressor (drives PIRender from a video; no BFM needed)"),
+    WeightsEntry(
         "lpips-alexnet", "alexnet-owt-7be5be79.pth", "alexnet", "BSD-3-Clause",
         "torchvision's ImageNet AlexNet (pytorch.org)", None,
         "AlexNet backbone of the LPIPS metric (the paper's Table 1)",

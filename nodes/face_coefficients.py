@@ -1,0 +1,120 @@
+"""Face Coefficients: a driving video → PIRender's per-frame 3DMM coefficients (Deep3DFaceRecon).
+
+Its output is data carried as an image: frame t is a 260×1 alpha row holding that frame's 260 columns
+(never colour-converted), which PIRender Drive's Coefficients clip reads over its 27-frame windows.
+The per-frame work is a whole-clip analysis, computed once and cached (see segfuse.models.face_coefficients).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from segfuse import color
+from segfuse.errors import NodeError
+from segfuse.io import open_source
+from segfuse.models.face_coefficients import (
+    MODES,
+    driving_analysis,
+    missing_message,
+    read_landmarks,
+    regressor,
+    source_row,
+    transfer,
+)
+from segfuse.models.face_recon import PIRENDER_COLUMNS
+from segfuse.models.weights import find_weights
+from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, ClipSpec, Double, FilePath, Image, node
+
+
+@node(id="org.segfuse.FaceCoefficients", version=(1, 0), label="Face Coefficients", group="SegFuse",
+      help="Reads a driving video and gives PIRender's 3DMM coefficients per frame: five landmarks (the face "
+           "detector, or a landmarks file), Deep3DFaceRecon's alignment and ResNet-50 regressor. Mode "
+           "expression keeps the Source portrait's pose (the paper's setting); full takes the driver's motion. "
+           "Output: a 260×1 data row per frame for PIRender Drive's Coefficients input. A frame with no face "
+           "holds the last face's coefficients. Deep3DFaceRecon weights: released with its MIT code, no "
+           "separate licence stated.")
+class FaceCoefficients:
+    clips = (Clip("Source", components=(RGB, RGBA), optional=True,
+                  help="the portrait PIRender animates: its pose (expression mode) and its crop scale"),)
+    params = (
+        FilePath("driving", default="", help="the driving clip: a movie or an image sequence"),
+        FilePath("landmarks", default="", help="per-frame landmarks .npy (N×5×2 image pixels: eye centres, nose "
+                                               "tip, mouth corners; NaN rows: no face); empty: the face detector"),
+        FilePath("source_landmarks", default="", help="the Source's five landmarks (.npy 5×2 or Deep3DFaceRecon's "
+                                                      ".txt); empty: the face detector"),
+        FilePath("weights", default="", help="Deep3DFaceRecon checkpoint; empty: deep3d-face-recon from the registry"),
+        Choice("mode", options=MODES, default="expression",
+               help="expression: the Source's pose with the driver's expression (the paper's setting); "
+                    "full: the driver's expression and pose"),
+        Double("smoothing", default=1.0, min=0.0, max=10.0,
+               help="Gaussian smoothing of the coefficients over time (sigma, frames; 0: off) against jitter"),
+        Choice("device", options=("auto", "cpu", "cuda"), default="auto"),
+    )
+    output = Alpha
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rows: dict[tuple, np.ndarray] = {}
+        self._sources: dict[str, np.ndarray] = {}
+        self._said: set[str] = set()
+
+    def weights(self, p) -> Path:
+        return find_weights("deep3d-face-recon", p.weights)
+
+    def output_spec(self, inputs, p) -> ClipSpec:
+        if not p.driving:
+            raise NodeError("param 'driving' is empty")
+        if p.mode == "expression" and "Source" not in inputs:
+            raise NodeError("mode 'expression' takes the pose from the Source portrait: connect Source")
+        source = open_source(p.driving)
+        if source.frames is None:
+            raise NodeError(f"param 'driving': {p.driving} is a still image; give a movie or a sequence")
+        if p.landmarks:
+            read_landmarks(p.landmarks, len(source.frames))
+        self.weights(p)  # missing weights fail before any frame renders
+        return ClipSpec(PIRENDER_COLUMNS, 1, Alpha, source.frames, "", source.fps)
+
+    def columns(self, inputs, p) -> np.ndarray:
+        """N×260 rows for the whole driving clip, in the chosen mode (computed once per inputs)."""
+        weights = self.weights(p)
+        analysis = driving_analysis(p.driving, weights, p.landmarks or None, p.device)
+        message = missing_message(analysis, Path(p.driving).name)
+        source_key = ""
+        source = None
+        if "Source" in inputs:
+            image = inputs["Source"].frame()
+            source_key = hashlib.sha1(np.ascontiguousarray(image.pixels).tobytes()).hexdigest()
+        key = (p.driving, str(weights), p.landmarks, p.source_landmarks, p.mode, p.smoothing, source_key, id(analysis))
+        with self._lock:
+            if key in self._rows:
+                return self._rows[key]
+            if message and message not in self._said:
+                self._said.add(message)
+                print(f"segfuse: Face Coefficients: {message}", file=sys.stderr)
+        if source_key:
+            skey = f"{source_key}:{weights}:{p.source_landmarks}"
+            source = self._sources.get(skey)
+            if source is None:
+                rgb = color.to_srgb_uint8(image.rgb, image.colorspace)
+                points = read_landmarks(p.source_landmarks) if p.source_landmarks else None
+                if points is not None and len(points) != 1:
+                    raise NodeError(f"param 'source_landmarks': {len(points)} faces; the portrait needs one (5×2)")
+                source = source_row(rgb, regressor(weights, p.device), points, "(Source)")
+                self._sources = {skey: source}
+        rows = transfer(analysis.columns(p.smoothing), source, p.mode)
+        with self._lock:
+            self._rows = {key: rows}
+        return rows
+
+    def render(self, t: int, inputs, p) -> Image:
+        rows = self.columns(inputs, p)
+        first = driving_analysis(p.driving, self.weights(p), p.landmarks or None, p.device).first
+        index = t - first
+        if not 0 <= index < len(rows):
+            raise NodeError(f"frame {t} is outside the driving clip's {len(rows)} frames")
+        return Image(np.ascontiguousarray(rows[index].reshape(1, PIRENDER_COLUMNS, 1), np.float32))

@@ -1,0 +1,55 @@
+"""Per-frame coefficient sequences over time: holding frames with no face, smoothing jitter, and
+moving a driver's motion onto a source face (PIRender's 260 columns, see models/face_recon.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+EXPRESSION, ANGLES, SCALE = slice(80, 144), slice(224, 227), 257
+
+
+def hold_missing(rows: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """Rows of frames with no face take the last row that had one; frames before the first face take
+    the first found row (there is nothing earlier to hold). ``found`` must have at least one True."""
+    rows = np.asarray(rows)
+    found = np.asarray(found, bool)
+    if not found.any():
+        raise ValueError("no row has a face to hold")
+    index = np.where(found, np.arange(len(found)), -1)
+    index = np.maximum.accumulate(index)  # the last found row at or before each frame
+    index[index < 0] = int(np.argmax(found))
+    return rows[index]
+
+
+def smooth_rows(rows: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing along time (axis 0) with standard deviation ``sigma`` frames, the clip's ends
+    extended with their own values; ``sigma`` 0 leaves the rows as they are. Offline and zero-phase:
+    the whole clip is known, so smoothing adds no lag."""
+    rows = np.asarray(rows, np.float64)
+    if sigma <= 0 or len(rows) < 2:
+        return rows.astype(np.float32)
+    return gaussian_filter1d(rows, sigma, axis=0, mode="nearest", truncate=3.0).astype(np.float32)
+
+
+def expression_onto(source: np.ndarray, driver: np.ndarray) -> np.ndarray:
+    """The paper's setting: every frame is the source's row (pose, crop, identity) with the driver's
+    64 expression values."""
+    out = np.repeat(np.asarray(source, np.float32).reshape(1, -1), len(driver), axis=0)
+    out[:, EXPRESSION] = driver[:, EXPRESSION]
+    return out
+
+
+def motion_onto(source: np.ndarray, driver: np.ndarray) -> np.ndarray:
+    """Full motion for another identity, as PIRender's cross-identity inference does it: the driver's rows,
+    with the crop scale (column 257) multiplied by source_s / driver_s, where driver_s is taken from the
+    driver frame that looks most like the source (least 0.3·mean|Δexpression| + 0.7·mean|Δangles|)."""
+    source = np.asarray(source, np.float32).reshape(-1)
+    out = np.array(driver, np.float32, copy=True)
+    distance = (0.3 * np.abs(out[:, EXPRESSION] - source[EXPRESSION]).mean(axis=1)
+                + 0.7 * np.abs(out[:, ANGLES] - source[ANGLES]).mean(axis=1))
+    nearest = int(np.argmin(distance))
+    if out[nearest, SCALE] != 0:
+        out[:, SCALE] *= source[SCALE] / out[nearest, SCALE]
+    return out

@@ -1,0 +1,189 @@
+"""Deep3DFaceRecon: the regressor's official layout and outputs, the five-point alignment, PIRender's 260
+columns, the Face Coefficients node and `segfuse drive` from a generated driving clip."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from segfuse.errors import InputError
+from segfuse.models.driving import select_semantics
+from segfuse.models.face_coefficients import DrivingAnalysis, missing_message, read_landmarks, transfer
+from segfuse.models.face_recon import FaceReconNet, align_face, load_face_recon, pirender_columns
+from segfuse.models.formula import load_formula_weights
+from segfuse.models.weights import WeightsError, find_weights
+from segfuse.ops.align import LM3D_STD, crop_geometry, flip_y
+from segfuse.ops.coefficients import hold_missing, motion_onto, smooth_rows
+
+from .conftest import FIXTURES
+
+DEEP3D = FIXTURES / "deep3d"
+SHARED = os.environ.get("SEGFUSE_SHARED_DIR", "")  # the project's ../shared, for the vox crops (not committed)
+
+
+def close_to(mine: np.ndarray, ref: np.ndarray) -> bool:
+    """The fixtures' tolerance for outputs of magnitude ~1e4: 1e-4·max|ref| + 1e-3."""
+    return bool(np.abs(mine - ref).max() <= 1e-4 * np.abs(ref).max() + 1e-3)
+
+
+@pytest.fixture(scope="module")
+def formula_net() -> FaceReconNet:
+    return load_formula_weights(FaceReconNet()).eval()
+
+
+@pytest.fixture(scope="module")
+def face_checkpoint(formula_net, tmp_path_factory) -> Path:
+    """Saved like the official epoch_20.pth: the regressor under 'net_recon'."""
+    path = tmp_path_factory.mktemp("deep3d") / "epoch_20.pth"
+    torch.save({"net_recon": formula_net.state_dict()}, path)
+    return path
+
+
+def test_state_dict_matches_the_official_manifest():
+    manifest = json.loads((DEEP3D / "state_dict_manifest.json").read_text())
+    mine = [[k, list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in FaceReconNet().state_dict().items()]
+    assert mine == manifest
+    assert sum(int(np.prod(shape)) for _, shape, _ in manifest) == 24_087_798
+
+
+def test_regressor_output_matches_the_official_one(formula_net):
+    ref = np.load(DEEP3D / "net_224_output.npz")["output"]
+    x = torch.from_numpy(np.random.RandomState(0).uniform(0, 1, (1, 3, 224, 224)).astype(np.float32))
+    with torch.no_grad():
+        out = formula_net(x).numpy()
+    assert out.shape == (1, 257)
+    assert close_to(out, ref), np.abs(out - ref).max()
+
+
+@pytest.mark.parametrize("case", [0, 1])
+def test_alignment_parameters_and_landmarks_match_the_official_ones(case):
+    data = np.load(DEEP3D / "align_vox_landmarks.npz")
+    np.testing.assert_array_equal(LM3D_STD, data["lm3d_std"])
+    image_lm = data[f"lm_in_topleft_{case}"]
+    np.testing.assert_allclose(flip_y(image_lm, 256), data[f"lm_in_flipped_{case}"])
+    geometry = crop_geometry(image_lm, 256, 256)
+    ref = data[f"trans_params_{case}"]
+    assert np.all(np.abs(geometry.trans_params - ref) <= 1e-4 * np.abs(ref)), (geometry.trans_params, ref)
+    _, _, lm_crop = align_face(np.zeros((256, 256, 3), np.uint8), image_lm)
+    np.testing.assert_allclose(flip_y(lm_crop, 224), data[f"lm_aligned_{case}"], rtol=1e-4, atol=1e-4)
+
+
+def portrait_case(case: int) -> np.ndarray:
+    """The images the official align_img ran on: the portrait, or it pasted at (200, 7) into a 480×270 gradient."""
+    portrait = cv2.cvtColor(cv2.imread(str(FIXTURES / "portrait_256.jpg")), cv2.COLOR_BGR2RGB)
+    if case != 1:
+        return portrait
+    yy, xx = np.mgrid[0:270, 0:480]
+    canvas = np.stack([xx * 255 // 479, yy * 255 // 269, np.full_like(xx, 128)], axis=2).astype(np.uint8)
+    canvas[7:263, 200:456] = portrait
+    return canvas
+
+
+@pytest.mark.parametrize("case", range(3))
+def test_crops_match_the_official_ones_on_a_public_domain_portrait(case):
+    """Official align_img on portrait_256.jpg with hand-placed landmarks: the face in place, on a 16:9 canvas,
+    and moved so the crop runs off the image (black there). Every 4th crop row is stored."""
+    data = np.load(DEEP3D / "align_portrait.npz")
+    crop, trans, lm_crop = align_face(portrait_case(case), data[f"lm_{case}"])
+    ref = data[f"trans_params_{case}"]
+    assert np.all(np.abs(trans - ref) <= 1e-4 * np.abs(ref))
+    diff = np.abs(crop[::4].astype(int) - data[f"aligned_rows_{case}"].astype(int))
+    assert diff.max() <= 1, (case, diff.max())
+    np.testing.assert_allclose(flip_y(lm_crop, 224), data[f"lm_aligned_{case}"], rtol=1e-4, atol=1e-4)
+    if case == 2:
+        assert (crop[:15] == 0).all() and crop[15:].any()
+
+
+@pytest.mark.skipif(not SHARED, reason="set SEGFUSE_SHARED_DIR to the project's shared folder (vox crops)")
+@pytest.mark.parametrize("case", [0, 1])
+def test_crops_match_the_official_ones_on_the_vox_portraits(case):
+    shared = Path(SHARED)
+    data = np.load(shared / "fixtures" / "deep3d" / "align.npz")
+    name = str(data["names"][case])
+    image = cv2.cvtColor(cv2.imread(str(shared / "data" / "vox_portraits" / f"{name}.jpg")), cv2.COLOR_BGR2RGB)
+    crop, trans, _ = align_face(image, data[f"lm_in_topleft_{case}"])
+    assert np.abs(crop.astype(int) - data[f"aligned_{case}"].astype(int)).max() <= 1
+
+
+def test_pirender_reads_expression_angles_translation_and_the_crop_columns():
+    coeffs = np.arange(2 * 257, dtype=np.float32).reshape(2, 257)
+    trans = np.array([[256, 256, 1.03, 131.3, 129.9], [640, 360, 0.5, 300.0, 180.0]])
+    rows = pirender_columns(coeffs, trans)
+    assert rows.shape == (2, 260) and rows.dtype == np.float32
+    np.testing.assert_array_equal(rows[:, :257], coeffs)
+    np.testing.assert_allclose(rows[:, 257:], trans[:, 2:5].astype(np.float32))
+    semantics = select_semantics(rows)  # what PIRender Drive feeds the network
+    np.testing.assert_array_equal(semantics[:, :64], coeffs[:, 80:144])
+    np.testing.assert_array_equal(semantics[:, 64:67], coeffs[:, 224:227])
+    np.testing.assert_array_equal(semantics[:, 67:70], coeffs[:, 254:257])
+    np.testing.assert_allclose(semantics[:, 70:], trans[:, 2:5].astype(np.float32))
+
+
+def test_frames_without_a_face_hold_the_last_one_and_smoothing_keeps_still_rows():
+    rows = np.arange(5, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
+    held = hold_missing(rows, np.array([False, True, False, False, True]))
+    assert held[:, 0].tolist() == [1, 1, 1, 1, 4]  # before the first face: the first face
+    still = np.ones((6, 4), np.float32) * 3
+    np.testing.assert_allclose(smooth_rows(still, 2.0), still, atol=1e-6)
+    jitter = np.array([0, 1, 0, 1, 0, 1, 0, 1], np.float32)[:, None]
+    assert np.ptp(smooth_rows(jitter, 1.5)[2:-2]) < 0.2 * np.ptp(jitter)
+    np.testing.assert_array_equal(smooth_rows(jitter, 0.0), jitter)
+
+
+def test_modes_keep_the_source_pose_or_match_its_crop_scale():
+    rng = np.random.default_rng(4)
+    driver, source = rng.normal(size=(5, 260)).astype(np.float32), rng.normal(size=260).astype(np.float32)
+    driver[:, 257] = 2.0
+    expression = transfer(driver, source, "expression")
+    np.testing.assert_array_equal(expression[:, 80:144], driver[:, 80:144])
+    np.testing.assert_array_equal(np.delete(expression, np.s_[80:144], axis=1),
+                                  np.repeat(np.delete(source, np.s_[80:144])[None], 5, axis=0))
+    full = motion_onto(source, driver)
+    np.testing.assert_allclose(full[:, 257], source[257])  # the driver's scale, relative to its nearest frame
+    np.testing.assert_array_equal(np.delete(full, 257, axis=1), np.delete(driver, 257, axis=1))
+    with pytest.raises(InputError, match="needs the source portrait"):
+        transfer(driver, None, "expression")
+
+
+def test_checkpoint_layout_a_wrong_file_and_missing_weights(face_checkpoint, formula_net, tmp_path, monkeypatch):
+    model = load_face_recon(face_checkpoint)
+    for (key, mine), theirs in zip(model.state_dict().items(), formula_net.state_dict().values(), strict=True):
+        assert torch.equal(mine, theirs), key
+    torch.save({"net_recon": {"backbone.conv1.weight": torch.zeros(64, 3, 7, 7)}}, tmp_path / "wrong.pth")
+    with pytest.raises(WeightsError, match=r"wrong\.pth: not a Deep3DFaceRecon checkpoint: 331 missing key"):
+        load_face_recon(tmp_path / "wrong.pth")
+    monkeypatch.setenv("SEGFUSE_MODELS", str(tmp_path / "none"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(WeightsError) as info:
+        find_weights("deep3d-face-recon")
+    message = str(info.value)
+    assert "\n" not in message and "deep3dfacerecon_epoch20.pth" in message and "segfuse models import" in message
+
+
+def test_landmark_files_are_validated(tmp_path):
+    np.save(tmp_path / "ok.npy", np.zeros((3, 5, 2)))
+    assert read_landmarks(tmp_path / "ok.npy", 3).shape == (3, 5, 2)
+    (tmp_path / "face.txt").write_text("1 2\n3 4\n5 6\n7 8\n9 10\n")
+    assert read_landmarks(tmp_path / "face.txt").tolist() == [[[1, 2], [3, 4], [5, 6], [7, 8], [9, 10]]]
+    np.save(tmp_path / "short.npy", np.zeros((2, 5, 2)))
+    with pytest.raises(InputError, match="2 frames of landmarks for a clip of 3 frames"):
+        read_landmarks(tmp_path / "short.npy", 3)
+    np.save(tmp_path / "odd.npy", np.zeros((3, 4, 2)))
+    with pytest.raises(InputError, match=r"shape \(3, 4, 2\); expected N×5×2"):
+        read_landmarks(tmp_path / "odd.npy")
+    np.save(tmp_path / "obj.npy", np.array(["a"] * 10))
+    with pytest.raises(InputError, match="must be numbers"):
+        read_landmarks(tmp_path / "obj.npy")
+
+
+def test_the_no_face_message_names_the_frames():
+    analysis = DrivingAnalysis(np.zeros((4, 257), np.float32), np.zeros((4, 5)), np.zeros((4, 5, 2)),
+                               np.array([True, False, True, False]), first=10)
+    assert missing_message(analysis, "clip.mp4") == ("no face found in 2 of 4 frames of clip.mp4 (frames 11, 13); "
+                                                     "they hold the last face's coefficients")
