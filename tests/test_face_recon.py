@@ -187,3 +187,114 @@ def test_the_no_face_message_names_the_frames():
                                np.array([True, False, True, False]), first=10)
     assert missing_message(analysis, "clip.mp4") == ("no face found in 2 of 4 frames of clip.mp4 (frames 11, 13); "
                                                      "they hold the last face's coefficients")
+
+
+# ---- a generated driving clip through the whole graph ----------------------------------------------
+
+PORTRAIT = FIXTURES / "portrait_256.jpg"  # public domain; its five landmarks placed by hand
+PORTRAIT_LANDMARKS = np.array([[115, 67.5], [144, 68], [129, 85], [116, 93], [143, 92.5]])
+
+
+def generated_face(size: int, shift: tuple[float, float], mouth: float) -> tuple[np.ndarray, np.ndarray]:
+    """A drawn face on a grey background (uint8 RGB) and its five landmarks (eyes, nose tip, mouth corners)."""
+    image = np.full((size, size, 3), 90, np.uint8)
+    cx, cy = size / 2 + shift[0], size / 2 + shift[1]
+    u = size / 8
+    cv2.ellipse(image, (round(cx), round(cy)), (round(2.2 * u), round(3 * u)), 0, 0, 360, (205, 160, 130), -1)
+    points = np.array([[cx - u, cy - 0.8 * u], [cx + u, cy - 0.8 * u], [cx, cy + 0.3 * u],
+                       [cx - 0.9 * u, cy + 1.3 * u], [cx + 0.9 * u, cy + 1.3 * u]])
+    for x, y in points[:2]:
+        cv2.circle(image, (round(x), round(y)), round(0.3 * u), (40, 30, 30), -1)
+    cv2.line(image, tuple(np.round(points[3]).astype(int)), tuple(np.round(points[4]).astype(int)), (120, 40, 40),
+             max(1, round(mouth * u)))
+    return image, points
+
+
+def generated_clip(folder: Path, frames: int, no_face: tuple[int, ...] = ()) -> tuple[Path, Path]:
+    """A PNG sequence of a moving, talking drawn face and its landmarks file (NaN rows where 'no_face')."""
+    from segfuse.io.frames import frame_path
+    from segfuse.io.images import write_pixels
+
+    pattern = folder / "driving.####.png"
+    marks = np.full((frames, 5, 2), np.nan)
+    for t in range(frames):
+        image, points = generated_face(128, (2.0 * t, -1.0 * t), 0.2 + 0.15 * t)
+        write_pixels(frame_path(pattern, t), image.astype(np.float32) / 255, bit_depth="8")
+        if t not in no_face:
+            marks[t] = points
+    np.save(folder / "landmarks.npy", marks)
+    return pattern, folder / "landmarks.npy"
+
+
+@pytest.fixture(scope="module")
+def pirender_checkpoint(tmp_path_factory) -> Path:
+    from segfuse.models.pirender import PIRenderer
+
+    path = tmp_path_factory.mktemp("pirender") / "face.pt"
+    torch.save({"net_G_ema": load_formula_weights(PIRenderer()).eval().state_dict()}, path)
+    return path
+
+
+def drive_args(tmp_path: Path, face_checkpoint: Path, pirender_checkpoint: Path, **extra: str) -> list[str]:
+    driving, landmarks = generated_clip(tmp_path, 3, no_face=(1,))
+    np.save(tmp_path / "source_landmarks.npy", PORTRAIT_LANDMARKS)
+    options = {"--source": str(PORTRAIT), "--driving": str(driving), "--landmarks": str(landmarks),
+               "--source-landmarks": str(tmp_path / "source_landmarks.npy"), "-o": str(tmp_path / "out.####.png"),
+               "--face-weights": str(face_checkpoint), "--pirender-weights": str(pirender_checkpoint), **extra}
+    return ["drive", *[x for item in options.items() for x in item], "--quiet", "--workers", "1"]
+
+
+@pytest.mark.slow
+def test_drive_renders_a_generated_driving_clip_through_the_whole_graph(tmp_path, face_checkpoint,
+                                                                         pirender_checkpoint, capsys, monkeypatch):
+    from segfuse.cli import main
+    from segfuse.io.frames import frame_path
+    from segfuse.io.images import read_pixels
+    from segfuse.runtime import Evaluator, bind, load_graph
+
+    monkeypatch.setenv("SEGFUSE_CACHE", str(tmp_path / "cache"))
+    args = drive_args(tmp_path, face_checkpoint, pirender_checkpoint, **{
+        "--coeffs-out": str(tmp_path / "coeffs.npy"), "--save-graph": str(tmp_path / "drive.json"),
+        "--smoothing": "0"})
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert err.count("no face found in 1 of 3 frames of driving.####.png (frames 1)") == 1, err
+    rows = np.load(tmp_path / "coeffs.npy")
+    assert rows.shape == (3, 260) and np.isfinite(rows).all()
+    np.testing.assert_array_equal(rows[1], rows[0])  # the frame with no face holds the last one
+    assert not np.array_equal(rows[2, 80:144], rows[0, 80:144])  # the driver's expression changes…
+    assert (rows[:, np.r_[0:80, 144:260]] == rows[0, np.r_[0:80, 144:260]]).all()  # …on the source's pose
+    for t in range(3):
+        assert read_pixels(frame_path(tmp_path / "out.####.png", t)).shape == (256, 256, 3)
+    doc = load_graph(tmp_path / "drive.json")
+    assert doc.nodes["generated"].inputs == {"Source": "portrait", "Coefficients": "coefficients"}
+    alone = Evaluator(bind(doc)).render("coefficients", 2).pixels  # any frame alone: the same row
+    np.testing.assert_array_equal(alone.reshape(-1), rows[2])
+
+
+def test_drive_errors_are_one_line(tmp_path, face_checkpoint, capsys, monkeypatch):
+    from segfuse.cli import main
+
+    monkeypatch.setenv("SEGFUSE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SEGFUSE_MODELS", str(tmp_path / "models"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    pirender = tmp_path / "not-used.pt"
+    pirender.write_bytes(b"")
+
+    def error(args: list[str]) -> str:
+        assert main(args) != 0
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("segfuse: error: "), lines
+        return lines[0]
+
+    args = drive_args(tmp_path, face_checkpoint, pirender)
+    missing = [a if a != str(face_checkpoint) else "" for a in args]
+    assert "deep3dfacerecon_epoch20.pth" in error(missing) and "segfuse models import" in error(missing)
+    marks = np.load(tmp_path / "landmarks.npy")
+    np.save(tmp_path / "landmarks.npy", np.full_like(marks, np.nan))
+    from segfuse.models.face_coefficients import driving_analysis
+
+    with pytest.raises(InputError, match="no face found in any of the 3 frames"):
+        driving_analysis(tmp_path / "driving.####.png", face_checkpoint, tmp_path / "landmarks.npy")
+    np.save(tmp_path / "landmarks.npy", marks[:2])
+    assert "2 frames of landmarks for a clip of 3 frames" in error(args)
