@@ -298,3 +298,33 @@ def test_drive_errors_are_one_line(tmp_path, face_checkpoint, capsys, monkeypatc
         driving_analysis(tmp_path / "driving.####.png", face_checkpoint, tmp_path / "landmarks.npy")
     np.save(tmp_path / "landmarks.npy", marks[:2])
     assert "2 frames of landmarks for a clip of 3 frames" in error(args)
+
+
+def _detector_installed() -> bool:
+    try:
+        find_weights("mtcnn")
+    except WeightsError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _detector_installed(), reason="MTCNN not installed (python install/fetch_weights.py mtcnn)")
+def test_the_face_detector_gives_the_landmarks_and_a_frame_without_a_face_holds(tmp_path, face_checkpoint,
+                                                                                 monkeypatch):
+    """The portrait moved about as a driving clip, with an empty frame: the detector finds the hand-placed points."""
+    from segfuse.io.frames import frame_path
+    from segfuse.io.images import write_pixels
+    from segfuse.models.face_coefficients import driving_analysis
+
+    monkeypatch.setenv("SEGFUSE_CACHE", str(tmp_path / "cache"))
+    portrait = portrait_case(0)
+    shifts = [(0, 0), (6, -4), None]
+    for t, shift in enumerate(shifts):
+        frame = np.full_like(portrait, 128) if shift is None else np.roll(portrait, shift[::-1], axis=(0, 1))
+        write_pixels(frame_path(tmp_path / "d.####.png", t), frame.astype(np.float32) / 255, bit_depth="8")
+    analysis = driving_analysis(tmp_path / "d.####.png", face_checkpoint)
+    assert analysis.found.tolist() == [True, True, False]
+    for t in (0, 1):
+        assert np.abs(analysis.landmarks[t] - (PORTRAIT_LANDMARKS + shifts[t])).max() < 3.0
+    rows = analysis.columns()
+    np.testing.assert_array_equal(rows[2], rows[1])

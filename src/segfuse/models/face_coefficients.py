@@ -90,7 +90,7 @@ Landmarker = Callable[[np.ndarray], "np.ndarray | None"]
 def detector_landmarks() -> Landmarker:
     """Five landmarks of the largest face from the project's face detector (None: no face)."""
     try:
-        from segfuse.models.face_detector import detect_faces  # type: ignore[import-not-found]
+        from segfuse.models.face_detector import detect_faces
     except ImportError:
         raise InputError("no face detector is installed in this build: give per-frame landmarks "
                          "(.npy, N×5×2 image pixels: eyes, nose tip, mouth corners)") from None
@@ -235,11 +235,15 @@ def analysis_key(driving: str | Path, weights: str | Path, landmarks: str | Path
 
 
 def _detector_version() -> str:
+    """The detector and its pinned model: a new detector means new landmarks, so a new analysis."""
     try:
-        from segfuse.models import face_detector  # type: ignore[attr-defined]
+        from segfuse.models import face_detector
     except ImportError:
         return "none"
-    return str(getattr(face_detector, "VERSION", "1"))
+    from segfuse.models.weights import REGISTRY
+
+    entry = REGISTRY.get(face_detector.MODEL_NAME)
+    return f"{face_detector.MODEL_NAME}:{entry.sha256 if entry else ''}"
 
 
 def save_analysis(analysis: DrivingAnalysis, path: Path, key: str) -> None:
