@@ -100,6 +100,27 @@ def test_crops_match_the_official_ones_on_a_public_domain_portrait(case):
         assert (crop[:15] == 0).all() and crop[15:].any()
 
 
+def test_the_window_only_resize_equals_resizing_the_whole_image():
+    """align_face resamples only the crop window; Pillow's whole-image resize then crop must give the same bytes."""
+    from PIL import Image as PILImage
+
+    from segfuse.models.face_recon import resized_crop
+
+    rng = np.random.default_rng(7)
+    for _ in range(12):
+        height, width = (int(v) for v in rng.integers(60, 400, 2))
+        image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        scale = rng.uniform(0.15, 3.0)
+        w, h = int(width * scale), int(height * scale)
+        left, up = int(rng.integers(-230, w + 10)), int(rng.integers(-230, h + 10))
+        whole = np.asarray(PILImage.fromarray(image).resize((w, h), PILImage.Resampling.BICUBIC))
+        want = np.zeros((224, 224, 3), np.uint8)
+        x0, y0, x1, y1 = max(left, 0), max(up, 0), min(left + 224, w), min(up + 224, h)
+        if x1 > x0 and y1 > y0:
+            want[y0 - up:y1 - up, x0 - left:x1 - left] = whole[y0:y1, x0:x1]
+        np.testing.assert_array_equal(resized_crop(image, w, h, left, up), want)
+
+
 @pytest.mark.skipif(not SHARED, reason="set SEGFUSE_SHARED_DIR to the project's shared folder (vox crops)")
 @pytest.mark.parametrize("case", [0, 1])
 def test_crops_match_the_official_ones_on_the_vox_portraits(case):

@@ -23,6 +23,7 @@ from segfuse.models.checkpoints import load_strict, read_state_dict
 from segfuse.models.devices import place
 from segfuse.ops.align import TARGET, crop_geometry, landmarks_in_crop
 
+BICUBIC = PILImage.Resampling.BICUBIC  # the official resampling (util/preprocess.py)
 HEADS = (80, 64, 80, 3, 27, 2, 1)  # identity, expression, texture, angles, lighting, (tx, ty), tz
 NUM_COEFFS = sum(HEADS)  # 257
 PIRENDER_COLUMNS = NUM_COEFFS + 3  # + crop scale s and centre (tx, ty) from the alignment
@@ -122,15 +123,28 @@ def align_face(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np
 
 
 def resized_crop(image: np.ndarray, width: int, height: int, left: int, up: int, side: int = TARGET) -> np.ndarray:
-    """The side×side window at (left, up) of ``image`` resized to width×height (bicubic), zeros outside."""
+    """The side×side window at (left, up) of ``image`` resized to width×height (Pillow bicubic), zeros outside.
+
+    Bit-identical to resizing the whole image and cropping, at a fraction of the cost on large frames:
+    Pillow resizes in two separable 8-bit passes, so the horizontal pass runs only on the source rows the
+    window's taps reach, and the vertical pass only on the window's columns."""
     if width < 1 or height < 1:
         raise ValueError("the face is too small for its image: the aligned resize is empty")
-    resized = np.asarray(PILImage.fromarray(image).resize((width, height), PILImage.Resampling.BICUBIC))
     out = np.zeros((side, side, 3), np.uint8)
     x0, y0 = max(left, 0), max(up, 0)
     x1, y1 = min(left + side, width), min(up + side, height)
-    if x1 > x0 and y1 > y0:
-        out[y0 - up:y1 - up, x0 - left:x1 - left] = resized[y0:y1, x0:x1]
+    if x1 <= x0 or y1 <= y0:
+        return out
+    rows_in = image.shape[0]
+    scale = rows_in / height
+    reach = 2.0 * max(scale, 1.0) + 2.0  # bicubic support (2 px, widened when shrinking) and a margin
+    r0 = max(int(np.floor((y0 + 0.5) * scale - reach)), 0)
+    r1 = min(int(np.ceil((y1 - 0.5) * scale + reach)), rows_in)
+    across = PILImage.fromarray(np.ascontiguousarray(image[r0:r1])).resize((width, r1 - r0), BICUBIC)
+    strip = np.zeros((rows_in, x1 - x0, 3), np.uint8)  # rows the window's taps never reach stay zero
+    strip[r0:r1] = np.asarray(across)[:, x0:x1]
+    down = PILImage.fromarray(strip).resize((x1 - x0, height), BICUBIC)
+    out[y0 - up:y1 - up, x0 - left:x1 - left] = np.asarray(down)[y0:y1]
     return out
 
 

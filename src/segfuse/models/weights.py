@@ -50,7 +50,7 @@ REGISTRY: dict[str, WeightsEntry] = {e.name: e for e in (
         "PIRenderer face generator trained on VoxCeleb (non-commercial use only)"),
     WeightsEntry(
         "deep3d-face-recon", "deep3dfacerecon_epoch20.pth", "face_recon",
-        "MIT code; weights: no licence stated",
+        "none stated (code: MIT)",
         "Deep3DFaceRecon_pytorch's README (github.com/sicxu/Deep3DFaceRecon_pytorch): the Google Drive folder "
         "of pretrained models, checkpoints/<name>/epoch_20.pth; import it with --as deep3d-face-recon", None,
         "Deep3DFaceRecon ResNet-50 coefficient regressor (drives PIRender from a video; no BFM needed)"),
