@@ -27,6 +27,7 @@ from segfuse.models.face_coefficients import (
     transfer,
 )
 from segfuse.models.face_recon import PIRENDER_COLUMNS
+from segfuse.models.pirender_runtime import conform, to_srgb
 from segfuse.models.weights import find_weights
 from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, ClipSpec, Double, FilePath, Image, node
 
@@ -53,6 +54,9 @@ class FaceCoefficients:
                     "full: the driver's expression and pose"),
         Double("smoothing", default=1.0, min=0.0, max=10.0,
                help="Gaussian smoothing of the coefficients over time (sigma, frames; 0: off) against jitter"),
+        Choice("fit", options=("crop", "stretch"), default="crop",
+               help="how PIRender Drive makes the Source 256×256 (its 'fit'): the Source's coefficients are "
+                    "read from that image, so its crop parameters are in the pixels PIRender sees"),
         Choice("device", options=("auto", "cpu", "cuda"), default="auto"),
     )
     output = Alpha
@@ -89,7 +93,8 @@ class FaceCoefficients:
         if "Source" in inputs:
             image = inputs["Source"].frame()
             source_key = hashlib.sha1(np.ascontiguousarray(image.pixels).tobytes()).hexdigest()
-        key = (p.driving, str(weights), p.landmarks, p.source_landmarks, p.mode, p.smoothing, source_key, id(analysis))
+        key = (p.driving, str(weights), p.landmarks, p.source_landmarks, p.mode, p.smoothing, p.fit, source_key,
+               id(analysis))
         with self._lock:
             if key in self._rows:
                 return self._rows[key]
@@ -97,19 +102,28 @@ class FaceCoefficients:
                 self._said.add(message)
                 print(f"segfuse: Face Coefficients: {message}", file=sys.stderr)
         if source_key:
-            skey = f"{source_key}:{weights}:{p.source_landmarks}"
+            skey = f"{source_key}:{weights}:{p.source_landmarks}:{p.fit}"
             source = self._sources.get(skey)
             if source is None:
-                rgb = color.to_srgb_uint8(image.rgb, image.colorspace)
-                points = read_landmarks(p.source_landmarks) if p.source_landmarks else None
-                if points is not None and len(points) != 1:
-                    raise NodeError(f"param 'source_landmarks': {len(points)} faces; the portrait needs one (5×2)")
-                source = source_row(rgb, regressor(weights, p.device), points, "(Source)")
+                source = self._source_row(image, weights, p)
                 self._sources = {skey: source}
         rows = transfer(analysis.columns(p.smoothing), source, p.mode)
         with self._lock:
             self._rows = {key: rows}
         return rows
+
+    def _source_row(self, image: Image, weights: Path, p) -> np.ndarray:
+        """The Source's 260 columns, read from the 256×256 image PIRender Drive gives its network."""
+        srgb = np.clip(color.convert(image.rgb, image.colorspace, color.srgb_space()), 0.0, 1.0)
+        x, (x0, y0, x1, y1) = conform(srgb, p.fit)
+        seen = np.clip(to_srgb(x) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        points = None
+        if p.source_landmarks:
+            points = read_landmarks(p.source_landmarks)
+            if len(points) != 1:
+                raise NodeError(f"param 'source_landmarks': {len(points)} faces; the portrait needs one (5×2)")
+            points = (points[0] - [x0, y0]) * [seen.shape[1] / (x1 - x0), seen.shape[0] / (y1 - y0)]
+        return source_row(seen, regressor(weights, p.device), points, "(Source)")
 
     def render(self, t: int, inputs, p) -> Image:
         rows = self.columns(inputs, p)

@@ -72,6 +72,8 @@ class PIRenderDrive:
         self._runner_key: tuple | None = None
         self._windows: np.ndarray | None = None
         self._windows_key: tuple | None = None
+        self._pose: np.ndarray | None = None
+        self._pose_key: tuple | None = None
 
     def runner(self, p) -> PIRenderRunner:
         key = (p.weights, p.device, p.precision)
@@ -174,11 +176,20 @@ class PIRenderDrive:
         semantics = select_semantics(rows, parse_crop(p.crop))
         if p.mode == "expression":
             if p.source_coefficients:
-                pose = select_semantics(load_coefficients(p.source_coefficients)[:1], parse_crop(p.crop))[0, 64:]
+                pose = self._source_pose(p.source_coefficients, p.crop)
             else:
                 pose = select_semantics(clip.frame(frames.first).pixels[0, :, 0], parse_crop(p.crop))[0, 64:]
             semantics[:, 64:] = pose
         return np.ascontiguousarray(semantics.T)
+
+
+    def _source_pose(self, path: str, crop: str) -> np.ndarray:
+        """The 9 pose values of a source-coefficients file (read once per file and crop)."""
+        with self._lock:
+            if self._pose_key != (path, crop):
+                self._pose = select_semantics(load_coefficients(path)[:1], parse_crop(crop))[0, 64:]
+                self._pose_key = (path, crop)
+            return self._pose
 
 
 def _is_expression_mat(path: Path) -> bool:

@@ -146,6 +146,33 @@ def test_pirender_reads_expression_angles_translation_and_the_crop_columns():
     np.testing.assert_allclose(semantics[:, 70:], trans[:, 2:5].astype(np.float32))
 
 
+@pytest.mark.parametrize("mode", ["full", "expression"])
+def test_pirender_drive_reads_the_coefficients_clip_like_a_coefficient_file(mode):
+    """Rows handed to PIRender Drive as Face Coefficients' 260×1 images make the official windows (rows t-13…t+13
+    clamped to the clip), the same as the array read from a file."""
+    from segfuse.nodes.pirender_drive import PIRenderDrive
+
+    from segfuse.image import Image
+    from segfuse.io.frames import FrameRange
+    from segfuse.models.driving import driving_windows
+    from segfuse.runtime import Alpha, ClipFrames, ClipSpec
+
+    rows = np.random.default_rng(5).normal(size=(20, 260)).astype(np.float32)
+    first = 100
+    spec = ClipSpec(260, 1, Alpha, FrameRange(first, first + 19), "", None)
+    node, params = PIRenderDrive(), PIRenderDrive.descriptor.params
+    p = type("P", (), {x.name: x.default for x in params} | {"mode": mode})()
+    semantics = select_semantics(rows)
+    if mode == "expression":
+        semantics[:, 64:] = semantics[0, 64:]  # no source coefficients: the driver's first frame's pose
+    want = driving_windows(semantics)
+    for t in (first, first + 5, first + 19):
+        asked = node.frames_needed(t, p, ranges={"Coefficients": spec.frames})["Coefficients"]
+        images = {k: Image(rows[k - first].reshape(1, 260, 1)) for k in asked if k in spec.frames}
+        window = node.clip_window(t, ClipFrames("Coefficients", spec, t, images), p)
+        np.testing.assert_array_equal(window, want[t - first])
+
+
 def test_frames_without_a_face_hold_the_last_one_and_smoothing_keeps_still_rows():
     rows = np.arange(5, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
     held = hold_missing(rows, np.array([False, True, False, False, True]))
@@ -165,9 +192,15 @@ def test_modes_keep_the_source_pose_or_match_its_crop_scale():
     np.testing.assert_array_equal(expression[:, 80:144], driver[:, 80:144])
     np.testing.assert_array_equal(np.delete(expression, np.s_[80:144], axis=1),
                                   np.repeat(np.delete(source, np.s_[80:144])[None], 5, axis=0))
+    driver[:, 258] = [10, 12, 14, 16, 18]  # the driver's face moves right by 2 px a frame
+    source[257:260] = [4.0, 100.0, 120.0]  # the source's face is half the size (s twice the driver's)
     full = motion_onto(source, driver)
-    np.testing.assert_allclose(full[:, 257], source[257])  # the driver's scale, relative to its nearest frame
-    np.testing.assert_array_equal(np.delete(full, 257, axis=1), np.delete(driver, 257, axis=1))
+    nearest = int(np.argmin(0.3 * np.abs(driver[:, 80:144] - source[80:144]).mean(axis=1)
+                            + 0.7 * np.abs(driver[:, 224:227] - source[224:227]).mean(axis=1)))
+    np.testing.assert_allclose(full[:, 257], 4.0)  # the driver's scale, relative to its nearest frame
+    np.testing.assert_allclose(full[nearest, 258:260], [100.0, 120.0])  # that frame: where the source is
+    np.testing.assert_allclose(np.diff(full[:, 258]), 1.0)  # 2 driver px a frame = 1 px of the smaller face
+    np.testing.assert_array_equal(full[:, :257], driver[:, :257])
     with pytest.raises(InputError, match="needs the source portrait"):
         transfer(driver, None, "expression")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-EXPRESSION, ANGLES, SCALE = slice(80, 144), slice(224, 227), 257
+EXPRESSION, ANGLES, SCALE, CENTRE = slice(80, 144), slice(224, 227), 257, slice(258, 260)
 
 
 def hold_missing(rows: np.ndarray, found: np.ndarray) -> np.ndarray:
@@ -42,14 +42,23 @@ def expression_onto(source: np.ndarray, driver: np.ndarray) -> np.ndarray:
 
 
 def motion_onto(source: np.ndarray, driver: np.ndarray) -> np.ndarray:
-    """Full motion for another identity, as PIRender's cross-identity inference does it: the driver's rows,
-    with the crop scale (column 257) multiplied by source_s / driver_s, where driver_s is taken from the
-    driver frame that looks most like the source (least 0.3·mean|Δexpression| + 0.7·mean|Δangles|)."""
+    """Full motion for another face: the driver's rows, its crop moved into the source's frame.
+
+    The reference is the driver frame that looks most like the source (least 0.3·mean|Δexpression| +
+    0.7·mean|Δangles|, PIRender's cross-identity rule). As PIRender does, the crop scale (column 257) is
+    multiplied by source_s / driver_s there. Beyond PIRender (whose driving and source videos are all
+    256×256 VoxCeleb crops), the crop centre (258:260) is the source's plus the driver's displacement
+    from that frame, converted to the source's pixels, so a driving clip of any size and framing moves
+    the source from where it is."""
     source = np.asarray(source, np.float32).reshape(-1)
-    out = np.array(driver, np.float32, copy=True)
-    distance = (0.3 * np.abs(out[:, EXPRESSION] - source[EXPRESSION]).mean(axis=1)
-                + 0.7 * np.abs(out[:, ANGLES] - source[ANGLES]).mean(axis=1))
+    driver = np.asarray(driver, np.float32)
+    out = driver.copy()
+    distance = (0.3 * np.abs(driver[:, EXPRESSION] - source[EXPRESSION]).mean(axis=1)
+                + 0.7 * np.abs(driver[:, ANGLES] - source[ANGLES]).mean(axis=1))
     nearest = int(np.argmin(distance))
-    if out[nearest, SCALE] != 0:
-        out[:, SCALE] *= source[SCALE] / out[nearest, SCALE]
+    if driver[nearest, SCALE] == 0 or source[SCALE] == 0:
+        return out
+    ratio = source[SCALE] / driver[nearest, SCALE]
+    out[:, SCALE] = driver[:, SCALE] * ratio
+    out[:, CENTRE] = source[CENTRE] + (driver[:, CENTRE] - driver[nearest, CENTRE]) / ratio
     return out
