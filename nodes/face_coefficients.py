@@ -16,7 +16,7 @@ import numpy as np
 
 from segfuse import color
 from segfuse.errors import NodeError
-from segfuse.io import open_source
+from segfuse.io import FrameRange, open_source
 from segfuse.models.face_coefficients import (
     MODES,
     driving_analysis,
@@ -66,6 +66,7 @@ class FaceCoefficients:
         self._rows: dict[tuple, np.ndarray] = {}
         self._sources: dict[str, np.ndarray] = {}
         self._said: set[str] = set()
+        self._driving: dict[str, tuple[FrameRange, float | None]] = {}
 
     def weights(self, p) -> Path:
         return find_weights("deep3d-face-recon", p.weights)
@@ -75,13 +76,21 @@ class FaceCoefficients:
             raise NodeError("param 'driving' is empty")
         if p.mode == "expression" and "Source" not in inputs:
             raise NodeError("mode 'expression' takes the pose from the Source portrait: connect Source")
-        source = open_source(p.driving)
-        if source.frames is None:
-            raise NodeError(f"param 'driving': {p.driving} is a still image; give a movie or a sequence")
+        frames, fps = self.driving_frames(p.driving)
         if p.landmarks:
-            read_landmarks(p.landmarks, len(source.frames))
+            read_landmarks(p.landmarks, len(frames))
         self.weights(p)  # missing weights fail before any frame renders
-        return ClipSpec(PIRENDER_COLUMNS, 1, Alpha, source.frames, "", source.fps)
+        return ClipSpec(PIRENDER_COLUMNS, 1, Alpha, frames, "", fps)
+
+    def driving_frames(self, path: str) -> tuple[FrameRange, float | None]:
+        """The driving clip's frame range and rate (its file opened once per path)."""
+        with self._lock:
+            if path not in self._driving:
+                source = open_source(path)
+                if source.frames is None:
+                    raise NodeError(f"param 'driving': {path} is a still image; give a movie or a sequence")
+                self._driving = {path: (source.frames, source.fps)}
+            return self._driving[path]
 
     def columns(self, inputs, p) -> np.ndarray:
         """N×260 rows for the whole driving clip, in the chosen mode (computed once per inputs)."""
