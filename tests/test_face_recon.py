@@ -382,3 +382,21 @@ def test_the_face_detector_gives_the_landmarks_and_a_frame_without_a_face_holds(
         assert np.abs(analysis.landmarks[t] - (PORTRAIT_LANDMARKS + shifts[t])).max() < 3.0
     rows = analysis.columns()
     np.testing.assert_array_equal(rows[2], rows[1])
+
+
+def test_face_coefficients_in_comfyui_equals_the_runtime(tmp_path, face_checkpoint, monkeypatch):
+    """The node through the ComfyUI bridge: a MASK batch of 260-wide rows, the same values as the runtime's."""
+    from .test_comfyui import as_outputs, assert_same, runner, runtime_render
+
+    monkeypatch.setenv("SEGFUSE_CACHE", str(tmp_path / "cache"))
+    driving, landmarks = generated_clip(tmp_path, 3, no_face=(1,))
+    np.save(tmp_path / "source_landmarks.npy", PORTRAIT_LANDMARKS)
+    params = {"driving": str(driving), "landmarks": str(landmarks), "weights": str(face_checkpoint),
+              "source_landmarks": str(tmp_path / "source_landmarks.npy")}
+    nodes = {"src": ("org.segfuse.Read", {"path": str(PORTRAIT)}, {}),
+             "coefficients": ("org.segfuse.FaceCoefficients", params, {"Source": "src"})}
+    want = as_outputs("org.segfuse.FaceCoefficients", runtime_render(nodes, "coefficients", 3))
+    portrait = cv2.cvtColor(cv2.imread(str(PORTRAIT)), cv2.COLOR_BGR2RGB)[None].astype(np.float32) / 255
+    got = runner("org.segfuse.FaceCoefficients").run({"Source": torch.from_numpy(portrait), **params})
+    assert got[0].shape == (3, 1, 260)
+    assert_same(got, want, atol=1e-3)  # the portrait reaches the network through 8-bit sRGB either way
