@@ -107,7 +107,7 @@ def paper_graph(options: FixOptions, base_dir: Path | None = None) -> GraphDoc:
     nodes += _median_fuse_write(options)
     return GraphDoc({n.name: n for n in nodes}, options.frames,
                     f"SegFuse {options.preset} pipeline: {options.segmenter} + temporal median + reference fusion",
-                    base_dir or Path.cwd(), "<segfuse fix>")
+                    base_dir or Path.cwd(), "<segfuse drive>" if options.driving else "<segfuse fix>")
 
 
 def _mattes(options: FixOptions, solve: dict, modnet: dict) -> list[NodeSpec]:

@@ -51,8 +51,9 @@ REGISTRY: dict[str, WeightsEntry] = {e.name: e for e in (
     WeightsEntry(
         "deep3d-face-recon", "deep3dfacerecon_epoch20.pth", "face_recon",
         "none stated (code: MIT)",
-        "Deep3DFaceRecon_pytorch's README (github.com/sicxu/Deep3DFaceRecon_pytorch): the Google Drive folder "
-        "of pretrained models, checkpoints/<name>/epoch_20.pth; import it with --as deep3d-face-recon", None,
+        "Deep3DFaceRecon_pytorch's pretrained model (the Google Drive folder its README links, "
+        "github.com/sicxu/Deep3DFaceRecon_pytorch: checkpoints/<name>/epoch_20.pth; import it with "
+        "--as deep3d-face-recon)", None,
         "Deep3DFaceRecon ResNet-50 coefficient regressor (drives PIRender from a video; no BFM needed)"),
     WeightsEntry(
         "lpips-alexnet", "alexnet-owt-7be5be79.pth", "alexnet", "BSD-3-Clause",
