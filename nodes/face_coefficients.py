@@ -19,11 +19,10 @@ from segfuse.errors import NodeError
 from segfuse.io import FrameRange, open_source
 from segfuse.models.face_coefficients import (
     MODES,
+    cached_source_row,
     driving_analysis,
     missing_message,
     read_landmarks,
-    regressor,
-    source_row,
     transfer,
 )
 from segfuse.models.face_recon import PIRENDER_COLUMNS
@@ -132,7 +131,7 @@ class FaceCoefficients:
             if len(points) != 1:
                 raise NodeError(f"param 'source_landmarks': {len(points)} faces; the portrait needs one (5×2)")
             points = (points[0] - [x0, y0]) * [seen.shape[1] / (x1 - x0), seen.shape[0] / (y1 - y0)]
-        return source_row(seen, regressor(weights, p.device), points, "(Source)")
+        return cached_source_row(seen, weights, points, p.device, "(Source)")
 
     def render(self, t: int, inputs, p) -> Image:
         rows = self.columns(inputs, p)

@@ -271,6 +271,32 @@ def load_analysis(path: Path, key: str) -> DrivingAnalysis | None:
     return DrivingAnalysis(coeffs, trans, points, found, first)
 
 
+def cached_source_row(rgb: np.ndarray, weights: str | Path, landmarks: np.ndarray | None, device: str,
+                      name: str) -> np.ndarray:
+    """``source_row`` stored like the driving analysis (keyed by the pixels, landmarks, weights and detector),
+    so every process, farm worker and host uses the same bytes: the regressor's float rounding depends on
+    the thread count, and a render must not."""
+    record = {"format": FORMAT, "version": VERSION, "weights": file_identity(weights),
+              "pixels": hashlib.sha256(np.ascontiguousarray(rgb).tobytes()).hexdigest(), "shape": list(rgb.shape),
+              "landmarks": None if landmarks is None else np.asarray(landmarks, np.float64).round(6).tolist(),
+              "detector": "file" if landmarks is not None else _detector_version()}
+    key = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:32]
+    path = cache_dir() / f"face-source-{key}.npy"
+    try:
+        row = np.load(path, allow_pickle=False)
+        if row.shape == (NUM_COEFFS + 3,) and row.dtype == np.float32 and np.isfinite(row).all():
+            return row
+    except (OSError, ValueError):
+        pass
+    row = source_row(rgb, regressor(weights, device), landmarks, name)
+    try:
+        with atomic_output(path) as tmp, open(tmp, "wb") as f:
+            np.save(f, row)
+    except OSError as exc:
+        print(f"segfuse: warning: could not store the analysis in {path.parent}: {exc}", file=sys.stderr)
+    return row
+
+
 _memo: dict[str, DrivingAnalysis] = {}
 _memo_lock = threading.Lock()
 _runner_cache: dict[tuple, FaceReconRunner] = {}
