@@ -52,8 +52,12 @@ def test_generator_outputs_match_the_official_ones(formula_pirender):
     with torch.no_grad():
         out = formula_pirender(source, semantic)
         warp_only = formula_pirender(source, semantic, stage="warp")
-    for key in ("flow_field", "warp_image", "fake_image"):
-        assert np.abs(out[key].numpy() - data[key]).max() <= 1e-4, key
+    # warp_image samples the source at the flow field's positions: a flow difference of ~2e-5 px (CPU kernels
+    # and thread counts differ between machines) moves it by up to that times the source's gradient (1.2-1.3e-4
+    # measured on an AMD EPYC, 1 and 2 threads), so it gets a looser bound than the network outputs
+    tolerance = {"flow_field": 1e-4, "warp_image": 5e-4, "fake_image": 1e-4}
+    for key, bound in tolerance.items():
+        assert np.abs(out[key].numpy() - data[key]).max() <= bound, key
     assert "fake_image" not in warp_only
     torch.testing.assert_close(warp_only["warp_image"], out["warp_image"])
 
