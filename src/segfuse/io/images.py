@@ -13,7 +13,8 @@ import OpenImageIO as oiio
 
 from segfuse.errors import InputError
 from segfuse.image import check_finite
-from segfuse.io.atomic import atomic_output
+from segfuse.io.quiet import native_stderr_captured
+from segfuse.io.safe_write import OutputError, atomic_output
 
 FLOAT_TYPES = (oiio.FLOAT, oiio.HALF, oiio.DOUBLE)
 BIT_DEPTHS = ("auto", "8", "16", "half", "float")
@@ -144,12 +145,25 @@ def write_pixels(
         spec.attribute("oiio:BitsPerSample", bits)
     if compression:
         spec.attribute("compression", compression)
-    with atomic_output(path) as tmp:
+    with atomic_output(path, verify=lambda tmp: _verify_written(path, tmp, data.shape)) as tmp:
         out = oiio.ImageOutput.create(str(tmp))
         if out is None:
-            raise InputError(f"{path}: no image writer for '{ext}': {oiio.geterror().strip()}")
+            raise OutputError(f"{path}: no image writer for '{ext}': {oiio.geterror().strip()}", exit_code=2)
         try:
             if not out.open(str(tmp), spec) or not out.write_image(data):
-                raise InputError(f"{path}: cannot write image: {out.geterror().strip()}")
+                raise OutputError(f"cannot write {path}: {out.geterror().strip() or 'the image writer failed'}")
         finally:
             out.close()
+
+
+def _verify_written(path: Path, tmp: Path, shape: tuple[int, ...]) -> None:
+    """Decode the file just written: a disk that filled up mid-write leaves a file the codec
+    library may not have complained about, and it must never be renamed into place."""
+    try:
+        with native_stderr_captured():
+            back = read_pixels(tmp)
+    except InputError:
+        back = None
+    if back is None or back.shape[:2] != shape[:2]:
+        raise OutputError(f"cannot write {path}: the file on disk does not decode (disk full or the write "
+                          "failed); nothing was replaced")
