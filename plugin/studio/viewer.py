@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
 )
 
 from segfuse.io.frames import FrameRange
-from segfuse.runtime.clips import Alpha
 from segfuse.runtime.params import ParamError, Strokes
 
 from . import display
@@ -371,31 +370,9 @@ class Viewer(QWidget):
             return (self.node, self.compare)
         return (self.node,)
 
-    def _first_input(self, name: str) -> str | None:
-        spec = self.doc.nodes[name]
-        descriptor = self.doc.descriptor(name)
-        order = [c.name for c in descriptor.clips] if descriptor else list(spec.inputs)
-        return next((spec.inputs[c] for c in order if c in spec.inputs), None)
-
-    def _gives_matte(self, name: str, depth: int = 0) -> bool:
-        """Whether ``name`` outputs a matte: declared Alpha, or passing through (no declared
-        output, like Temporal Median) a first input that is one."""
-        descriptor = self.doc.descriptor(name)
-        output = getattr(descriptor.cls, "output", None) if descriptor else None
-        if output is not None:
-            return output is Alpha
-        upstream = self._first_input(name)
-        return upstream is not None and depth < len(self.doc.nodes) and self._gives_matte(upstream, depth + 1)
-
     def plate_of(self, name: str) -> str | None:
-        """The picture a matte was cut from: up the first inputs, past every node that gives a
-        matte (Temporal Median over a GrabCut matte → GrabCut → its Source plate)."""
-        candidate = self._first_input(name)
-        for _ in range(len(self.doc.nodes)):
-            if candidate is None or not self._gives_matte(candidate):
-                return candidate
-            candidate = self._first_input(candidate)
-        return None
+        """The picture a matte was cut from (see ``ShotDocument.plate_of``)."""
+        return self.doc.plate_of(name)
 
     def refresh(self) -> None:
         """Ask the engine for the current view (replacing a request that has not started)."""

@@ -32,6 +32,11 @@ class ImageInfo:
     single_is_alpha: bool  # a lone channel named A
 
 
+def first_line(message: str) -> str:
+    """OpenImageIO's error text can span lines (the library's own echo of it): keep the first."""
+    return next((line.strip() for line in message.splitlines() if line.strip()), "")
+
+
 def _select_channels(spec: oiio.ImageSpec) -> list[int]:
     names = [n.upper() for n in spec.channelnames]
     if all(c in names for c in "RGB"):
@@ -56,7 +61,7 @@ def _open(path: Path) -> oiio.ImageInput:
     hint.attribute("oiio:UnassociatedAlpha", 1)
     inp = oiio.ImageInput.open(str(path), hint)
     if inp is None:
-        raise InputError(f"{path}: cannot read image: {oiio.geterror().strip() or 'unknown format'}")
+        raise InputError(f"{path}: cannot read image: {first_line(oiio.geterror()) or 'unknown format'}")
     return inp
 
 
@@ -87,7 +92,7 @@ def read_pixels(path: str | Path) -> np.ndarray:
         data = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
         err = inp.geterror()
         if data is None or err:
-            raise InputError(f"{path}: cannot decode pixels (truncated or corrupt): {err.strip()}")
+            raise InputError(f"{path}: cannot decode pixels (truncated or corrupt): {first_line(err)}")
         unassociated = bool(spec.get_int_attribute("oiio:UnassociatedAlpha", 0))
     finally:
         inp.close()
@@ -148,10 +153,10 @@ def write_pixels(
     with atomic_output(path, verify=lambda tmp: _verify_written(path, tmp, data.shape)) as tmp:
         out = oiio.ImageOutput.create(str(tmp))
         if out is None:
-            raise OutputError(f"{path}: no image writer for '{ext}': {oiio.geterror().strip()}", exit_code=2)
+            raise OutputError(f"{path}: no image writer for '{ext}': {first_line(oiio.geterror())}", exit_code=2)
         try:
             if not out.open(str(tmp), spec) or not out.write_image(data):
-                raise OutputError(f"cannot write {path}: {out.geterror().strip() or 'the image writer failed'}")
+                raise OutputError(f"cannot write {path}: {first_line(out.geterror()) or 'the image writer failed'}")
         finally:
             out.close()
 

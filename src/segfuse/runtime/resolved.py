@@ -38,6 +38,23 @@ def output_files(graph: BoundGraph) -> list[str]:
     return found
 
 
+def doc_files(doc: GraphDoc, registry=None) -> list[str]:
+    """Every file param value (read or written) of an unbound document, resolved against its
+    folder; nodes of unknown types are skipped (the document may not be valid yet)."""
+    from segfuse.runtime.registry import default_registry
+
+    registry = registry or default_registry()
+    found = []
+    for spec in doc.nodes.values():
+        if spec.type not in registry:
+            continue
+        for param in registry.get(spec.type).params:
+            value = spec.params.get(param.name)
+            if isinstance(param, FilePath) and isinstance(value, str) and value:
+                found.append(str((doc.base_dir / Path(value).expanduser()).resolve()))
+    return found
+
+
 def _file_value(given: Any, resolved: str, folder: Path) -> str:
     """An absolute path stays absolute; a relative one is made relative to the graph file's folder."""
     if not resolved or not isinstance(given, str) or Path(given).expanduser().is_absolute():
