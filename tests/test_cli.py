@@ -58,14 +58,26 @@ def write_graph(path: Path, nodes: dict, **top) -> Path:
     return path
 
 
+CLIP = 128  # the sample shrunk: every path the tests take, at a sixteenth of the pixels
+
+
 @pytest.fixture(scope="module")
 def short_clip(tmp_path_factory) -> Path:
-    """The sample's first 8 frames as a 16-bit PNG sequence (exercises 16-bit reads)."""
+    """The sample's first 8 frames at 128×128 as a 16-bit PNG sequence (exercises 16-bit reads),
+    with its reference shrunk alike beside it (``ref.png``)."""
+    import cv2
+
     folder = tmp_path_factory.mktemp("clip")
     reader = MovieReader(GENERATED)
     for t in range(8):
-        write_pixels(frame_path(folder / "gen.####.png", t), reader.read(t), bit_depth="16")
+        small = cv2.resize(reader.read(t), (CLIP, CLIP), interpolation=cv2.INTER_AREA)
+        write_pixels(frame_path(folder / "gen.####.png", t), small, bit_depth="16")
+    write_pixels(folder / "ref.png", cv2.resize(read_pixels(REFERENCE), (CLIP, CLIP), interpolation=cv2.INTER_AREA))
     return folder / "gen.####.png"
+
+
+def small_reference(short_clip: Path) -> Path:
+    return short_clip.parent / "ref.png"
 
 
 def test_nodes_and_describe_list_the_built_in_nodes():
@@ -82,7 +94,7 @@ def test_nodes_and_describe_list_the_built_in_nodes():
 
 def test_fix_saves_a_graph_that_renders_the_same_frames(short_clip, tmp_path):
     out = tmp_path / "fixed.####.exr"
-    segfuse("fix", "--generated", str(short_clip), "--reference", str(REFERENCE), "-o", str(out),
+    segfuse("fix", "--generated", str(short_clip), "--reference", str(small_reference(short_clip)), "-o", str(out),
             "--save-graph", str(tmp_path / "shot.json"), "-q")
     graph = json.loads((tmp_path / "shot.json").read_text())
     median = graph["nodes"]["median"]["params"]
@@ -118,7 +130,7 @@ def test_set_overrides_a_param_and_rejects_unknown_ones(short_clip, tmp_path):
 def test_killed_render_leaves_only_complete_frames_and_resume_finishes(tmp_path):
     out = tmp_path / "k.####.exr"
     graph = write_graph(tmp_path / "slow.json", {
-        "clip": {"type": "org.segfuse.test.Blob", "params": {"size": 240, "count": 40}},
+        "clip": {"type": "org.segfuse.test.Blob", "params": {"size": 240, "count": 16}},
         "seg": {"type": "org.segfuse.GrabCutSegment",
                 "params": {"init": "rect", "rect": [0.1, 0.1, 0.9, 0.98], "working_size": 0, "iterations": 6},
                 "inputs": {"Source": "clip"}},
@@ -133,12 +145,14 @@ def test_killed_render_leaves_only_complete_frames_and_resume_finishes(tmp_path)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     frames = sorted(tmp_path.glob("k.*.exr"))
-    assert 3 <= len(frames) < 40
+    assert 3 <= len(frames) < 16
     for path in frames:  # every visible frame is whole
         assert read_pixels(path).shape == (240, 240, 1)
-    resumed = segfuse("render", str(graph), "--resume", "-q")
+    resumed = subprocess.run([sys.executable, "-m", "segfuse.cli", "render", str(graph), "--resume", "-q"], env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
     assert f"{len(frames)} already complete" in resumed.stdout
-    assert len(list(tmp_path.glob("k.*.exr"))) == 40
+    assert len(list(tmp_path.glob("k.*.exr"))) == 16
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # stale temporaries removed
 
 
@@ -147,7 +161,7 @@ def test_size_mismatch_is_one_line_and_writes_nothing(short_clip, tmp_path):
     out = tmp_path / "out.mp4"
     result = segfuse("fix", "--generated", str(short_clip), "--reference", str(tmp_path / "small_ref.png"),
                      "-o", str(out), "-q", check=False)
-    assert_one_line_error(result, r"clip 'Reference' is 120×100 but 'Generated' is 512×512", 2)
+    assert_one_line_error(result, r"clip 'Reference' is 120×100 but 'Generated' is 128×128", 2)
     assert not out.exists()
     segfuse("fix", "--generated", str(short_clip), "--reference", str(tmp_path / "small_ref.png"),
             "-o", str(out), "--reference-fit", "stretch", "-q")
@@ -160,7 +174,7 @@ def test_missing_frames_truncated_movie_and_nan_pixels_are_one_line_errors(short
     for t in (0, 1, 3):
         write_pixels(frame_path(gappy / "g.####.png", t), np.zeros((16, 16, 3), np.float32), bit_depth="8")
     out = tmp_path / "out.####.exr"
-    result = segfuse("fix", "--generated", str(gappy / "g.####.png"), "--reference", str(REFERENCE),
+    result = segfuse("fix", "--generated", str(gappy / "g.####.png"), "--reference", str(small_reference(short_clip)),
                      "-o", str(out), "-q", check=False)
     assert_one_line_error(result, r"missing frames 2 in 0-3", 2)
 
@@ -201,7 +215,7 @@ def test_malformed_and_cyclic_graphs_are_one_line_errors(tmp_path):
 
 
 def test_grayscale_rgba_and_16bit_inputs(short_clip, tmp_path):
-    ref = read_pixels(REFERENCE)
+    ref = read_pixels(small_reference(short_clip))
     gray = ref.mean(axis=2, keepdims=True)
     write_pixels(tmp_path / "gray.png", gray, bit_depth="16")
     rgba = np.concatenate([ref, np.ones_like(ref[:, :, :1]) * 0.5], axis=2)
@@ -210,18 +224,18 @@ def test_grayscale_rgba_and_16bit_inputs(short_clip, tmp_path):
         out = tmp_path / f"{reference}.####.png"
         segfuse("fix", "--generated", str(short_clip), "--reference", str(tmp_path / reference),
                 "-o", str(out), "--frames", "0-1", "-q")
-        assert read_pixels(frame_path(out, 1)).shape == (512, 512, 3)
+        assert read_pixels(frame_path(out, 1)).shape == (CLIP, CLIP, 3)
     validated = segfuse("validate", str(write_graph(tmp_path / "v.json", {
         "g": {"type": "org.segfuse.Read", "params": {"path": str(tmp_path / "gray.png")}},
         "m": {"type": "org.segfuse.Read", "params": {"path": str(tmp_path / "gray.png"), "channels": "alpha"}},
         "a": {"type": "org.segfuse.Read", "params": {"path": str(tmp_path / "rgba.png")}}}))).stdout
-    assert "g                        512×512 RGB   still" in validated
-    assert "m                        512×512 ALPHA still" in validated
-    assert "a                        512×512 RGBA  still" in validated
+    assert "g                        128×128 RGB   still" in validated
+    assert "m                        128×128 ALPHA still" in validated
+    assert "a                        128×128 RGBA  still" in validated
 
 
-def test_movie_written_with_even_size_only(tmp_path):
-    writer_error = segfuse("fix", "--generated", str(GENERATED), "--reference", str(REFERENCE), "-o",
+def test_movie_written_with_even_size_only(short_clip, tmp_path):
+    writer_error = segfuse("fix", "--generated", str(short_clip), "--reference", str(small_reference(short_clip)), "-o",
                            str(tmp_path / "o.mp4"), "--frames", "0-1", "-q")
     assert writer_error.returncode == 0 and len(MovieReader(tmp_path / "o.mp4")) == 2
     with pytest.raises(Exception, match="even width and height"):

@@ -250,7 +250,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     finally:
         close()
     print(table(ev))
-    written = write_report(ev, Path(args.output))
+    from segfuse.io.safe_write import protect_inputs
+
+    scored = [args.reference, *(c.path for c in clips), *([args.background_matte] if args.background_matte else [])]
+    with protect_inputs(scored):  # the report never replaces a file it scored
+        written = write_report(ev, Path(args.output))
     print(f"report: {written[-1]}")
     return 0
 
