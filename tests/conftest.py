@@ -76,3 +76,20 @@ def small_sample(tmp_path_factory) -> tuple[Path, Path]:
     reader.close()
     write_pixels(folder / "ref.png", cv2.resize(read_pixels(REFERENCE), (128, 128), interpolation=cv2.INTER_AREA))
     return folder / "gen.####.png", folder / "ref.png"
+
+
+@pytest.fixture(scope="session")
+def modnet_onnx(formula_modnet, tmp_path_factory):
+    """The formula-weight MODNet exported to ONNX once for the session (an export costs seconds).
+    ``kept_model`` records that exporting left the caller's model as it was (weights, eval mode)."""
+    import types
+
+    import torch
+
+    from segfuse.models.modnet_runtime import export_onnx
+
+    before = {k: v.clone() for k, v in formula_modnet.state_dict().items()}
+    path = export_onnx(formula_modnet, tmp_path_factory.mktemp("onnx") / "modnet.onnx")
+    after = formula_modnet.state_dict()
+    kept = not formula_modnet.training and all(torch.equal(v, before[k]) for k, v in after.items())
+    return types.SimpleNamespace(path=path, kept_model=kept)

@@ -69,11 +69,11 @@ def test_fix_with_modnet_and_with_the_hybrid(modnet_checkpoint, tmp_path):
     assert '"Hint": "reference_modnet"' in graph and "org.segfuse.MODNetMatte" in graph  # best: hybrid reference
 
 
-def test_onnx_backend_pipeline_writes_frames(modnet_checkpoint, tmp_path):
+def test_onnx_backend_pipeline_writes_frames(modnet_onnx, tmp_path):
     env = {"SEGFUSE_MODELS": str(tmp_path / "models")}
     out = tmp_path / "ort.####.exr"
     result = run("fix", "--generated", str(GENERATED), "--reference", str(REFERENCE), "-o", str(out),
-                 "--segmenter", "modnet", "--modnet-weights", str(modnet_checkpoint), "--modnet-backend",
+                 "--segmenter", "modnet", "--modnet-weights", str(modnet_onnx.path), "--modnet-backend",
                  "onnxruntime", "--frames", "0-1", "-q", env=env)
     assert result.returncode == 0, result.stderr
     assert read_pixels(frame_path(out, 1)).shape == (512, 512, 3)

@@ -377,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_describe)
 
-    p = sub.add_parser("models", help="list, import, verify and export network weights")
+    p = sub.add_parser("models", help="list, fetch, import, verify and export network weights")
     models = p.add_subparsers(dest="models_command", required=True)
     q = models.add_parser("list", help="the registry and what is installed")
     q.set_defaults(func=cmd_models_list)

@@ -130,7 +130,8 @@ def check_writable_folder(target: PathLike, exit_code: int = 2) -> Path:
         probe = temporary_path(Path(target))
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         os.close(fd)
-        os.unlink(probe)
+        with contextlib.suppress(FileNotFoundError):  # a farm chunk's cleanup may have taken it already
+            os.unlink(probe)
     except OSError as exc:
         raise OutputError(f"{target}: cannot write to the folder {folder}: {describe_os_error(exc)}",
                           exit_code) from None
