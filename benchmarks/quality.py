@@ -7,7 +7,7 @@
 On the sample it renders the fix of each preset (paper, classic, best; and best with MODNet or
 the hybrid when MODNet weights are installed), then scores every clip against the reference; the
 first clip is the baseline
-and the table gives each one's relative improvement. In a folder, every movie or numbered
+and the table gives each one's relative change from the raw clip. In a folder, every movie or numbered
 sequence is a clip (the one named 'raw' or 'generated', if any, comes first).
 """
 
@@ -30,7 +30,7 @@ from segfuse.sample import GENERATED, REFERENCE
 def sample_clips(work: Path) -> list[ClipInput]:
     """The raw sample, then each preset's fix (and MODNet's when its weights are installed)."""
     clips = [ClipInput("raw", str(GENERATED))]
-    runs = [("paper", "paper", "grabcut"), ("classic", "classic", "grabcut"), ("best", "best", "grabcut"),
+    runs = [("paper", "paper", None), ("classic", "classic", None), ("best", "best", None),
             ("best-modnet", "best", "modnet"), ("best-hybrid", "best", "hybrid")]
     for label, preset, segmenter in runs:
         out = work / f"{label}.mp4"

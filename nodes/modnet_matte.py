@@ -6,8 +6,6 @@ import threading
 from pathlib import Path
 
 from segfuse import color
-from segfuse.models.modnet import infer_mattes
-from segfuse.models.modnet_runtime import make_runner
 from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, FilePath, Image, Int, alpha_image, node
 
 
@@ -36,6 +34,8 @@ class MODNetMatte:
 
     def runner(self, p):
         """The loaded network, made once per weights/backend/device/precision."""
+        from segfuse.models.modnet_runtime import make_runner  # torch: imported when a network is needed
+
         key = (p.weights, p.backend, p.device, p.precision)
         with self._lock:
             if self._key != key:
@@ -51,6 +51,8 @@ class MODNetMatte:
         return self.render_batch([t], [inputs], p)[0]
 
     def render_batch(self, times: list[int], inputs: list, p) -> list[Image]:
+        from segfuse.models.modnet import infer_mattes
+
         frames = [clips["Source"].frame() for clips in inputs]
         images = [color.to_srgb_uint8(f.rgb, f.colorspace) for f in frames]
         return [alpha_image(m) for m in infer_mattes(self.runner(p), images, p.ref_size)]

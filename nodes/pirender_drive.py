@@ -21,7 +21,6 @@ from segfuse.models.driving import (
     load_coefficients,
     select_semantics,
 )
-from segfuse.models.pirender_runtime import PIRenderRunner, check_portrait, conform, load_pirender, to_srgb
 from segfuse.models.weights import find_weights
 from segfuse.runtime import RGB, RGBA, Alpha, Bool, Choice, Clip, FilePath, Image, String, node
 
@@ -75,7 +74,10 @@ class PIRenderDrive:
         self._pose: np.ndarray | None = None
         self._pose_key: tuple | None = None
 
-    def runner(self, p) -> PIRenderRunner:
+    def runner(self, p):
+        """The loaded network (torch is imported here, when a network is first needed)."""
+        from segfuse.models.pirender_runtime import PIRenderRunner, load_pirender
+
         key = (p.weights, p.device, p.precision)
         with self._lock:
             if self._runner_key != key:
@@ -126,6 +128,8 @@ class PIRenderDrive:
         return FrameRange(0, len(self.windows(p)) - 1)
 
     def region_of_definition(self, inputs, p) -> tuple[int, int]:
+        from segfuse.models.pirender_runtime import check_portrait
+
         coefficients = inputs.get("Coefficients")
         if coefficients is not None and (coefficients.size != (260, 1) or coefficients.is_still):
             raise NodeError(f"clip 'Coefficients' is {coefficients.width}×{coefficients.height}"
@@ -141,6 +145,8 @@ class PIRenderDrive:
         return self.render_batch([t], [inputs], p)[0]
 
     def render_batch(self, times: list[int], inputs: list, p) -> list[Image]:
+        from segfuse.models.pirender_runtime import conform, to_srgb
+
         source = inputs[0]["Source"].frame()
         srgb = np.clip(color.convert(source.rgb, source.colorspace, color.srgb_space()), 0.0, 1.0)
         x, box = conform(srgb, p.fit)

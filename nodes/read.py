@@ -45,6 +45,12 @@ class Read:
                 self._source, self._key = open_source(p.path, wanted), key
             return self._source
 
+    def verify_files(self, p) -> None:
+        """Decode every frame this node reads, once (called before rendering)."""
+        source = self.source(p)
+        if hasattr(source, "verify"):
+            source.verify()
+
     def _components(self, source: FrameSource, mode: str) -> Components:
         if mode == "auto":
             if source.channels == 1:

@@ -56,3 +56,40 @@ def modnet_checkpoint(formula_modnet, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "modnet_photographic_portrait_matting.ckpt"
     torch.save({f"module.{k}": v for k, v in formula_modnet.state_dict().items()}, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def small_sample(tmp_path_factory) -> tuple[Path, Path]:
+    """The built-in sample (``segfuse.sample``) shrunk to 128×128: its first 12 frames as a PNG
+    sequence and its reference. Whole-graph behaviour (frame independence, parallel renders) does
+    not depend on size, and a sixteenth of the pixels keeps the suite fast."""
+    import cv2
+
+    from segfuse.io.images import read_pixels, write_pixels
+    from segfuse.io.movie import MovieReader
+    from segfuse.sample import GENERATED, REFERENCE
+
+    folder = tmp_path_factory.mktemp("small_sample")
+    reader = MovieReader(GENERATED)
+    for t in range(12):
+        write_pixels(folder / f"gen.{t:04d}.png", cv2.resize(reader.read(t), (128, 128), interpolation=cv2.INTER_AREA))
+    reader.close()
+    write_pixels(folder / "ref.png", cv2.resize(read_pixels(REFERENCE), (128, 128), interpolation=cv2.INTER_AREA))
+    return folder / "gen.####.png", folder / "ref.png"
+
+
+@pytest.fixture(scope="session")
+def modnet_onnx(formula_modnet, tmp_path_factory):
+    """The formula-weight MODNet exported to ONNX once for the session (an export costs seconds).
+    ``kept_model`` records that exporting left the caller's model as it was (weights, eval mode)."""
+    import types
+
+    import torch
+
+    from segfuse.models.modnet_runtime import export_onnx
+
+    before = {k: v.clone() for k, v in formula_modnet.state_dict().items()}
+    path = export_onnx(formula_modnet, tmp_path_factory.mktemp("onnx") / "modnet.onnx")
+    after = formula_modnet.state_dict()
+    kept = not formula_modnet.training and all(torch.equal(v, before[k]) for k, v in after.items())
+    return types.SimpleNamespace(path=path, kept_model=kept)

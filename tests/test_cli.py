@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import signal
@@ -14,7 +16,8 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
-from segfuse.demo import LABEL_HEIGHT
+from segfuse.cli import main
+from segfuse.demo import GRAPH_NAME, LABEL_HEIGHT
 from segfuse.io.frames import frame_path
 from segfuse.io.images import read_pixels, write_pixels
 from segfuse.io.movie import MovieReader, MovieWriter
@@ -24,10 +27,18 @@ from .conftest import TEST_NODES
 
 
 def segfuse(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the command in a subprocess with the test nodes on SEGFUSE_NODE_PATH."""
-    env = dict(os.environ, SEGFUSE_NODE_PATH=str(TEST_NODES))
-    result = subprocess.run([sys.executable, "-m", "segfuse.cli", *args], capture_output=True, text=True,
-                            cwd=cwd, env=env, timeout=300)
+    """Run the command in this process (``segfuse.cli.main``; a new process would cost seconds of
+    start-up and test nothing more), capturing what it prints."""
+    out, err = io.StringIO(), io.StringIO()
+    here = os.getcwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        os.chdir(here)
+    result = subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
     if check and result.returncode != 0:
         raise AssertionError(f"segfuse {' '.join(args)} failed: {result.stderr}")
     return result
@@ -47,14 +58,26 @@ def write_graph(path: Path, nodes: dict, **top) -> Path:
     return path
 
 
+CLIP = 128  # the sample shrunk: every path the tests take, at a sixteenth of the pixels
+
+
 @pytest.fixture(scope="module")
 def short_clip(tmp_path_factory) -> Path:
-    """The sample's first 8 frames as a 16-bit PNG sequence (exercises 16-bit reads)."""
+    """The sample's first 8 frames at 128×128 as a 16-bit PNG sequence (exercises 16-bit reads),
+    with its reference shrunk alike beside it (``ref.png``)."""
+    import cv2
+
     folder = tmp_path_factory.mktemp("clip")
     reader = MovieReader(GENERATED)
     for t in range(8):
-        write_pixels(frame_path(folder / "gen.####.png", t), reader.read(t), bit_depth="16")
+        small = cv2.resize(reader.read(t), (CLIP, CLIP), interpolation=cv2.INTER_AREA)
+        write_pixels(frame_path(folder / "gen.####.png", t), small, bit_depth="16")
+    write_pixels(folder / "ref.png", cv2.resize(read_pixels(REFERENCE), (CLIP, CLIP), interpolation=cv2.INTER_AREA))
     return folder / "gen.####.png"
+
+
+def small_reference(short_clip: Path) -> Path:
+    return short_clip.parent / "ref.png"
 
 
 def test_nodes_and_describe_list_the_built_in_nodes():
@@ -71,10 +94,11 @@ def test_nodes_and_describe_list_the_built_in_nodes():
 
 def test_fix_saves_a_graph_that_renders_the_same_frames(short_clip, tmp_path):
     out = tmp_path / "fixed.####.exr"
-    segfuse("fix", "--generated", str(short_clip), "--reference", str(REFERENCE), "-o", str(out),
+    segfuse("fix", "--generated", str(short_clip), "--reference", str(small_reference(short_clip)), "-o", str(out),
             "--save-graph", str(tmp_path / "shot.json"), "-q")
     graph = json.loads((tmp_path / "shot.json").read_text())
-    assert graph["nodes"]["median"]["params"] == {"window": 5, "mode": "causal", "hold_current": True}
+    median = graph["nodes"]["median"]["params"]
+    assert (median["window"], median["mode"], median["hold_current"]) == (5, "causal", True)
     graph["nodes"]["write"]["params"]["path"] = str(tmp_path / "again.####.exr")
     (tmp_path / "shot.json").write_text(json.dumps(graph))
     result = segfuse("render", str(tmp_path / "shot.json"), "--frames", "2-5", "-q")
@@ -106,7 +130,7 @@ def test_set_overrides_a_param_and_rejects_unknown_ones(short_clip, tmp_path):
 def test_killed_render_leaves_only_complete_frames_and_resume_finishes(tmp_path):
     out = tmp_path / "k.####.exr"
     graph = write_graph(tmp_path / "slow.json", {
-        "clip": {"type": "org.segfuse.test.Blob", "params": {"size": 240, "count": 40}},
+        "clip": {"type": "org.segfuse.test.Blob", "params": {"size": 240, "count": 16}},
         "seg": {"type": "org.segfuse.GrabCutSegment",
                 "params": {"init": "rect", "rect": [0.1, 0.1, 0.9, 0.98], "working_size": 0, "iterations": 6},
                 "inputs": {"Source": "clip"}},
@@ -121,12 +145,14 @@ def test_killed_render_leaves_only_complete_frames_and_resume_finishes(tmp_path)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     frames = sorted(tmp_path.glob("k.*.exr"))
-    assert 3 <= len(frames) < 40
+    assert 3 <= len(frames) < 16
     for path in frames:  # every visible frame is whole
         assert read_pixels(path).shape == (240, 240, 1)
-    resumed = segfuse("render", str(graph), "--resume", "-q")
+    resumed = subprocess.run([sys.executable, "-m", "segfuse.cli", "render", str(graph), "--resume", "-q"], env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
     assert f"{len(frames)} already complete" in resumed.stdout
-    assert len(list(tmp_path.glob("k.*.exr"))) == 40
+    assert len(list(tmp_path.glob("k.*.exr"))) == 16
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # stale temporaries removed
 
 
@@ -135,7 +161,7 @@ def test_size_mismatch_is_one_line_and_writes_nothing(short_clip, tmp_path):
     out = tmp_path / "out.mp4"
     result = segfuse("fix", "--generated", str(short_clip), "--reference", str(tmp_path / "small_ref.png"),
                      "-o", str(out), "-q", check=False)
-    assert_one_line_error(result, r"clip 'Reference' is 120×100 but 'Generated' is 512×512", 2)
+    assert_one_line_error(result, r"clip 'Reference' is 120×100 but 'Generated' is 128×128", 2)
     assert not out.exists()
     segfuse("fix", "--generated", str(short_clip), "--reference", str(tmp_path / "small_ref.png"),
             "-o", str(out), "--reference-fit", "stretch", "-q")
@@ -148,7 +174,7 @@ def test_missing_frames_truncated_movie_and_nan_pixels_are_one_line_errors(short
     for t in (0, 1, 3):
         write_pixels(frame_path(gappy / "g.####.png", t), np.zeros((16, 16, 3), np.float32), bit_depth="8")
     out = tmp_path / "out.####.exr"
-    result = segfuse("fix", "--generated", str(gappy / "g.####.png"), "--reference", str(REFERENCE),
+    result = segfuse("fix", "--generated", str(gappy / "g.####.png"), "--reference", str(small_reference(short_clip)),
                      "-o", str(out), "-q", check=False)
     assert_one_line_error(result, r"missing frames 2 in 0-3", 2)
 
@@ -173,9 +199,9 @@ def test_missing_frames_truncated_movie_and_nan_pixels_are_one_line_errors(short
         "n": {"type": "org.segfuse.Read", "params": {"path": str(nan_dir / "n.####.exr")}},
         "out": {"type": "org.segfuse.Write", "params": {"path": str(out)}, "inputs": {"Source": "n"}}})
     result = segfuse("render", str(graph), "-q", check=False)
-    assert_one_line_error(result, r"n\.0002\.exr: 1 NaN/Inf pixel value\(s\), first at x=9 y=4 channel R", 1)
-    assert not frame_path(out, 2).exists()
-    assert frame_path(out, 1).exists()  # frames before the bad one are complete and kept
+    # every input frame is decoded before rendering: the bad frame stops the job before frame 0
+    assert_one_line_error(result, r"n\.0002\.exr: 1 NaN/Inf pixel value\(s\), first at x=9 y=4 channel R", 2)
+    assert not frame_path(out, 0).exists()
 
 
 def test_malformed_and_cyclic_graphs_are_one_line_errors(tmp_path):
@@ -189,7 +215,7 @@ def test_malformed_and_cyclic_graphs_are_one_line_errors(tmp_path):
 
 
 def test_grayscale_rgba_and_16bit_inputs(short_clip, tmp_path):
-    ref = read_pixels(REFERENCE)
+    ref = read_pixels(small_reference(short_clip))
     gray = ref.mean(axis=2, keepdims=True)
     write_pixels(tmp_path / "gray.png", gray, bit_depth="16")
     rgba = np.concatenate([ref, np.ones_like(ref[:, :, :1]) * 0.5], axis=2)
@@ -198,18 +224,18 @@ def test_grayscale_rgba_and_16bit_inputs(short_clip, tmp_path):
         out = tmp_path / f"{reference}.####.png"
         segfuse("fix", "--generated", str(short_clip), "--reference", str(tmp_path / reference),
                 "-o", str(out), "--frames", "0-1", "-q")
-        assert read_pixels(frame_path(out, 1)).shape == (512, 512, 3)
+        assert read_pixels(frame_path(out, 1)).shape == (CLIP, CLIP, 3)
     validated = segfuse("validate", str(write_graph(tmp_path / "v.json", {
         "g": {"type": "org.segfuse.Read", "params": {"path": str(tmp_path / "gray.png")}},
         "m": {"type": "org.segfuse.Read", "params": {"path": str(tmp_path / "gray.png"), "channels": "alpha"}},
         "a": {"type": "org.segfuse.Read", "params": {"path": str(tmp_path / "rgba.png")}}}))).stdout
-    assert "g                        512×512 RGB   still" in validated
-    assert "m                        512×512 ALPHA still" in validated
-    assert "a                        512×512 RGBA  still" in validated
+    assert "g                        128×128 RGB   still" in validated
+    assert "m                        128×128 ALPHA still" in validated
+    assert "a                        128×128 RGBA  still" in validated
 
 
-def test_movie_written_with_even_size_only(tmp_path):
-    writer_error = segfuse("fix", "--generated", str(GENERATED), "--reference", str(REFERENCE), "-o",
+def test_movie_written_with_even_size_only(short_clip, tmp_path):
+    writer_error = segfuse("fix", "--generated", str(short_clip), "--reference", str(small_reference(short_clip)), "-o",
                            str(tmp_path / "o.mp4"), "--frames", "0-1", "-q")
     assert writer_error.returncode == 0 and len(MovieReader(tmp_path / "o.mp4")) == 2
     with pytest.raises(Exception, match="even width and height"):
@@ -219,13 +245,21 @@ def test_movie_written_with_even_size_only(tmp_path):
 @pytest.mark.slow
 def test_demo_writes_outputs_and_improves_the_background(tmp_path):
     result = segfuse("demo", "-o", "demo", "-q", cwd=tmp_path)  # relative, as the README runs it
-    for name in ("fused.mp4", "side_by_side.png", "paper_graph.json"):
+    for name in ("fused.mp4", "side_by_side.png", GRAPH_NAME):
         assert (tmp_path / "demo" / name).is_file()
+    graph = json.loads((tmp_path / "demo" / GRAPH_NAME).read_text())
+    assert graph["nodes"]["reference_matte"]["type"] == "org.segfuse.MotionMatte"
+    assert "best preset" in graph["description"] and "grabcut" not in graph["description"].lower()
     side_by_side = read_pixels(tmp_path / "demo" / "side_by_side.png")
     assert side_by_side.shape == (512 + LABEL_HEIGHT, 2048, 3)
     for panel in range(4):  # each panel has a label: light text on its dark band
         band = side_by_side[:LABEL_HEIGHT, panel * 512:(panel + 1) * 512]
         assert band.max() > 0.8 and np.median(band) < 0.2
+    from segfuse.sample import load_truth
+
+    matte = side_by_side[LABEL_HEIGHT:, 3 * 512:, 0]  # the matte panel: white = person, as compositors read it
+    person = load_truth().generated[24]
+    assert matte[person].mean() > 0.8 and matte[~person].mean() < 0.5
     numbers = {}
     for line in result.stdout.splitlines():
         parts = line.split()

@@ -73,7 +73,8 @@ def test_report_without_lpips_weights_is_clearly_partial(fused, tmp_path, monkey
 def test_lpips_is_reported_when_the_backbone_is_installed(fused, tmp_path):
     backbone = tmp_path / "alexnet-owt-7be5be79.pth"
     torch.save(formula_state_dict(AlexNetFeatures()), backbone)
-    result = run_eval(tmp_path, f"raw={GENERATED}", f"grabcut={fused}", extra=("--lpips-backbone", str(backbone)))
+    result = run_eval(tmp_path, f"raw={GENERATED}", f"grabcut={fused}",
+                      extra=("--lpips-backbone", str(backbone), "--frames", "0-2"))  # LPIPS costs: 3 frames
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert summary["unavailable"] == {}

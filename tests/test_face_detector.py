@@ -3,7 +3,7 @@ model's install and checksum, and the missing-model message.
 
 The photo is scikit-image's ``astronaut`` (Eileen Collins, NASA, public domain; in the dev extra).
 Tests that run the networks need the model installed as the README says
-(``python install/fetch_weights.py mtcnn``; .ci/run does it) and are skipped with that reason otherwise.
+(``segfuse models fetch mtcnn``; .ci/run does it) and are skipped with that reason otherwise.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def _installed() -> Path | None:
 
 
 needs_model = pytest.mark.skipif(_installed() is None,
-                                 reason="MTCNN not installed (python install/fetch_weights.py mtcnn)")
+                                 reason="MTCNN not installed (segfuse models fetch mtcnn)")
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_missing_model_names_the_install_command(tmp_path, monkeypatch):
     monkeypatch.setenv("SEGFUSE_MODELS", str(tmp_path))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(face_detector, "_nets", None)
-    with pytest.raises(WeightsError, match=r"install/fetch_weights.py mtcnn"):
+    with pytest.raises(WeightsError, match=r"segfuse models fetch mtcnn"):
         detect_faces(np.zeros((64, 64, 3), np.uint8))
 
 

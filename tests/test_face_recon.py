@@ -362,7 +362,7 @@ def _detector_installed() -> bool:
     return True
 
 
-@pytest.mark.skipif(not _detector_installed(), reason="MTCNN not installed (python install/fetch_weights.py mtcnn)")
+@pytest.mark.skipif(not _detector_installed(), reason="MTCNN not installed (segfuse models fetch mtcnn)")
 def test_the_face_detector_gives_the_landmarks_and_a_frame_without_a_face_holds(tmp_path, face_checkpoint,
                                                                                  monkeypatch):
     """The portrait moved about as a driving clip, with an empty frame: the detector finds the hand-placed points."""

@@ -51,7 +51,7 @@ def test_a_torchvision_checkpoint_with_classifier_loads_and_a_wrong_one_is_refus
 def test_missing_backbone_names_the_file_and_the_fetch_script(tmp_path, monkeypatch):
     monkeypatch.setenv("SEGFUSE_MODELS", str(tmp_path))
     with pytest.raises(WeightsError, match=r"alexnet-owt-7be5be79\.pth .* not found .*"
-                                           r"python install/fetch_weights\.py lpips-alexnet"):
+                                           r"segfuse models fetch lpips-alexnet"):
         LPIPS("alex")
 
 

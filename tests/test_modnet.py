@@ -11,7 +11,7 @@ import torch
 
 from segfuse.models.checkpoints import read_state_dict
 from segfuse.models.modnet import MODNet, infer_matte, infer_mattes, inference_size
-from segfuse.models.modnet_runtime import OrtRunner, export_onnx, load_modnet, make_runner
+from segfuse.models.modnet_runtime import OrtRunner, load_modnet, make_runner
 from segfuse.models.weights import WeightsError, find_weights
 
 from .conftest import FIXTURES
@@ -51,12 +51,9 @@ def test_inference_size_rule(h, w, expected):
     assert inference_size(h, w) == expected
 
 
-def test_onnx_runtime_equals_torch(formula_modnet, tmp_path):
-    before = {k: v.clone() for k, v in formula_modnet.state_dict().items()}
-    path = export_onnx(formula_modnet, tmp_path / "modnet.onnx")
-    assert not formula_modnet.training  # exporting leaves the caller's model as it was
-    assert all(torch.equal(v, before[k]) for k, v in formula_modnet.state_dict().items())
-    runner = OrtRunner(path, device="cpu")
+def test_onnx_runtime_equals_torch(formula_modnet, modnet_onnx):
+    assert modnet_onnx.kept_model  # exporting leaves the caller's model as it was
+    runner = OrtRunner(modnet_onnx.path, device="cpu")
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (200, 150, 3), dtype=np.uint8) for _ in range(2)]  # batch of 2, odd size
     np.testing.assert_allclose(infer_mattes(runner, images), infer_mattes(formula_modnet, images), atol=1e-3)
@@ -124,9 +121,9 @@ def test_weights_lookup_order_and_missing_message(modnet_checkpoint, tmp_path, m
     assert find_weights("modnet-photographic", str(modnet_checkpoint)) == modnet_checkpoint
 
 
-def test_backend_choice_follows_the_file(modnet_checkpoint, formula_modnet, tmp_path, monkeypatch):
+def test_backend_choice_follows_the_file(modnet_checkpoint, modnet_onnx, tmp_path, monkeypatch):
     monkeypatch.setenv("SEGFUSE_MODELS", str(tmp_path / "models"))
-    onnx = export_onnx(formula_modnet, tmp_path / "m.onnx")
+    onnx = modnet_onnx.path
     assert isinstance(make_runner(onnx), OrtRunner)
     assert isinstance(make_runner(modnet_checkpoint, "onnxruntime"), OrtRunner)  # exported once, cached
     assert len(list((tmp_path / "models" / "onnx").glob("*.onnx"))) == 1

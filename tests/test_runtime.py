@@ -14,7 +14,6 @@ from segfuse.io.frames import frame_path
 from segfuse.io.images import read_pixels
 from segfuse.paper_graph import FixOptions, paper_graph
 from segfuse.runtime import Evaluator, FrameCache, FrameRange, bind, render_graph
-from segfuse.sample import GENERATED, REFERENCE
 
 
 def test_cache_stays_within_its_byte_budget_and_evicts_oldest():
@@ -50,9 +49,10 @@ def test_cache_does_not_keep_failures():
 
 
 @pytest.fixture(scope="module")
-def paper_doc(tmp_path_factory):
+def paper_doc(tmp_path_factory, small_sample):
     out = tmp_path_factory.mktemp("paper") / "out.####.exr"
-    return paper_graph(FixOptions(str(GENERATED), str(REFERENCE), str(out), frames=FrameRange(0, 11)))
+    generated, reference = small_sample
+    return paper_graph(FixOptions(str(generated), str(reference), str(out), frames=FrameRange(0, 11)))
 
 
 def test_paper_graph_frame_alone_equals_frame_in_sequence(paper_doc):

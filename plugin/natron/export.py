@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from segfuse.errors import GraphError
-from segfuse.io.atomic import atomic_output
 from segfuse.runtime import default_registry
 from segfuse.runtime.graph import coerce_params
 from segfuse.runtime.graphfile import GraphDoc, load_graph
@@ -273,9 +272,15 @@ def _natron_path(path: str) -> str:
 
 def export_natron(graph: str | Path, output: str | Path) -> Path:
     """Write the Natron script for the graph file ``graph`` to ``output`` (atomically)."""
+    from segfuse.io.safe_write import OutputError, write_text_atomic
+    from segfuse.runtime.resolved import doc_files
+
     doc = load_graph(graph)
     text = natron_script(doc, Path(output).name)
-    with atomic_output(output) as tmp:
-        Path(tmp).write_text(text)
+    try:  # never over the graph file or a file it reads or writes; found before anything renders
+        write_text_atomic(output, text, inputs=[graph, *doc_files(doc)])
+    except OutputError as exc:
+        exc.exit_code = 2
+        raise
     return Path(output)
 

@@ -21,6 +21,7 @@ from typing import Any
 from segfuse.errors import SegFuseError
 from segfuse.io.frames import FrameRange
 from segfuse.runtime import bind, load_graph, save_graph
+from segfuse.runtime.clips import Alpha
 from segfuse.runtime.graph import BoundGraph
 from segfuse.runtime.graphfile import GraphDoc, NodeSpec
 from segfuse.runtime.node import NodeDescriptor
@@ -114,6 +115,37 @@ class ShotDocument:
     def descriptor(self, name: str) -> NodeDescriptor | None:
         spec = self.nodes[name]
         return self.registry.get(spec.type) if spec.type in self.registry else None
+
+    def first_input(self, name: str) -> str | None:
+        """The node wired to ``name``'s first connected clip (in declaration order)."""
+        spec = self.nodes[name]
+        descriptor = self.descriptor(name)
+        order = [c.name for c in descriptor.clips] if descriptor else list(spec.inputs)
+        return next((spec.inputs[c] for c in order if c in spec.inputs and spec.inputs[c] in self.nodes), None)
+
+    def gives_matte(self, name: str) -> bool:
+        """Whether ``name`` outputs a matte: declared Alpha, or passing through (no declared output,
+        like Temporal Median) a first input that gives one."""
+        for _ in range(len(self.nodes)):
+            descriptor = self.descriptor(name)
+            output = getattr(descriptor.cls, "output", None) if descriptor else None
+            if output is not None:
+                return output is Alpha
+            upstream = self.first_input(name)
+            if upstream is None:
+                return False
+            name = upstream
+        return False
+
+    def plate_of(self, name: str) -> str | None:
+        """The picture a matte was cut from, for the viewer's matte overlay: up the first inputs,
+        past every node that gives a matte (Temporal Median → Track Matte → its Source plate)."""
+        candidate = self.first_input(name)
+        for _ in range(len(self.nodes)):
+            if candidate is None or not self.gives_matte(candidate):
+                return candidate
+            candidate = self.first_input(candidate)
+        return None
 
     def upstream(self, names: Iterable[str]) -> list[str]:
         """``names`` and every node they read from, in insertion order."""

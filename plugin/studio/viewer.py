@@ -371,11 +371,8 @@ class Viewer(QWidget):
         return (self.node,)
 
     def plate_of(self, name: str) -> str | None:
-        """The node a matte was cut from: its first wired input (GrabCut's Source)."""
-        spec = self.doc.nodes[name]
-        descriptor = self.doc.descriptor(name)
-        order = [c.name for c in descriptor.clips] if descriptor else list(spec.inputs)
-        return next((spec.inputs[c] for c in order if c in spec.inputs), None)
+        """The picture a matte was cut from (see ``ShotDocument.plate_of``)."""
+        return self.doc.plate_of(name)
 
     def refresh(self) -> None:
         """Ask the engine for the current view (replacing a request that has not started)."""

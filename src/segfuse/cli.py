@@ -11,14 +11,17 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from segfuse import __version__, color, drive
+from segfuse import __version__
 from segfuse.errors import ColorError, GraphError, SegFuseError
-from segfuse.farm import cli as farm_cli
-from segfuse.io.frames import FrameRange
-from segfuse.runtime import bind, default_registry, load_graph, render_graph, save_graph
-from segfuse.runtime.graphfile import GraphDoc
+
+if TYPE_CHECKING:
+    from segfuse.io.frames import FrameRange
+    from segfuse.runtime.graphfile import GraphDoc
+
+# Only what parsing arguments needs is imported up here: `segfuse --help` and `segfuse nodes`
+# start in a fraction of a second (no OpenImageIO, PyAV or torch); each command imports its own.
 
 
 def _progress_bar(quiet: bool):
@@ -48,7 +51,15 @@ def _progress_bar(quiet: bool):
 
 
 def _frames(text: str | None) -> FrameRange | None:
-    return FrameRange.parse(text) if text else None
+    """``--frames A-B`` (or one frame); a malformed or reversed range is an argument error (exit 2)."""
+    if not text:
+        return None
+    from segfuse.io.frames import FrameRange
+
+    try:
+        return FrameRange.parse(text)
+    except SegFuseError as exc:
+        raise GraphError(f"--frames: {exc}") from None
 
 
 def apply_overrides(doc: GraphDoc, assignments: list[str]) -> None:
@@ -68,14 +79,19 @@ def apply_overrides(doc: GraphDoc, assignments: list[str]) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    from segfuse.farm import cli as farm_cli
+    from segfuse.runtime import bind, load_graph, render_graph, verify_inputs
+
+    frames = _frames(args.frames)
     doc = load_graph(args.graph)
     apply_overrides(doc, args.set or [])
     if farm_cli.wants_farm(args):
         return farm_cli.render(args, doc, _progress_bar)
     graph = bind(doc)
+    verify_inputs(graph)
     update, close = _progress_bar(args.quiet)
     try:
-        report = render_graph(graph, _frames(args.frames), resume=args.resume, workers=args.workers,
+        report = render_graph(graph, frames, resume=args.resume, workers=args.workers,
                               cache_bytes=args.cache_mb * 1024 * 1024, progress=update)
     finally:
         close()
@@ -85,7 +101,10 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from segfuse.runtime import bind, load_graph, verify_inputs
+
     graph = bind(load_graph(args.graph))
+    verify_inputs(graph)
     for name in graph.order:
         spec = graph.nodes[name].spec
         frames = "still" if spec.frames is None else str(spec.frames)
@@ -96,6 +115,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_fix(args: argparse.Namespace) -> int:
     from segfuse.paper_graph import FixOptions, paper_graph
+    from segfuse.runtime import bind, render_graph, verify_inputs
+    from segfuse.runtime.resolved import save_resolved_graph
 
     if args.source:
         if not args.coeffs or args.generated or args.reference:
@@ -114,19 +135,23 @@ def cmd_fix(args: argparse.Namespace) -> int:
         doc = paper_graph(options, Path.cwd())
     except ValueError as exc:
         raise GraphError(str(exc)) from None
-    if args.save_graph:
-        save_graph(doc, args.save_graph)
     graph = bind(doc)
+    verify_inputs(graph)
+    if args.save_graph:
+        save_resolved_graph(graph, args.save_graph)
     update, close = _progress_bar(args.quiet)
     try:
         report = render_graph(graph, resume=args.resume, workers=args.workers, progress=update)
     finally:
         close()
-    print(f"rendered {report.rendered} frame(s) → {', '.join(report.outputs)}")
+    skipped = f", {report.skipped} already complete" if report.skipped else ""
+    print(f"rendered {report.rendered} frame(s){skipped} → {', '.join(report.outputs)}")
     return 0
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:
+    from segfuse.runtime.registry import default_registry
+
     registry = default_registry()
     if args.json:
         print(json.dumps([d.describe() for d in registry.all()], indent=2))
@@ -137,6 +162,8 @@ def cmd_nodes(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
+    from segfuse.runtime.registry import default_registry
+
     d = default_registry().get(args.node_id).describe()
     if args.json:
         print(json.dumps(d, indent=2))
@@ -170,6 +197,16 @@ def cmd_models_import(args: argparse.Namespace) -> int:
     return registry_cli.import_model(Path(args.path), args.name)
 
 
+def cmd_models_fetch(args: argparse.Namespace) -> int:
+    from segfuse.models.fetch import fetch
+    from segfuse.models.weights import REGISTRY
+
+    unknown = [n for n in args.names if n not in REGISTRY]
+    if unknown:
+        raise GraphError(f"models fetch: unknown name(s) {', '.join(unknown)} (known: {', '.join(REGISTRY)})")
+    return fetch(args.names)
+
+
 def cmd_models_verify(args: argparse.Namespace) -> int:
     from segfuse.models import registry_cli
 
@@ -194,22 +231,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if not sep or not label or not path:
             raise GraphError(f"--clip {item}: expected LABEL=PATH")
         clips.append(ClipInput(label, path))
+    frames = _frames(args.frames)
     if args.graph:
+        from segfuse.runtime import bind, load_graph, render_graph, verify_inputs
+
         graph = bind(load_graph(args.graph))
+        verify_inputs(graph)
         update, close = _progress_bar(args.quiet)
         try:
-            render_graph(graph, _frames(args.frames), progress=update)
+            render_graph(graph, frames, progress=update)
         finally:
             close()
         clips += [ClipInput(sink.name, sink.params.path) for sink in graph.sinks()]
     update, close = _progress_bar(args.quiet)
     try:
         ev = evaluate(args.reference, clips, background_matte=args.background_matte, lpips_net=args.lpips_net,
-                      lpips_backbone=args.lpips_backbone, frames=_frames(args.frames), progress=update)
+                      lpips_backbone=args.lpips_backbone, frames=frames, progress=update)
     finally:
         close()
     print(table(ev))
-    written = write_report(ev, Path(args.output))
+    from segfuse.io.safe_write import protect_inputs
+
+    scored = [args.reference, *(c.path for c in clips), *([args.background_matte] if args.background_matte else [])]
+    with protect_inputs(scored):  # the report never replaces a file it scored
+        written = write_report(ev, Path(args.output))
     print(f"report: {written[-1]}")
     return 0
 
@@ -243,7 +288,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     finally:
         close()
     out = Path(args.output)
-    print(f"wrote {out / 'fused.mp4'}, {out / 'side_by_side.png'}, {out / 'paper_graph.json'}")
+    from segfuse.demo import GRAPH_NAME
+
+    print(f"wrote {out / 'fused.mp4'}, {out / 'side_by_side.png'}, {out / GRAPH_NAME}")
     print("background outside the person, vs the reference (sRGB):")
     print(f"  mean abs error  raw {score.mae_raw:.4f}  fused {score.mae_fused:.4f}")
     print(f"  PSNR            raw {score.psnr_raw:.2f} dB  fused {score.psnr_fused:.2f} dB")
@@ -251,10 +298,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with SegFuse's error convention: one line, ``segfuse: error: …``, exit code 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"segfuse: error: {self.prog.removeprefix('segfuse ')}: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="segfuse", description="Repair the background of talking-head renders.")
+    from segfuse.farm import cli as farm_cli  # declares options only; imports nothing heavy
+
+    parser = OneLineParser(
+        prog="segfuse",
+        description="Repair the background of neural talking-head renders: segment the person, steady the "
+                    "matte over time, and blend the reference portrait's clean background back in.")
     parser.add_argument("--version", action="version", version=f"segfuse {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     def render_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--resume", action="store_true", help="skip sequence frames already written")
@@ -275,34 +334,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("graph")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("fix", help="run the paper's pipeline on a generated clip")
+    p = sub.add_parser("fix", help="repair a generated clip's background (the best preset; --preset paper for "
+                                   "the paper's exact recipe)")
     p.add_argument("--generated", help="generated clip (movie or sequence)")
     p.add_argument("--reference", help="reference portrait image")
     p.add_argument("--source", help="a portrait to animate with PIRender first (instead of --generated)")
     p.add_argument("--coeffs", help="driving 3DMM coefficients for --source (.npy/.npz/.mat)")
-    p.add_argument("--pirender-weights", default="", help="PIRenderer checkpoint (CC BY-NC 4.0)")
-    p.add_argument("--drive-mode", default="full", choices=["full", "expression"])
+    p.add_argument("--pirender-weights", help="PIRenderer checkpoint (CC BY-NC 4.0; with --source)")
+    p.add_argument("--drive-mode", choices=["full", "expression"], help="PIRender Drive's mode (with --source)")
     p.add_argument("-o", "--output", required=True, help="output movie or sequence pattern")
     p.add_argument("--preset", default="best", choices=["best", "classic", "paper"],
                    help="best (default): motion-learnt reference matte, flow-tracked mattes, person-safe "
                         "blend; classic: SegFuse 0.1's GrabCut graph (= the SegFuse Fix filter); paper: "
                         "the paper's exact recipe")
-    p.add_argument("--segmenter", default="grabcut", choices=["grabcut", "modnet", "hybrid"],
-                   help="grabcut (the paper's best), modnet, or hybrid (MODNet's matte starts GrabCut)")
-    p.add_argument("--modnet-weights", default="", help="MODNet .ckpt or .onnx (default: the registry's)")
-    p.add_argument("--modnet-backend", default="auto", choices=["auto", "torch", "onnxruntime"])
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where networks run")
+    p.add_argument("--segmenter", choices=["motion", "grabcut", "modnet", "hybrid"],
+                   help="the reference matte's source: motion (best's default), grabcut (classic's and paper's), "
+                        "modnet, or hybrid (MODNet's matte starts GrabCut); an option a preset has no node for "
+                        "is refused")
+    p.add_argument("--modnet-weights", help="MODNet .ckpt or .onnx (default: the registry's)")
+    p.add_argument("--modnet-backend", choices=["auto", "torch", "onnxruntime"])
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where networks run (MODNet, PIRender)")
     p.add_argument("--window", type=int, default=5, help="temporal median window (paper: 5)")
     p.add_argument("--median-mode", default="causal", choices=["causal", "centered"])
     p.add_argument("--kernel", type=int, default=7, help="fusion Gaussian kernel (paper: 7)")
     p.add_argument("--reference-fit", default="error", choices=["error", "stretch"],
                    help="when the reference size differs from the clip's")
-    p.add_argument("--iterations", type=int, default=3, help="GrabCut iterations")
-    p.add_argument("--working-size", type=int, default=256, help="GrabCut solve size (long side, 0 = full)")
+    p.add_argument("--iterations", type=int,
+                   help="GrabCut / Motion Matte iterations (default: the node's, 3 / 5)")
+    p.add_argument("--working-size", type=int,
+                   help="long side GrabCut, Motion Matte and Track Matte work at (default 256; 0 = full)")
     p.add_argument("--frames", help="frame range A-B")
-    p.add_argument("--save-graph", metavar="GRAPH.json", help="also save the graph it runs")
+    p.add_argument("--save-graph", metavar="GRAPH.json", help="also save the graph it runs, every param resolved")
     render_options(p)
     p.set_defaults(func=cmd_fix)
+
+    from segfuse import drive  # its own imports wait until the command runs
 
     drive.add_parser(sub)
 
@@ -315,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_describe)
 
-    p = sub.add_parser("models", help="list, import, verify and export network weights")
+    p = sub.add_parser("models", help="list, fetch, import, verify and export network weights")
     models = p.add_subparsers(dest="models_command", required=True)
     q = models.add_parser("list", help="the registry and what is installed")
     q.set_defaults(func=cmd_models_list)
@@ -323,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("path")
     q.add_argument("--as", dest="name", help="registry name (default: matched by file name)")
     q.set_defaults(func=cmd_models_import)
+    q = models.add_parser("fetch", help="download registry weights that have a download link, checked by sha256")
+    q.add_argument("names", nargs="+", metavar="NAME", help="registry names (see 'segfuse models list')")
+    q.set_defaults(func=cmd_models_fetch)
     q = models.add_parser("verify", help="load every installed file and check its sha256 where recorded")
     q.set_defaults(func=cmd_models_verify)
     q = models.add_parser("export-onnx", help="export a network to ONNX (dynamic batch and size)")
@@ -359,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="the script to write (e.g. shot.py)")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("demo", help="run the paper pipeline on the built-in sample")
+    p = sub.add_parser("demo", help="repair the built-in sample (the best preset) and show the result")
     p.add_argument("-o", "--output", default="segfuse-demo", help="output folder")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=cmd_demo)
@@ -370,9 +439,14 @@ COLOUR_COMMANDS = ("render", "validate", "fix", "eval", "demo")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) and argument errors (2, already one line)
+        return int(exc.code or 0) if isinstance(exc.code, int) or exc.code is None else 2
     try:
         if args.command in COLOUR_COMMANDS:
+            from segfuse import color
+
             color.active_config()  # an unusable $OCIO is one line before anything else happens
         return args.func(args)
     except (GraphError, ColorError) as exc:
@@ -380,9 +454,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except SegFuseError as exc:
         print(f"segfuse: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("segfuse: interrupted; frames already written are complete", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 1))
+    except KeyboardInterrupt as exc:
+        kept = str(exc) or "nothing was rendered"
+        print(f"segfuse: interrupted; {kept}", file=sys.stderr)
         return 130
     except Exception as exc:
         if os.environ.get("SEGFUSE_DEBUG"):

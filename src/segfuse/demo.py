@@ -1,8 +1,8 @@
-"""``segfuse demo``: the paper pipeline on the built-in sample, with a picture and numbers.
+"""``segfuse demo``: the repair (the best preset) on the built-in sample, with a picture and numbers.
 
-Renders the fused movie, a side-by-side PNG (reference | generated | fixed | matte, each panel
-labelled with its name and the frame number), the
-graph it used, and prints how far raw and fused frames are from the reference outside the
+Renders the fused movie, a side-by-side PNG (reference | generated | fixed | what the blend keeps
+from the render, white = person, each panel labelled with its name and the frame number), the
+graph it used (``best_graph.json``), and prints how far raw and fused frames are from the reference outside the
 person (mean absolute error, PSNR), using the sample's true masks.
 """
 
@@ -18,8 +18,9 @@ from segfuse.io.images import read_pixels, write_pixels
 from segfuse.io.movie import MovieReader
 from segfuse.ops.metrics import iou, mean_abs_error, psnr
 from segfuse.paper_graph import FixOptions, paper_graph
-from segfuse.runtime import Evaluator, bind, render_graph, save_graph
+from segfuse.runtime import Evaluator, bind, render_graph
 from segfuse.runtime.render import Progress
+from segfuse.runtime.resolved import save_resolved_graph
 from segfuse.sample import GENERATED, REFERENCE, load_truth
 
 
@@ -51,6 +52,7 @@ def score_background(fused_movie: Path, mattes: list[np.ndarray]) -> BackgroundS
 
 
 LABEL_HEIGHT = 36
+GRAPH_NAME = "best_graph.json"  # the graph the demo ran: the best preset, every param resolved
 
 
 def label_panel(pixels: np.ndarray, text: str) -> np.ndarray:
@@ -68,8 +70,8 @@ def run_demo(out_dir: Path, progress: Progress | None = None, frame: int = 24) -
     out_dir.mkdir(parents=True, exist_ok=True)
     options = FixOptions(str(GENERATED), str(REFERENCE), str(out_dir / "fused.mp4"))
     doc = paper_graph(options, out_dir)
-    save_graph(doc, out_dir / "paper_graph.json")
     graph = bind(doc)
+    save_resolved_graph(graph, out_dir / GRAPH_NAME)
     render_graph(graph, progress=progress)
 
     evaluator = Evaluator(graph)
@@ -77,10 +79,12 @@ def run_demo(out_dir: Path, progress: Progress | None = None, frame: int = 24) -
     mask_doc = paper_graph(options, out_dir)
     mask_doc.nodes["fuse"].params["output"] = "mask"
     mask = Evaluator(bind(mask_doc)).render("fuse", frame).pixels
+    person = 1.0 - mask  # M weighs the reference's background in; shown as compositors read mattes: white = person
     panels = [evaluator.render(name, frame) for name in ("reference", "generated", "fuse")]
     srgb = [color.convert(p.pixels, p.colorspace, color.srgb_space()) for p in panels]
-    names = ("reference", f"generated, frame {frame}", f"fixed, frame {frame}", f"matte (fusion mask), frame {frame}")
-    strip = np.concatenate([label_panel(p, n) for p, n in zip(srgb + [np.repeat(mask, 3, axis=2)], names,
+    names = ("reference", f"generated, frame {frame}", f"fixed, frame {frame}",
+             f"person matte (white), frame {frame}")
+    strip = np.concatenate([label_panel(p, n) for p, n in zip(srgb + [np.repeat(person, 3, axis=2)], names,
                                                                 strict=True)], axis=1)
     write_pixels(out_dir / "side_by_side.png", strip, bit_depth="8")
     return score_background(out_dir / "fused.mp4", mattes)

@@ -13,11 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from segfuse import color
 from segfuse.errors import GraphError
-from segfuse.io.atomic import atomic_output
 
 
 def add_parser(sub) -> None:
@@ -47,7 +43,11 @@ def add_parser(sub) -> None:
 
 
 def cmd_drive(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from segfuse import color
     from segfuse.cli import _progress_bar
+    from segfuse.io.atomic import atomic_output
     from segfuse.io.frames import FrameRange
     from segfuse.models.face_coefficients import driving_analysis
     from segfuse.models.weights import find_weights

@@ -58,13 +58,21 @@ class Evaluation:
     frames: list[int]
     read_frame: Callable[[str, int], np.ndarray]  # label, t -> sRGB frame
 
-    def improvement(self, metric: str, clip: ClipScores) -> float | None:
-        """Relative improvement (%) of ``clip`` over the first clip (the baseline)."""
+    def change(self, metric: str, clip: ClipScores) -> float | None:
+        """Relative change (%) of ``clip``'s mean from the first clip's (the baseline): the sign is
+        the value's, so less flicker is negative and more PSNR positive (``LOWER_IS_BETTER`` says
+        which way is better), as the README's tables print it."""
         base, value = self.clips[0].mean(metric), clip.mean(metric)
         if base is None or value is None or base == 0:
             return None
-        change = (base - value) / abs(base) if LOWER_IS_BETTER[metric] else (value - base) / abs(base)
-        return 100.0 * change
+        return 100.0 * (value - base) / abs(base)
+
+    def improvement(self, metric: str, clip: ClipScores) -> float | None:
+        """Relative improvement (%) over the baseline: positive = better, whichever way the metric runs."""
+        change = self.change(metric, clip)
+        if change is None:
+            return None
+        return -change if LOWER_IS_BETTER[metric] else change
 
 
 def _graph(reference: str, clips: list[ClipInput], background_matte: str) -> GraphDoc:

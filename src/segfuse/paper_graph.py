@@ -23,7 +23,7 @@ from pathlib import Path
 from segfuse.io.frames import FrameRange
 from segfuse.runtime.graphfile import GraphDoc, NodeSpec
 
-SEGMENTERS = ("grabcut", "modnet", "hybrid")
+SEGMENTERS = ("motion", "grabcut", "modnet", "hybrid")
 PRESETS = ("best", "classic", "paper")
 BEST_PROTECT = 1  # px of background kept from the render next to the person (chosen on the benchmark)
 BEST_FEATHER = "centered"  # the 7×7 blend straddles that protected edge (chosen on the benchmark)
@@ -40,26 +40,28 @@ PRESET_HELP = {
 
 @dataclass(frozen=True)
 class FixOptions:
-    """What ``segfuse fix`` exposes; every field maps onto one node param."""
+    """What ``segfuse fix`` exposes; every field maps onto node params. ``None`` means "not given":
+    the preset's own choice (or the node's default) applies, and the saved graph records it. An
+    option given where no node of the preset has its param is refused, never silently ignored."""
 
     generated: str
     reference: str
     output: str
-    segmenter: str = "grabcut"
+    segmenter: str | None = None  # best: motion; classic, paper: grabcut
     window: int = 5
     median_mode: str = "causal"
     kernel: int = 7
     reference_fit: str = "error"
-    iterations: int = 3
-    working_size: int = 256
-    modnet_weights: str = ""
-    modnet_backend: str = "auto"
-    device: str = "auto"
+    iterations: int | None = None  # GrabCut: 3, Motion Matte: 5 (the nodes' defaults)
+    working_size: int | None = None  # 256 (the nodes' default); paper: full resolution
+    modnet_weights: str | None = None
+    modnet_backend: str | None = None
+    device: str | None = None
     frames: FrameRange | None = None
     source: str = ""  # with coeffs: render the generated clip with PIRender Drive first
     coeffs: str = ""
-    pirender_weights: str = ""
-    drive_mode: str = "full"
+    pirender_weights: str | None = None
+    drive_mode: str | None = None
     preset: str = "best"
     driving: str = ""  # with source: a driving video read by Face Coefficients (instead of coeffs)
     face_weights: str = ""
@@ -68,21 +70,70 @@ class FixOptions:
     smoothing: float = 1.0
 
 
+SEGMENTER_PRESETS = {"motion": ("best",), "grabcut": ("classic", "paper"), "modnet": ("best", "classic"),
+                     "hybrid": ("best", "classic")}
+
+
+def _given(**values) -> dict:
+    """The options the user gave (not None), as node params."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _refuse(option: str, why: str) -> ValueError:
+    return ValueError(f"{option}: {why}")
+
+
+def _check_options(options: FixOptions, segmenter: str) -> None:
+    """Refuse every given option that no node of this preset and segmenter would use."""
+    preset = options.preset
+    if segmenter not in SEGMENTER_PRESETS:
+        raise ValueError(f"segmenter '{segmenter}' is not one of {', '.join(SEGMENTER_PRESETS)}")
+    if preset not in SEGMENTER_PRESETS[segmenter]:
+        belongs = " and ".join(SEGMENTER_PRESETS[segmenter])
+        instead = {"best": "preset best learns the reference's matte from the clip's motion instead",
+                   "classic": "preset classic segments with GrabCut (or MODNet)",
+                   "paper": "preset paper segments with GrabCut only"}[preset]
+        raise _refuse(f"--segmenter {segmenter}", f"{instead}; {segmenter} belongs to preset(s) {belongs} "
+                      f"(add --preset {SEGMENTER_PRESETS[segmenter][0]}, or drop --segmenter)")
+    grabcut = segmenter in ("grabcut", "hybrid")
+    if options.iterations is not None and not (grabcut or segmenter == "motion"):
+        raise _refuse("--iterations", f"no node of preset {preset} with --segmenter {segmenter} iterates "
+                      "(GrabCut and Motion Matte do: use --segmenter hybrid, or the classic or paper preset)")
+    if options.working_size is not None and preset == "paper":
+        raise _refuse("--working-size", "the paper preset solves GrabCut at full resolution; the option belongs "
+                      "to presets best and classic")
+    if options.working_size is not None and preset == "classic" and not grabcut:
+        raise _refuse("--working-size", "no node of preset classic with --segmenter modnet has a working size "
+                      "(use --segmenter grabcut or hybrid)")
+    if segmenter not in ("modnet", "hybrid"):
+        for option, value in (("--modnet-weights", options.modnet_weights),
+                              ("--modnet-backend", options.modnet_backend)):
+            if value is not None:
+                raise _refuse(option, f"MODNet does not run with --segmenter {segmenter} "
+                              "(add --segmenter modnet or hybrid)")
+        if options.device is not None and not options.source:
+            raise _refuse("--device", "no network runs in this graph (it applies to MODNet, with --segmenter "
+                          "modnet or hybrid, and to PIRender, with --source)")
+    if not options.source:
+        for option, value in (("--pirender-weights", options.pirender_weights),
+                              ("--drive-mode", options.drive_mode)):
+            if value is not None:
+                raise _refuse(option, "applies to PIRender Drive, which runs only with --source and --coeffs")
+
+
 def paper_graph(options: FixOptions, base_dir: Path | None = None) -> GraphDoc:
-    """Build the graph for ``options``; paths are kept as given (relative to ``base_dir``)."""
+    """Build the graph for ``options``; paths are kept as given (relative to ``base_dir``).
+    Raises ValueError (one line) for an unknown preset or an option the preset would ignore."""
     if options.preset not in PRESETS:
         raise ValueError(f"preset '{options.preset}' is not one of {', '.join(PRESETS)}")
-    if options.preset == "paper" and options.segmenter != "grabcut":
-        raise ValueError("preset 'paper' segments with GrabCut only (drop --segmenter or pick another preset)")
-    if options.segmenter not in SEGMENTERS:
-        raise ValueError(f"segmenter '{options.segmenter}' is not one of {', '.join(SEGMENTERS)}")
-    solve = {"iterations": options.iterations, "working_size": options.working_size}
-    modnet = {"weights": options.modnet_weights, "backend": options.modnet_backend, "device": options.device}
+    segmenter = options.segmenter or ("motion" if options.preset == "best" else "grabcut")
+    _check_options(options, segmenter)
+    modnet = _given(weights=options.modnet_weights, backend=options.modnet_backend, device=options.device)
     if options.source and options.driving:
         face = {"driving": options.driving, "landmarks": options.landmarks,
                 "source_landmarks": options.source_landmarks, "weights": options.face_weights,
-                "mode": options.drive_mode, "smoothing": options.smoothing, "device": options.device}
-        drive = {"weights": options.pirender_weights, "device": options.device}
+                "smoothing": options.smoothing, **_given(mode=options.drive_mode, device=options.device)}
+        drive = _given(weights=options.pirender_weights, device=options.device)
         nodes = [
             NodeSpec("portrait", "org.segfuse.Read", {"path": options.source}),
             NodeSpec("coefficients", "org.segfuse.FaceCoefficients", face, {"Source": "portrait"}),
@@ -91,8 +142,8 @@ def paper_graph(options: FixOptions, base_dir: Path | None = None) -> GraphDoc:
             NodeSpec("reference", "org.segfuse.PIRenderDrive", {**drive, "output": "source"}, {"Source": "portrait"}),
         ]
     elif options.source:
-        drive = {"weights": options.pirender_weights, "coefficients": options.coeffs, "mode": options.drive_mode,
-                 "device": options.device}
+        drive = {"coefficients": options.coeffs,
+                 **_given(weights=options.pirender_weights, mode=options.drive_mode, device=options.device)}
         nodes = [
             NodeSpec("portrait", "org.segfuse.Read", {"path": options.source}),
             NodeSpec("generated", "org.segfuse.PIRenderDrive", drive, {"Source": "portrait"}),
@@ -103,26 +154,32 @@ def paper_graph(options: FixOptions, base_dir: Path | None = None) -> GraphDoc:
             NodeSpec("generated", "org.segfuse.Read", {"path": options.generated}),
             NodeSpec("reference", "org.segfuse.Read", {"path": options.reference}),
         ]
-    nodes += _mattes(options, solve, modnet)
+    nodes += _mattes(options, segmenter, modnet)
     nodes += _median_fuse_write(options)
+    what = {"motion": "Motion Matte + Track Matte", "grabcut": "GrabCut", "modnet": "MODNet",
+            "hybrid": "MODNet-started GrabCut"}[segmenter]
+    if options.preset == "best" and segmenter != "motion":
+        what = f"{what} reference matte + Track Matte"
+    median = "temporal median (holding the current frame)" if options.preset == "best" else "temporal median"
     return GraphDoc({n.name: n for n in nodes}, options.frames,
-                    f"SegFuse {options.preset} pipeline: {options.segmenter} + temporal median + reference fusion",
+                    f"SegFuse {options.preset} preset: {what} + {median} + reference fusion",
                     base_dir or Path.cwd(), "<segfuse drive>" if options.driving else "<segfuse fix>")
 
 
-def _mattes(options: FixOptions, solve: dict, modnet: dict) -> list[NodeSpec]:
+def _mattes(options: FixOptions, segmenter: str, modnet: dict) -> list[NodeSpec]:
     """reference_matte and generated_matte for the preset and segmenter."""
+    solve = _given(iterations=options.iterations, working_size=options.working_size)
     if options.preset == "paper":
-        paper = {"init": "border", "iterations": options.iterations, "working_size": 0}
+        paper = {"init": "border", "iterations": options.iterations or 3, "working_size": 0}
         return [
             NodeSpec("reference_matte", "org.segfuse.GrabCutSegment", paper, {"Source": "reference"}),
             NodeSpec("generated_matte", "org.segfuse.GrabCutSegment", paper, {"Source": "generated"}),
         ]
     if options.preset == "best":
-        if options.segmenter == "grabcut":
-            reference = [NodeSpec("reference_matte", "org.segfuse.MotionMatte", {},
+        if segmenter == "motion":
+            reference = [NodeSpec("reference_matte", "org.segfuse.MotionMatte", dict(solve),
                                   {"Reference": "reference", "Moving": "generated"})]
-        elif options.segmenter == "modnet":
+        elif segmenter == "modnet":
             reference = [NodeSpec("reference_matte", "org.segfuse.MODNetMatte", modnet, {"Source": "reference"})]
         else:
             reference = [
@@ -130,18 +187,19 @@ def _mattes(options: FixOptions, solve: dict, modnet: dict) -> list[NodeSpec]:
                 NodeSpec("reference_matte", "org.segfuse.GrabCutSegment", {"init": "hint", **solve},
                          {"Source": "reference", "Hint": "reference_modnet"}),
             ]
-        return reference + [NodeSpec("generated_matte", "org.segfuse.TrackMatte", {},
+        track = _given(working_size=options.working_size)
+        return reference + [NodeSpec("generated_matte", "org.segfuse.TrackMatte", track,
                                      {"Source": "generated", "Reference": "reference",
                                       "ReferenceMatte": "reference_matte"})]
     nodes: list[NodeSpec] = []
-    if options.segmenter == "grabcut":
+    if segmenter == "grabcut":
         nodes += [
             NodeSpec("reference_matte", "org.segfuse.GrabCutSegment", {"init": "portrait", **solve},
                      {"Source": "reference"}),
             NodeSpec("generated_matte", "org.segfuse.GrabCutSegment", {"init": "hint", **solve},
                      {"Source": "generated", "Hint": "reference_matte"}),
         ]
-    elif options.segmenter == "modnet":
+    elif segmenter == "modnet":
         nodes += [
             NodeSpec("reference_matte", "org.segfuse.MODNetMatte", modnet, {"Source": "reference"}),
             NodeSpec("generated_matte", "org.segfuse.MODNetMatte", modnet, {"Source": "generated"}),

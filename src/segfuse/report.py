@@ -35,9 +35,9 @@ def table(ev: Evaluation) -> str:
         cells = " ".join(f"{_fmt(clip.mean(m), m):>13s}" for m in METRICS)
         lines.append(f"{clip.label:16s} {len(clip.frames):>6d} {cells}")
     if len(ev.clips) > 1:
-        lines.append(f"improvement over '{ev.clips[0].label}' (%):")
+        lines.append(f"change from '{ev.clips[0].label}' (% of its value; ↑/↓ in the header: which way is better):")
         for clip in ev.clips[1:]:
-            cells = " ".join(f"{'n/a' if (v := ev.improvement(m, clip)) is None else f'{v:+.2f}':>13s}"
+            cells = " ".join(f"{'n/a' if (v := ev.change(m, clip)) is None else f'{v:+.2f}':>13s}"
                              for m in METRICS)
             lines.append(f"{clip.label:16s} {'':>6s} {cells}")
     for metric, why in ev.unavailable.items():
@@ -70,6 +70,7 @@ def _summary(ev: Evaluation) -> dict:
         "reference": ev.reference, "background": ev.background_source, "frames": [ev.frames[0], ev.frames[-1]],
         "unavailable": ev.unavailable,
         "clips": [{"label": c.label, "path": c.path, "means": {m: c.mean(m) for m in METRICS},
+                   "change_percent": {m: ev.change(m, c) for m in METRICS},
                    "improvement_percent": {m: ev.improvement(m, c) for m in METRICS}} for c in ev.clips],
     }
 
@@ -130,8 +131,8 @@ def _html(ev: Evaluation, plots: list[str], sheet: str, notes: dict[str, str]) -
         f"<tr><td>{esc(c.label)}</td><td>{len(c.frames)}</td>"
         + "".join(f"<td>{_fmt(c.mean(m), m)}</td>" for m in METRICS) + "</tr>" for c in ev.clips)
     gains = "".join(
-        f"<tr><td>{esc(c.label)}</td><td></td>"
-        + "".join(f"<td>{'n/a' if (v := ev.improvement(m, c)) is None else f'{v:+.2f}%'}</td>" for m in METRICS)
+        f"<tr><td>{esc(c.label)}</td><td>{len(c.frames)}</td>"
+        + "".join(f"<td>{'n/a' if (v := ev.change(m, c)) is None else f'{v:+.2f}%'}</td>" for m in METRICS)
         + "</tr>" for c in ev.clips[1:])
     missing = "".join(f"<li><b>{esc(k)}</b> unavailable: {esc(v)}</li>" for k, v in notes.items())
     images = "".join(f'<p><img src="{esc(p)}" alt="{esc(p)}"></p>' for p in plots)
@@ -143,7 +144,9 @@ td:first-child{{text-align:left}}</style></head><body>
 <p>Reference: {esc(ev.reference)}<br>Frames {ev.frames[0]}–{ev.frames[-1]}; background scored where
 {esc(ev.background_source)} shows no person (kept a margin away from it).</p>
 <table><tr><th>clip</th><th>frames</th>{head}</tr>{rows}</table>
-{f"<h2>Improvement over {esc(ev.clips[0].label)}</h2><table>{gains}</table>" if gains else ""}
+{f"<h2>Change from {esc(ev.clips[0].label)}</h2><p>Relative change of each mean (% of the baseline's value); "
+   "the arrows say which way is better.</p>"
+   f"<table><tr><th>clip</th><th>frames</th>{head}</tr>{gains}</table>" if gains else ""}
 {f"<h2>Unavailable</h2><ul>{missing}</ul>" if missing else ""}
 <h2>Contact sheet</h2><p><img src="{esc(sheet)}" alt="contact sheet"></p>
 <h2>Over time</h2>{images}

@@ -12,6 +12,7 @@ from __future__ import annotations
 from segfuse.errors import GraphError
 
 INSTALL_HINT = "pip install 'segfuse[farm]'"
+DEFAULT_TIMEOUT = 10.0  # seconds to reach a scheduler, or to see a first worker
 
 
 class FarmError(GraphError):

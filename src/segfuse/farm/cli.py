@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from segfuse.io.atomic import shared_output_folders
-from segfuse.io.frames import FrameRange
-from segfuse.runtime.graph import bind
-from segfuse.runtime.graphfile import GraphDoc, load_graph
-from segfuse.runtime.render import render_graph
+from . import DEFAULT_TIMEOUT, FarmError
 
-from . import FarmError
-from .dask_backend import DEFAULT_TIMEOUT
+if TYPE_CHECKING:
+    from segfuse.runtime.graphfile import GraphDoc
+
+# Declaring the options imports nothing heavy (``segfuse --help`` stays fast); the commands
+# import the runtime when they run.
 
 
 def add_render_options(p: argparse.ArgumentParser) -> None:
@@ -26,19 +26,38 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
                    help="this render is one chunk of a farm job (other chunks write into the same folders)")
 
 
+def _frames(text: str | None):
+    """``--frames``; a malformed range is an argument error (exit 2)."""
+    if not text:
+        return None
+    from segfuse.errors import GraphError, SegFuseError
+    from segfuse.io.frames import FrameRange
+
+    try:
+        return FrameRange.parse(text)
+    except SegFuseError as exc:
+        raise GraphError(f"--frames: {exc}") from None
+
+
 def wants_farm(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "dask", None) or getattr(args, "farm_task", False) or getattr(args, "chunk", None))
 
 
 def render(args: argparse.Namespace, doc: GraphDoc, progress_bar) -> int:
     """``segfuse render`` on a farm: the whole range on Dask, or one chunk of a queue's job."""
+    from segfuse.io.atomic import shared_output_folders
+    from segfuse.runtime.graph import bind
+    from segfuse.runtime.render import render_graph
+    from segfuse.runtime.verify import verify_inputs
+
     from .outputs import refuse_movies, remove_chunk_temporaries
 
     if args.chunk is not None and not args.dask:
         raise FarmError("--chunk splits --dask renders: add --dask local:N or --dask tcp://HOST:PORT")
     graph = bind(doc)
     refuse_movies(graph)  # a chunk of a movie would replace the whole file with its own frames
-    frames = FrameRange.parse(args.frames) if args.frames else None
+    verify_inputs(graph)
+    frames = _frames(args.frames)
     cache_bytes = args.cache_mb * 1024 * 1024
     update, close = progress_bar(args.quiet)
     if args.farm_task:
@@ -89,13 +108,18 @@ def add_parser(sub) -> None:
 
 
 def cmd_export_openjd(args: argparse.Namespace) -> int:
+    from segfuse.runtime.graph import bind
+    from segfuse.runtime.graphfile import load_graph
+
     from .openjd import job_template, write_template
 
+    frames = _frames(args.frames)
     path = Path(args.graph)
     graph = bind(load_graph(path))
-    frames = FrameRange.parse(args.frames) if args.frames else None
     template = job_template(graph, path, Path(args.output), frames, args.chunk, args.segfuse_command)
-    out = write_template(template, args.output)
+    from segfuse.runtime.resolved import input_files, output_files
+
+    out = write_template(template, args.output, inputs=[path, *input_files(graph), *output_files(graph)])
     params = {p["name"]: p for p in template["parameterDefinitions"]}
     print(f"wrote {out}: one Render step, frames {params['Frames']['default']} in chunks of "
           f"{params['ChunkSize']['default']} (check it with 'openjd check {out}')")

@@ -25,13 +25,12 @@ from segfuse.errors import SegFuseError
 from segfuse.io.frames import FrameRange
 from segfuse.runtime.graph import BoundGraph
 
-from . import FarmError, require_distributed
+from . import DEFAULT_TIMEOUT, FarmError, require_distributed
 from .chunk import ChunkCancelled, ChunkJob, ChunkResult, render_chunk
 from .outputs import input_files, output_folders, output_paths, refuse_movies, remove_all_temporaries
 from .preroll import default_chunk, graph_frames, split
 
 Progress = Callable[[int, int], None]
-DEFAULT_TIMEOUT = 10.0  # seconds to reach a scheduler, or to see a first worker
 CANCEL_GRACE = 120.0  # seconds running chunks get to stop at their next frame after a cancel
 PROBE_NAME = ".segfuse-farm-probe-"
 

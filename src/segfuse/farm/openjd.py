@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from segfuse.io.atomic import atomic_output
 from segfuse.io.frames import FrameRange
+from segfuse.io.safe_write import OutputError, check_writable_folder, write_text_atomic
 from segfuse.runtime.graph import BoundGraph
 
 from . import FarmError
@@ -99,10 +99,16 @@ def _scalar(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)
 
 
-def write_template(template: dict[str, Any], path: str | Path) -> Path:
-    """Write the template as YAML (or JSON for a .json name), atomically."""
+def write_template(template: dict[str, Any], path: str | Path, inputs=()) -> Path:
+    """Write the template as YAML (or JSON for a .json name) through ``segfuse.io.safe_write``:
+    never over one of ``inputs`` (the graph file, the files it reads and writes); a failure is
+    one line with exit code 2."""
     path = Path(path)
     text = json.dumps(template, indent=2) if path.suffix == ".json" else to_yaml(template)
-    with atomic_output(path) as tmp:
-        tmp.write_text(text + "\n", encoding="utf-8")
+    try:
+        check_writable_folder(path)
+        write_text_atomic(path, text + "\n", inputs=inputs)
+    except OutputError as exc:
+        exc.exit_code = 2
+        raise
     return path

@@ -38,16 +38,13 @@ def temporary_path(target: Path) -> Path:
 
 @contextmanager
 def atomic_output(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path to write; on success it replaces ``target``, on error it is removed."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_path(target)
-    try:
+    """Yield a temporary path to write; on success it replaces ``target``, on error it is removed.
+    Kept for callers that predate ``segfuse.io.safe_write``, which does the work (fsync, checks,
+    input protection, one-line OS errors)."""
+    from segfuse.io.safe_write import atomic_output as safe_atomic_output
+
+    with safe_atomic_output(target) as tmp:
         yield tmp
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def remove_stale_temporaries(folder: str | Path) -> int:

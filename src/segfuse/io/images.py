@@ -13,7 +13,8 @@ import OpenImageIO as oiio
 
 from segfuse.errors import InputError
 from segfuse.image import check_finite
-from segfuse.io.atomic import atomic_output
+from segfuse.io.quiet import native_stderr_captured
+from segfuse.io.safe_write import OutputError, atomic_output
 
 FLOAT_TYPES = (oiio.FLOAT, oiio.HALF, oiio.DOUBLE)
 BIT_DEPTHS = ("auto", "8", "16", "half", "float")
@@ -29,6 +30,11 @@ class ImageInfo:
     channels: int  # after selection: 1 (gray or alpha), 3 or 4
     is_float: bool  # float/half data: scene-linear by convention
     single_is_alpha: bool  # a lone channel named A
+
+
+def first_line(message: str) -> str:
+    """OpenImageIO's error text can span lines (the library's own echo of it): keep the first."""
+    return next((line.strip() for line in message.splitlines() if line.strip()), "")
 
 
 def _select_channels(spec: oiio.ImageSpec) -> list[int]:
@@ -55,7 +61,7 @@ def _open(path: Path) -> oiio.ImageInput:
     hint.attribute("oiio:UnassociatedAlpha", 1)
     inp = oiio.ImageInput.open(str(path), hint)
     if inp is None:
-        raise InputError(f"{path}: cannot read image: {oiio.geterror().strip() or 'unknown format'}")
+        raise InputError(f"{path}: cannot read image: {first_line(oiio.geterror()) or 'unknown format'}")
     return inp
 
 
@@ -86,7 +92,7 @@ def read_pixels(path: str | Path) -> np.ndarray:
         data = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
         err = inp.geterror()
         if data is None or err:
-            raise InputError(f"{path}: cannot decode pixels (truncated or corrupt): {err.strip()}")
+            raise InputError(f"{path}: cannot decode pixels (truncated or corrupt): {first_line(err)}")
         unassociated = bool(spec.get_int_attribute("oiio:UnassociatedAlpha", 0))
     finally:
         inp.close()
@@ -144,12 +150,25 @@ def write_pixels(
         spec.attribute("oiio:BitsPerSample", bits)
     if compression:
         spec.attribute("compression", compression)
-    with atomic_output(path) as tmp:
+    with atomic_output(path, verify=lambda tmp: _verify_written(path, tmp, data.shape)) as tmp:
         out = oiio.ImageOutput.create(str(tmp))
         if out is None:
-            raise InputError(f"{path}: no image writer for '{ext}': {oiio.geterror().strip()}")
+            raise OutputError(f"{path}: no image writer for '{ext}': {first_line(oiio.geterror())}", exit_code=2)
         try:
             if not out.open(str(tmp), spec) or not out.write_image(data):
-                raise InputError(f"{path}: cannot write image: {out.geterror().strip()}")
+                raise OutputError(f"cannot write {path}: {first_line(out.geterror()) or 'the image writer failed'}")
         finally:
             out.close()
+
+
+def _verify_written(path: Path, tmp: Path, shape: tuple[int, ...]) -> None:
+    """Decode the file just written: a disk that filled up mid-write leaves a file the codec
+    library may not have complained about, and it must never be renamed into place."""
+    try:
+        with native_stderr_captured():
+            back = read_pixels(tmp)
+    except InputError:
+        back = None
+    if back is None or back.shape[:2] != shape[:2]:
+        raise OutputError(f"cannot write {path}: the file on disk does not decode (disk full or the write "
+                          "failed); nothing was replaced")

@@ -20,6 +20,7 @@ from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTr
 
 from segfuse.errors import InputError
 from segfuse.io.atomic import temporary_path
+from segfuse.io.safe_write import OutputError, atomic_output, describe_os_error, refuse_inputs
 
 FORWARD_DECODE_LIMIT = 48  # frames worth decoding forward instead of seeking
 RECENT_FRAMES = 8  # decoded frames kept, so slightly out-of-order reads need no seek
@@ -88,6 +89,23 @@ class MovieReader:
             rgb = frame.to_ndarray(format="rgb24").astype(np.float32) / 255.0
         return np.ascontiguousarray(rgb)
 
+    def verify(self) -> None:
+        """Decode the whole stream once (a damaged packet fails here, not mid-render)."""
+        with self._lock:
+            self._decoder, self._next = None, -1
+            count = 0
+            try:
+                self._container.seek(self._pts[0], stream=self._stream, backward=True, any_frame=False)
+                for frame in self._container.decode(self._stream):
+                    if frame.pts is not None:
+                        count += 1
+            except av.error.FFmpegError as exc:
+                raise InputError(f"{self.path}: frame {count} cannot be decoded (corrupt): {exc}") from None
+            finally:
+                self._recent.clear()
+        if count < len(self._pts):
+            raise InputError(f"{self.path}: only {count} of {len(self._pts)} frames decode (truncated or corrupt)")
+
     def _remember(self, index: int, frame: VideoFrame) -> None:
         self._recent[index] = frame
         self._recent.move_to_end(index)
@@ -121,7 +139,12 @@ class MovieReader:
 
 
 class MovieWriter:
-    """H.264 (yuv420p, BT.709 tags) written to a temporary file, renamed into place on close."""
+    """H.264 (yuv420p, BT.709 tags) written to a temporary file, checked, renamed into place on close.
+
+    Goes through ``segfuse.io.safe_write``: never over an input of the job, the finished file is
+    fsynced and read back (every frame must be there) before the rename, and an OS error (disk
+    full, read-only folder) is one ``OutputError`` line; the temporary is removed on any failure.
+    """
 
     def __init__(
         self, path: str | Path, width: int, height: int, fps: float = 25.0, crf: int = 18,
@@ -130,9 +153,12 @@ class MovieWriter:
         self.path = Path(path)
         if width % 2 or height % 2:
             raise InputError(f"{self.path}: H.264 needs an even width and height, got {width}×{height}")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        refuse_inputs(self.path, exit_code=1)
         self._tmp = temporary_path(self.path)
-        self._container = av.open(str(self._tmp), "w", options={"movflags": "+faststart"})
+        self._count = 0
+        with self._os_errors():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._container = av.open(str(self._tmp), "w", options={"movflags": "+faststart"})
         rate = Fraction(fps).limit_denominator(1001)
         self._stream = self._container.add_stream("libx264", rate=rate)
         self._stream.width, self._stream.height = width, height
@@ -141,7 +167,16 @@ class MovieWriter:
         ctx = self._stream.codec_context
         ctx.colorspace, ctx.color_range = Colorspace.ITU709, ColorRange.MPEG
         ctx.color_primaries, ctx.color_trc = ColorPrimaries.BT709, ColorTrc.BT709
-        self._count = 0
+
+    @contextlib.contextmanager
+    def _os_errors(self):
+        """An OS or FFmpeg I/O error while writing: drop the temporary, raise one line."""
+        try:
+            yield
+        except (OSError, av.error.FFmpegError) as exc:
+            self.abort()
+            reason = describe_os_error(exc) if isinstance(exc, OSError) and exc.errno else str(exc)
+            raise OutputError(f"cannot write {self.path}: {reason}") from None
 
     def write(self, rgb: np.ndarray) -> None:
         """Append one frame: float H×W×3 in [0, 1], already in the file's encoding."""
@@ -150,18 +185,31 @@ class MovieWriter:
         frame = frame.reformat(format="yuv420p", dst_colorspace=Colorspace.ITU709)
         frame.pts = self._count
         self._count += 1
-        for packet in self._stream.encode(frame):
-            self._container.mux(packet)
+        with self._os_errors():
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
 
     def close(self) -> None:
-        """Flush the encoder and move the finished movie into place."""
-        for packet in self._stream.encode():
-            self._container.mux(packet)
-        self._container.close()
-        self._tmp.replace(self.path)
+        """Flush the encoder, check the finished movie on disk, and move it into place."""
+        with self._os_errors():
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+            self._container.close()
+            with atomic_output(self.path, verify=self._verify) as tmp:
+                self._tmp.replace(tmp)
+
+    def _verify(self, tmp: Path) -> None:
+        try:
+            found = len(MovieReader(tmp))
+        except InputError:
+            found = 0
+        if found != self._count:
+            raise OutputError(f"cannot write {self.path}: the finished file holds {found} of {self._count} frames "
+                              "(disk full or the write failed); nothing was replaced")
 
     def abort(self) -> None:
         """Drop the unfinished movie; an existing file at ``path`` is left untouched."""
         with contextlib.suppress(Exception):  # the container may already be broken; the file goes anyway
             self._container.close()
-        self._tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self._tmp.unlink(missing_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Protocol
@@ -28,6 +29,8 @@ class FrameSource(Protocol):
 
     def read(self, t: int) -> np.ndarray: ...
 
+    def verify(self) -> None: ...  # decode every frame once (validation)
+
 
 class StillSource:
     """One image file, held at every frame."""
@@ -48,6 +51,10 @@ class StillSource:
             if self._pixels is None:
                 self._pixels = images.read_pixels(self.path)
             return self._pixels
+
+    def verify(self) -> None:
+        """Decode the image now (kept: the render reuses it)."""
+        self.read(0)
 
 
 class SequenceSource:
@@ -80,6 +87,23 @@ class SequenceSource:
             raise InputError(f"{file}: has {pixels.shape[2]} channels, the sequence has {self.channels}")
         return pixels
 
+    def verify(self) -> None:
+        """Decode every frame once (in parallel: the codecs release the GIL); the first bad one,
+        in frame order, is the error."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def check(t: int) -> str | None:
+            try:
+                self.read(t)
+            except InputError as exc:
+                return str(exc)
+            return None
+
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            for problem in pool.map(check, self.frames):
+                if problem:
+                    raise InputError(problem)
+
 
 class MovieSource:
     """A movie's frames, numbered from 0."""
@@ -96,6 +120,10 @@ class MovieSource:
 
     def read(self, t: int) -> np.ndarray:
         return self._reader.read(t)
+
+    def verify(self) -> None:
+        """Decode every frame once, in order."""
+        self._reader.verify()
 
 
 def open_source(path: str | Path, frames: FrameRange | None = None) -> FrameSource:

@@ -8,7 +8,7 @@ dependency: no new runtime), and its weights come from a registry package: the M
 sha256, in the models folder and read the three members from it; nothing else of the package
 is installed or imported (its own requirements pin torch < 2.3 and numpy < 2).
 
-Install: ``python install/fetch_weights.py mtcnn`` (``pip download`` of the pinned wheel, checked
+Install: ``segfuse models fetch mtcnn`` (``pip download`` of the pinned wheel, checked
 by sha256), or ``segfuse models import facenet_pytorch-2.6.0-py3-none-any.whl``.
 
 The three stages follow Zhang et al. 2016 ("Joint Face Detection and Alignment using Multi-task

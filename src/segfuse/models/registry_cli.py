@@ -40,11 +40,18 @@ def _installed(entry: WeightsEntry) -> Path | None:
 
 def list_models() -> int:
     print(f"models folder: {models_dir()}")
-    for entry in REGISTRY.values():
+    entries = list(REGISTRY.values())
+    rows = [("name", "file", "licence", "state")]
+    for entry in entries:
         path = _installed(entry)
-        state = f"installed at {path}" if path else "not installed"
-        print(f"{entry.name:22s} {entry.filename:44s} {entry.licence:12s} {state}")
-        print(f"{'':22s} {entry.description}; source: {entry.source}")
+        rows.append((entry.name, entry.filename, entry.licence, f"installed at {path}" if path else "not installed"))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]  # columns as wide as their longest cell
+    for k, row in enumerate(rows):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
+        if k:
+            entry = entries[k - 1]
+            fetch = f"; 'segfuse models fetch {entry.name}'" if entry.urls else ""
+            print(f"{'':{widths[0]}}  {entry.description}; source: {entry.source}{fetch}")
     return 0
 
 

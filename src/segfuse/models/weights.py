@@ -2,9 +2,14 @@
 
 Lookup order: an explicit path → ``$SEGFUSE_MODELS`` → the user cache dir
 (``$XDG_CACHE_HOME/segfuse/models``, default ``~/.cache/segfuse/models``) → folders a host adds
-(ComfyUI: models/segfuse). Nothing here downloads;
-``install/fetch_weights.py`` does that where a network exists, ``segfuse models import`` copies a
+(ComfyUI: models/segfuse). Nothing here downloads; ``segfuse models fetch NAME`` does that
+(``segfuse.models.fetch``) for entries with download links, ``segfuse models import`` copies a
 local file in after checking it loads.
+
+The registry is data: each entry names the file it installs (``filename``, in the models folder),
+its licence, where it comes from, its sha256 where known, the links to download it (``url``, then
+``mirrors``) and, when the download is an archive, the ``member`` to extract from it. Another
+module can add entries with ``register``.
 """
 
 from __future__ import annotations
@@ -31,7 +36,13 @@ class WeightsEntry:
     sha256: str | None  # None: not recorded (no published checksum we could verify)
     description: str
     url: str | None = None  # a direct official download link, where one exists
+    mirrors: tuple[str, ...] = ()  # further links tried in order when ``url`` fails
     installer: str | None = None  # "module:function(target_dir) -> Path" that fetches it from a registry
+    member: str = ""  # the download is a zip/tar archive: extract this member (its path inside)
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return ((self.url,) if self.url else ()) + tuple(self.mirrors)
 
 
 REGISTRY: dict[str, WeightsEntry] = {e.name: e for e in (
@@ -75,6 +86,12 @@ REGISTRY: dict[str, WeightsEntry] = {e.name: e for e in (
 )}
 
 
+def register(entry: WeightsEntry) -> WeightsEntry:
+    """Add (or replace) a registry entry: ``segfuse models list/fetch/import`` serve it."""
+    REGISTRY[entry.name] = entry
+    return entry
+
+
 _host_dirs: list[Path] = []
 
 
@@ -115,7 +132,7 @@ def find_weights(name: str, explicit: str = "") -> Path:
         if candidate.is_file():
             return candidate
     looked = ", ".join(str(d) for d in search_dirs())
-    how = (f"run 'python install/fetch_weights.py {entry.name}'" if entry.url or entry.installer else
+    how = (f"run 'segfuse models fetch {entry.name}'" if entry.urls or entry.installer else
            f"get it from {entry.source}, then run 'segfuse models import FILE'")
     raise WeightsError(f"{entry.filename} ({entry.description}) not found in {looked}; {how} "
                        "(or give its path explicitly)")

@@ -27,11 +27,12 @@ from segfuse.runtime.params import (
 )
 from segfuse.runtime.registry import default_registry, discover
 from segfuse.runtime.render import RenderReport, render_graph
+from segfuse.runtime.verify import verify_inputs
 
 __all__ = [
     "RGB", "RGBA", "Alpha", "Bool", "BoundGraph", "Choice", "Clip", "ClipFrames", "ClipSpec", "Color",
     "Components", "Double", "Evaluator", "FilePath", "FrameCache", "FrameRange", "GraphDoc", "Image",
     "Int", "NodeDescriptor", "NodeSpec", "ParamValues", "Point2D", "Rect", "RenderReport", "String", "Stroke",
     "Strokes", "alpha_image", "bind", "bind_mapping", "default_registry", "discover", "load_graph", "node",
-    "parse_graph", "render_graph", "same_size", "save_graph",
+    "parse_graph", "render_graph", "same_size", "save_graph", "verify_inputs",
 ]

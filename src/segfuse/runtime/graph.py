@@ -99,9 +99,24 @@ def _dependency_order(doc: GraphDoc) -> list[str]:
                 if not deps and other not in order and other not in ready:
                     ready.append(other)
     if len(order) != len(doc.nodes):
-        cycle = sorted(set(doc.nodes) - set(order))
+        left = set(doc.nodes) - set(order)
+        cycle = sorted(n for n in left if _reaches(doc, n, n))  # not the nodes merely downstream of it
         raise GraphError(f"{doc.source}: nodes: the wiring has a cycle through {', '.join(cycle)}")
     return order
+
+
+def _reaches(doc: GraphDoc, start: str, goal: str) -> bool:
+    """Whether following inputs from ``start`` leads back to ``goal`` (``start`` lies on a cycle)."""
+    seen: set[str] = set()
+    stack = [s for s in doc.nodes[start].inputs.values() if s in doc.nodes]
+    while stack:
+        name = stack.pop()
+        if name == goal:
+            return True
+        if name not in seen:
+            seen.add(name)
+            stack.extend(s for s in doc.nodes[name].inputs.values() if s in doc.nodes)
+    return False
 
 
 def bind(doc: GraphDoc, registry: NodeRegistry | None = None) -> BoundGraph:

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from segfuse.errors import GraphError
-from segfuse.io.atomic import atomic_output
 from segfuse.io.frames import FrameRange
+from segfuse.io.safe_write import write_text_atomic
 
 FORMAT = "segfuse.graph"
 VERSION = 1
@@ -151,7 +151,9 @@ def load_graph(path: str | Path) -> GraphDoc:
 
 
 def save_graph(doc: GraphDoc, path: str | Path) -> None:
-    """Write the graph atomically as indented JSON."""
+    """Write the graph as indented JSON through ``segfuse.io.safe_write`` (atomic, checked, never
+    over a file the graph reads or writes)."""
+    from segfuse.runtime.resolved import doc_files
+
     text = json.dumps(doc.to_json(), indent=2) + "\n"
-    with atomic_output(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    write_text_atomic(path, text, inputs=doc_files(doc))

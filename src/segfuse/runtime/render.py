@@ -16,10 +16,12 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from segfuse.errors import GraphError
-from segfuse.io.frames import FrameRange
+from segfuse.errors import GraphError, SegFuseError
+from segfuse.io.frames import FrameRange, is_movie
+from segfuse.io.safe_write import OutputError, check_writable_folder, protect_inputs
 from segfuse.runtime.evaluate import DEFAULT_BATCH, DEFAULT_CACHE_BYTES, Evaluator
 from segfuse.runtime.graph import BoundGraph, BoundNode
+from segfuse.runtime.resolved import input_files
 
 Progress = Callable[[int, int], None]
 
@@ -62,7 +64,13 @@ def render_graph(
     plans = []
     for sink in sinks:
         span = sink_frames(graph, sink, frames)
-        writer = sink.instance.impl.open_sink(sink.spec, span, sink.params)
+        try:
+            writer = sink.instance.impl.open_sink(sink.spec, span, sink.params)
+            check_writable_folder(writer.path)
+        except OutputError as exc:
+            raise GraphError(f"{sink.label}: {exc}") from None
+        except SegFuseError as exc:  # e.g. a single-image name for many frames: found before rendering
+            raise GraphError(f"{sink.label}: {exc}") from None
         todo = [t for t in span if not (resume and writer.is_complete(t))]
         plans.append((sink, writer, span, todo))
     total = sum(len(todo) for *_, todo in plans)
@@ -79,18 +87,41 @@ def render_graph(
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="segfuse-render")
     try:
-        for sink, writer, _, todo in plans:
-            _stream_frames(pool, evaluator, sink.inputs["Source"], writer, todo, 2 * workers, frame_written)
-            writer.close()
-            report.outputs.append(str(writer.path))
-    except BaseException:
+        with protect_inputs(input_files(graph)):
+            for sink, writer, _, todo in plans:
+                _stream_frames(pool, evaluator, sink.inputs["Source"], writer, todo, 2 * workers, frame_written)
+                writer.close()
+                report.outputs.append(str(writer.path))
+    except BaseException as exc:
         pool.shutdown(wait=True, cancel_futures=True)
         for _, writer, _, _ in plans:
             writer.abort()
+        if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, RenderInterrupted):
+            raise RenderInterrupted(_what_was_kept([w for _, w, _, _ in plans], report.outputs)) from None
         raise
     pool.shutdown(wait=True)
     report.rendered = done
     return report
+
+
+class RenderInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a render; ``str()`` says truthfully what was kept on disk."""
+
+
+def _what_was_kept(writers: list, finished: list[str]) -> str:
+    """Per output: a finished file stays; a movie cut short is removed whole (never kept half
+    written); a sequence keeps every frame written so far, each complete."""
+    parts = []
+    for writer in writers:
+        path = str(writer.path)
+        if path in finished:
+            parts.append(f"{path} is complete")
+        elif is_movie(path):
+            parts.append(f"the unfinished movie {path} was removed, nothing of it kept (a movie is written "
+                         "whole or not at all)")
+        else:
+            parts.append(f"frames of {path} written so far are complete (--resume finishes the rest)")
+    return "; ".join(parts)
 
 
 def _stream_frames(
