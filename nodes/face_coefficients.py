@@ -17,18 +17,24 @@ import numpy as np
 from segfuse import color
 from segfuse.errors import NodeError
 from segfuse.io import FrameRange, open_source
-from segfuse.models.face_coefficients import (
-    MODES,
-    cached_source_row,
-    driving_analysis,
-    missing_message,
-    read_landmarks,
-    transfer,
-)
-from segfuse.models.face_recon import PIRENDER_COLUMNS
-from segfuse.models.pirender_runtime import conform, to_srgb
 from segfuse.models.weights import find_weights
+from segfuse.ops.coefficients import MODES, PIRENDER_COLUMNS
 from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, ClipSpec, Double, FilePath, Image, node
+
+
+def _analysis():
+    """The analysis module: it imports the regressor (and so torch), so it is loaded when a clip is
+    analysed, never to list or describe the node."""
+    from segfuse.models import face_coefficients
+
+    return face_coefficients
+
+
+def _crop():
+    """PIRender's input framing (its module imports torch)."""
+    from segfuse.models import pirender_runtime
+
+    return pirender_runtime
 
 
 @node(id="org.segfuse.FaceCoefficients", version=(1, 0), label="Face Coefficients", group="SegFuse",
@@ -77,7 +83,7 @@ class FaceCoefficients:
             raise NodeError("mode 'expression' takes the pose from the Source portrait: connect Source")
         frames, fps = self.driving_frames(p.driving)
         if p.landmarks:
-            read_landmarks(p.landmarks, len(frames))
+            _analysis().read_landmarks(p.landmarks, len(frames))
         self.weights(p)  # missing weights fail before any frame renders
         return ClipSpec(PIRENDER_COLUMNS, 1, Alpha, frames, "", fps)
 
@@ -94,8 +100,8 @@ class FaceCoefficients:
     def columns(self, inputs, p) -> np.ndarray:
         """N×260 rows for the whole driving clip, in the chosen mode (computed once per inputs)."""
         weights = self.weights(p)
-        analysis = driving_analysis(p.driving, weights, p.landmarks or None, p.device)
-        message = missing_message(analysis, Path(p.driving).name)
+        analysis = _analysis().driving_analysis(p.driving, weights, p.landmarks or None, p.device)
+        message = _analysis().missing_message(analysis, Path(p.driving).name)
         source_key = ""
         source = None
         if "Source" in inputs:
@@ -115,7 +121,7 @@ class FaceCoefficients:
             if source is None:
                 source = self._source_row(image, weights, p)
                 self._sources = {skey: source}
-        rows = transfer(analysis.columns(p.smoothing), source, p.mode)
+        rows = _analysis().transfer(analysis.columns(p.smoothing), source, p.mode)
         with self._lock:
             self._rows = {key: rows}
         return rows
@@ -123,19 +129,19 @@ class FaceCoefficients:
     def _source_row(self, image: Image, weights: Path, p) -> np.ndarray:
         """The Source's 260 columns, read from the 256×256 image PIRender Drive gives its network."""
         srgb = np.clip(color.convert(image.rgb, image.colorspace, color.srgb_space()), 0.0, 1.0)
-        x, (x0, y0, x1, y1) = conform(srgb, p.fit)
-        seen = np.clip(to_srgb(x) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        x, (x0, y0, x1, y1) = _crop().conform(srgb, p.fit)
+        seen = np.clip(_crop().to_srgb(x) * 255.0 + 0.5, 0, 255).astype(np.uint8)
         points = None
         if p.source_landmarks:
-            points = read_landmarks(p.source_landmarks)
+            points = _analysis().read_landmarks(p.source_landmarks)
             if len(points) != 1:
                 raise NodeError(f"param 'source_landmarks': {len(points)} faces; the portrait needs one (5×2)")
             points = (points[0] - [x0, y0]) * [seen.shape[1] / (x1 - x0), seen.shape[0] / (y1 - y0)]
-        return cached_source_row(seen, weights, points, p.device, "(Source)")
+        return _analysis().cached_source_row(seen, weights, points, p.device, "(Source)")
 
     def render(self, t: int, inputs, p) -> Image:
         rows = self.columns(inputs, p)
-        first = driving_analysis(p.driving, self.weights(p), p.landmarks or None, p.device).first
+        first = _analysis().driving_analysis(p.driving, self.weights(p), p.landmarks or None, p.device).first
         index = t - first
         if not 0 <= index < len(rows):
             raise NodeError(f"frame {t} is outside the driving clip's {len(rows)} frames")

@@ -428,9 +428,12 @@ def test_models_list_columns_line_up(monkeypatch, tmp_path, capsys):
 
     assert main(["models", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if line.startswith("name"))
     rows = [line for line in lines if line.split()[:1] and line.split()[0] in REGISTRY]
-    starts = {line.index("not installed") for line in rows}
-    assert len(rows) == len(REGISTRY) and len(starts) == 1, rows
+    assert len(rows) == len(REGISTRY), rows
+    for column in ("file", "licence", "state"):  # each column starts where its heading does, on every row
+        start = header.index(column)
+        assert all(row[start - 1] == " " and row[start] != " " for row in rows), (column, rows)
 
 
 def test_the_matte_overlay_of_a_median_is_drawn_over_the_plate(tmp_path):

@@ -27,11 +27,10 @@ from segfuse.io.atomic import atomic_output
 from segfuse.io.frames import FrameRange, frame_path, is_pattern
 from segfuse.io.sources import FrameSource, open_source
 from segfuse.models.face_recon import NUM_COEFFS, FaceReconRunner, align_face, load_face_recon, pirender_columns
-from segfuse.ops.coefficients import expression_onto, hold_missing, motion_onto, smooth_rows
+from segfuse.ops.coefficients import MODES, expression_onto, hold_missing, motion_onto, smooth_rows
 
 FORMAT = "segfuse.face-coefficients"
 VERSION = 1
-MODES = ("expression", "full")
 Progress = Callable[[int, int], None] | None
 
 

@@ -22,13 +22,19 @@ from torch import Tensor, nn
 from segfuse.models.checkpoints import load_strict, read_state_dict
 from segfuse.models.devices import place
 from segfuse.ops.align import TARGET, crop_geometry, landmarks_in_crop
+from segfuse.ops.coefficients import (  # noqa: F401  (the layout, re-exported with the network)
+    ANGLES,
+    EXP,
+    GAMMA,
+    HEADS,
+    ID,
+    NUM_COEFFS,
+    PIRENDER_COLUMNS,
+    TEX,
+    TRANS,
+)
 
 BICUBIC = PILImage.Resampling.BICUBIC  # the official resampling (util/preprocess.py)
-HEADS = (80, 64, 80, 3, 27, 2, 1)  # identity, expression, texture, angles, lighting, (tx, ty), tz
-NUM_COEFFS = sum(HEADS)  # 257
-PIRENDER_COLUMNS = NUM_COEFFS + 3  # + crop scale s and centre (tx, ty) from the alignment
-ID, EXP, TEX, ANGLES, GAMMA, TRANS = (slice(0, 80), slice(80, 144), slice(144, 224), slice(224, 227),
-                                      slice(227, 254), slice(254, 257))
 
 
 class Bottleneck(nn.Module):

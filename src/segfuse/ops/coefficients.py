@@ -7,7 +7,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-EXPRESSION, ANGLES, SCALE, CENTRE = slice(80, 144), slice(224, 227), 257, slice(258, 260)
+# Deep3DFaceRecon's 257 coefficients, then the alignment's crop scale and centre: PIRender's 260 columns
+HEADS = (80, 64, 80, 3, 27, 2, 1)  # identity, expression, texture, angles, lighting, (tx, ty), tz
+NUM_COEFFS = sum(HEADS)  # 257
+PIRENDER_COLUMNS = NUM_COEFFS + 3  # + crop scale s and centre (tx, ty) from the alignment
+ID, EXP, TEX, ANGLES, GAMMA, TRANS = (slice(0, 80), slice(80, 144), slice(144, 224), slice(224, 227),
+                                      slice(227, 254), slice(254, 257))
+EXPRESSION, SCALE, CENTRE = EXP, 257, slice(258, 260)
+MODES = ("expression", "full")  # the driver's expression on the source's pose (the paper), or its motion too
 
 
 def hold_missing(rows: np.ndarray, found: np.ndarray) -> np.ndarray:
