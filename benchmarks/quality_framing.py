@@ -184,8 +184,9 @@ def main() -> int:
     parser.add_argument("--only", help="comma-separated portrait names")
     parser.add_argument("--framings", default=",".join(["centred", *FRAMINGS]),
                         help="comma-separated framing names (centred, " + ", ".join(FRAMINGS) + ")")
-    parser.add_argument("--big-only", default="vox_01,vox_05,vox_09,vox_02,vox_06",
-                        help="portraits the 1080p framing runs on (it is slow); empty: all")
+    parser.add_argument("--big-only", default="vox_01,vox_02",
+                        help="portraits the framings above 360p run on (the paper recipe's full-resolution "
+                             "GrabCut is slow there); empty: all")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("-o", "--output", type=Path, default=Path("segfuse-quality-framing"))
     args = parser.parse_args()
@@ -196,7 +197,8 @@ def main() -> int:
     portraits = load_portraits(args.portraits, args.only.split(",") if args.only else None)
     indices = {name: i for i, name in enumerate(sorted(p.stem for p in MASKS.glob("*.png")))}
     big = set(args.big_only.split(",")) if args.big_only else set(portraits)
-    plan = {name: [f for f in framings if not f.startswith("1080p") or name in big] for name in portraits}
+    plan = {name: [f for f in framings if f == "centred" or FRAMINGS[f].height <= 360 or name in big]
+            for name in portraits}
     if args.jobs <= 1:
         results = {n: score_shot(indices[n], n, *portraits[n], args.frames, plan[n]) for n in portraits}
     else:

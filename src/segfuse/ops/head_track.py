@@ -78,6 +78,14 @@ class PortraitBox:
             return _WholeFrame((x0 - dx) * scale, (y0 - dy) * scale, self.side * scale, w * scale, h * scale)
         return PortraitBox((x0 - dx) * scale, (y0 - dy) * scale, self.side * scale)
 
+    def crop(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """The box as an integer square inside the frame (moved in, or shrunk to the frame's short
+        side): the crop a face-crop network (PIRenderer) takes, in its training framing."""
+        side = int(min(round(self.side), height, width))
+        x0 = int(np.clip(round(self.x0), 0, width - side))
+        y0 = int(np.clip(round(self.y0), 0, height - side))
+        return x0, y0, x0 + side, y0 + side
+
     def roi(self, height: int, width: int, reach: float = REACH) -> tuple[int, int, int, int]:
         """Integer x0, y0, x1, y1 of the region of interest, where the person can reach: ``reach``
         box widths about the box's centre, from a little above the box to the frame's bottom."""
