@@ -7,7 +7,8 @@ Each portrait with a stored mask (benchmarks/data/vox_masks) becomes a seeded cl
 defect (as ``quality.py --real``'s "all" set, 256x256); each framing scales the clip's frames,
 truth and masks and places them in a 16:9 frame with the face on a third line (or centred),
 1.0-2.5x, up to 1080p; beyond the clip's square the frame continues the clip's own border
-(replicated, from the truth: nothing there needs repair). The centred set is the clip as it is.
+(the reference's background with the person inpainted, edge pixels replicated: still and clean,
+nothing there needs repair). The centred set is the clip as it is.
 Rows: raw, the paper's recipe (computed in the same run), SegFuse best. Defaults were chosen on
 the tuning portraits (quality_real.TUNING); the others are reported separately.
 """
@@ -30,7 +31,8 @@ from segfuse.quality.runner import run_preset, run_recipe  # noqa: E402
 from segfuse.quality.score import Scores, score_clip  # noqa: E402
 from segfuse.quality.synth import DEFECTS, Clip, make_clip  # noqa: E402
 
-ROWS = ("raw", "paper recipe", "segfuse best")
+ROWS = ("raw", "paper recipe", "segfuse best", "best, centred priors")
+CENTRED = {"framing": "centred"}  # round 2's best: priors fixed to a centred crop, the whole frame worked on
 
 
 @dataclass(frozen=True)
@@ -71,29 +73,41 @@ def _place(image: np.ndarray, framing: Framing, interpolation: int) -> np.ndarra
     return np.ascontiguousarray(grown[oy:oy + framing.height, ox:ox + framing.width])
 
 
+def background_plate(reference: np.ndarray, person: np.ndarray) -> np.ndarray:
+    """The reference with its person inpainted: what the frame shows beyond the clip's square."""
+    image = np.clip(np.round(reference * 255), 0, 255).astype(np.uint8)
+    hole = cv2.dilate((person >= 0.5).astype(np.uint8), np.ones((5, 5), np.uint8))
+    return cv2.inpaint(image, hole, 9, cv2.INPAINT_TELEA).astype(np.float32) / 255.0
+
+
 def frame_clip(clip: Clip, framing: Framing) -> Clip:
-    """The clip placed in ``framing``: generated inside the square, the truth's continuation outside."""
+    """The clip placed in ``framing``: its square as it is (scaled), and beyond it the background
+    continued (the reference's inpainted background, edge pixels replicated; still and clean)."""
     side, x0, y0 = placement(framing)
     inside = np.zeros((framing.height, framing.width), bool)
     inside[max(0, y0):y0 + side, max(0, x0):x0 + side] = True
+    plate = _place(background_plate(clip.reference, clip.reference_alpha), framing, cv2.INTER_LINEAR)
 
     def rgb(image: np.ndarray) -> np.ndarray:
-        return np.clip(np.round(_place(image, framing, cv2.INTER_LINEAR) * 255) / 255, 0, 1).astype(np.float32)
+        placed = np.where(inside[:, :, None], _place(image, framing, cv2.INTER_LINEAR), plate)
+        return np.clip(np.round(placed * 255) / 255, 0, 1).astype(np.float32)
 
-    out = Clip(rgb(clip.reference), (_place(clip.reference_alpha, framing, cv2.INTER_LINEAR) >= 0.5).astype(np.float32))
-    for generated, truth, alpha, unknown in zip(clip.generated, clip.truth, clip.truth_alpha, clip.unknown,
+    def alpha(matte: np.ndarray) -> np.ndarray:
+        return np.where(inside, _place(matte, framing, cv2.INTER_LINEAR), 0.0).astype(np.float32)
+
+    out = Clip(rgb(clip.reference), (alpha(clip.reference_alpha) >= 0.5).astype(np.float32))
+    for generated, truth, matte, unknown in zip(clip.generated, clip.truth, clip.truth_alpha, clip.unknown,
                                                 strict=True):
-        placed_truth = rgb(truth)
-        placed = np.where(inside[:, :, None], rgb(generated), placed_truth)
-        out.generated.append(placed.astype(np.float32))
-        out.truth.append(placed_truth)
-        out.truth_alpha.append(_place(alpha, framing, cv2.INTER_LINEAR).astype(np.float32))
-        out.unknown.append(_place(unknown.astype(np.uint8), framing, cv2.INTER_NEAREST) > 0)
+        out.generated.append(rgb(generated))
+        out.truth.append(rgb(truth))
+        out.truth_alpha.append(alpha(matte))
+        out.unknown.append(inside & (_place(unknown.astype(np.uint8), framing, cv2.INTER_NEAREST) > 0))
     return out
 
 
 def score_shot(index: int, name: str, portrait: np.ndarray, mask: np.ndarray, frames: int,
-               framings: list[str]) -> dict[str, dict[str, Scores]]:
+               framings: list[str], recipe_height: int = 100000,
+               compare_centred: bool = False) -> dict[str, dict[str, Scores]]:
     clip = make_clip(portrait, mask, frames, seed=1000 * index + len(DEFECTS), defects=DEFECTS)
     results = {}
     for framing_name in framings:
@@ -103,7 +117,14 @@ def score_shot(index: int, name: str, portrait: np.ndarray, mask: np.ndarray, fr
             framing = FRAMINGS[framing_name]
             shot, band = frame_clip(clip, framing), 2.0 * placement(framing)[0] / 256.0
         scores = {"raw": score_clip(shot, shot.generated, band=band)}
-        for row, repair in (("paper recipe", run_recipe(shot)), ("segfuse best", run_preset(shot, "best"))):
+        rows = {"segfuse best": lambda s: run_preset(s, "best")}
+        if shot.reference.shape[0] <= recipe_height:  # full-resolution GrabCut: minutes a frame at 1080p here
+            rows = {"paper recipe": run_recipe, **rows}
+        if compare_centred:
+            rows["best, centred priors"] = lambda s: run_preset(s, "best", {"reference_matte": CENTRED,
+                                                                           "generated_matte": CENTRED})
+        for row, run in rows.items():
+            repair = run(shot)
             scores[row] = score_clip(shot, repair.frames, repair.mattes, repair.seconds_per_frame, band=band)
         results[framing_name] = scores
         print(f"{name} {framing_name:18s} " + "  ".join(
@@ -125,6 +146,8 @@ def summarise(results: dict, portraits: list[str], framings: list[str]) -> dict:
         raw_person = np.mean([results[p][f]["raw"].person for p, f in shots])
         table[label] = {}
         for row in ROWS:
+            if not all(row in results[p][f] for p, f in shots):
+                continue
             overall = float(np.mean([results[p][f][row].overall for p, f in shots]))
             table[label][row] = {
                 "overall": overall,
@@ -144,6 +167,10 @@ def markdown(table: dict, title: str) -> str:
              "|---|---|---|---|---|---|---|"]
     for label, rows in table.items():
         for row in ROWS[1:]:
+            if row not in rows:
+                if row == "paper recipe":
+                    lines.append(f"| {label} | {row} | not run (full-resolution GrabCut too slow here) | | | | |")
+                continue
             v = rows[row]
             lines.append(f"| {label} | {row} | {v['overall']:.3f} (raw {rows['raw']['overall']:.3f}) | "
                          f"{100 * v['reduction']:.1f} % | {v['person_added']:+.3f} | {v['worst_vs_raw']:+.3f} | "
@@ -160,9 +187,14 @@ def plot(table: dict, path: Path) -> None:
     names = list(table)
     x = np.arange(len(names))
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.8))
-    for offset, row, colour in ((-0.2, "paper recipe", "#c0504d"), (0.2, "segfuse best", "#4f81bd")):
-        left.bar(x + offset, [100 * table[n][row]["reduction"] for n in names], 0.4, label=row, color=colour)
-        right.bar(x + offset, [table[n][row]["person_added"] for n in names], 0.4, label=row, color=colour)
+    for offset, row, colour in ((-0.27, "paper recipe", "#c0504d"), (0.0, "best, centred priors", "#9bbb59"),
+                                (0.27, "segfuse best", "#4f81bd")):
+        if not any(row in table[n] for n in names):
+            continue
+        left.bar(x + offset, [100 * table[n][row]["reduction"] if row in table[n] else 0 for n in names], 0.27,
+                 label=row, color=colour)
+        right.bar(x + offset, [table[n][row]["person_added"] if row in table[n] else 0 for n in names], 0.27,
+                  label=row, color=colour)
     left.axhline(0, color="black", linewidth=0.6)
     left.set_ylim(bottom=max(-100, left.get_ylim()[0]))
     left.set_title("overall error removed vs raw (%; higher is better)")
@@ -188,6 +220,11 @@ def main() -> int:
                         help="portraits the framings above 360p run on (the paper recipe's full-resolution "
                              "GrabCut is slow there); empty: all")
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--compare-centred", action="store_true",
+                        help="also score best with round 2's centred priors (framing=centred)")
+    parser.add_argument("--recipe-height", type=int, default=360,
+                        help="run the paper recipe only on frames at most this tall (its full-resolution GrabCut "
+                             "takes minutes a frame at 1080p on a small CPU)")
     parser.add_argument("-o", "--output", type=Path, default=Path("segfuse-quality-framing"))
     args = parser.parse_args()
     framings = args.framings.split(",")
@@ -200,13 +237,14 @@ def main() -> int:
     plan = {name: [f for f in framings if f == "centred" or FRAMINGS[f].height <= 360 or name in big]
             for name in portraits}
     if args.jobs <= 1:
-        results = {n: score_shot(indices[n], n, *portraits[n], args.frames, plan[n]) for n in portraits}
+        results = {n: score_shot(indices[n], n, *portraits[n], args.frames, plan[n], args.recipe_height,
+                                 args.compare_centred) for n in portraits}
     else:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(args.jobs) as pool:
-            futures = {n: pool.submit(score_shot, indices[n], n, *portraits[n], args.frames, plan[n])
-                       for n in portraits}
+            futures = {n: pool.submit(score_shot, indices[n], n, *portraits[n], args.frames, plan[n],
+                                      args.recipe_height, args.compare_centred) for n in portraits}
             results = {n: f.result() for n, f in futures.items()}
     report = {}
     groups = {"all portraits": list(results), "tuning portraits": [p for p in results if p in TUNING],

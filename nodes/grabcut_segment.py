@@ -7,7 +7,7 @@ import cv2
 from segfuse import color
 from segfuse.errors import NodeError
 from segfuse.ops.grabcut import portrait_trimap, segment, trimap_from_border, trimap_from_hint, trimap_from_rect
-from segfuse.ops.head_track import locate
+from segfuse.ops.head_track import is_centred_crop, locate
 from segfuse.ops.strokes import apply_strokes
 from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, Image, Int, Rect, alpha_image, node
 from segfuse.runtime.params import Strokes
@@ -40,10 +40,10 @@ class GrabCutSegment:
         Strokes("strokes", help="paint strokes per frame (fg/bg/erase), hard labels of the solve"),
         Int("stroke_reach", default=0, min=0, max=1000,
             help="a stroke painted on frame f also acts on frames f-reach…f+reach"),
-        Choice("framing", options=("track", "centred"), default="track",
+        Choice("framing", options=("auto", "track", "centred"), default="auto",
                help="the portrait prior: track: drawn around the detected face (largest), anywhere in the "
                     "frame; centred: the frame is a centred head-and-shoulders crop (also used when no face "
-                    "is found)"),
+                    "is found); auto: centred for a square frame with the face in the middle, else track"),
     )
     output = Alpha
 
@@ -79,7 +79,9 @@ class GrabCutSegment:
         elif mode == "border":
             trimap = trimap_from_border(height, width)
         else:
-            box = locate(rgb) if p.framing == "track" else None
+            box = locate(rgb) if p.framing != "centred" else None
+            if box is not None and p.framing == "auto" and is_centred_crop(box, height, width):
+                box = None
             trimap = portrait_trimap(height, width, box)
         trimap = apply_strokes(trimap, p.strokes, t, p.stroke_reach)
         return alpha_image(segment(rgb, trimap, p.iterations, p.working_size, p.seed))

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from segfuse import color
-from segfuse.ops.head_track import locate, notice
+from segfuse.ops.head_track import is_centred_crop, locate, notice
 from segfuse.ops.motion import FLOW_PRESETS, reference_matte_from_motion, reference_matte_in_roi
 from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, Image, Int, alpha_image, node
 
@@ -63,9 +63,10 @@ class MotionMatte:
         Int("working_size", default=256, min=0, max=16384, help="long side (px) flow and GrabCut run at; 0: full"),
         Choice("flow", options=tuple(FLOW_PRESETS), default="medium", help="DIS optical-flow preset"),
         Int("seed", default=0, min=0, max=2**31 - 1, help="seed of GrabCut's colour-model initialisation"),
-        Choice("framing", options=("track", "centred"), default="track",
+        Choice("framing", options=("auto", "track", "centred"), default="auto",
                help="track: priors follow the detected face, work in the region around it; centred: the "
-                    "frame is a centred head-and-shoulders crop (round 2's behaviour)"),
+                    "frame is a centred head-and-shoulders crop (round 2's behaviour); auto: centred for a "
+                    "square frame with the face in the middle, else track"),
         Int("person", default=0, min=0, max=63, help="which face when several are seen: 0 = the largest"),
     )
     output = Alpha
@@ -83,13 +84,14 @@ class MotionMatte:
     def render(self, t: int, inputs, p) -> Image:
         reference = inputs["Reference"].frame()
         rgb = color.to_srgb_uint8(reference.rgb, reference.colorspace)
-        if p.framing == "track":
+        if p.framing != "centred":
             frames = [color.to_srgb_uint8(image.rgb, image.colorspace) for image in inputs["Moving"].frames_available()]
             frames = [f for f in frames if f.shape == rgb.shape]
             box = locate(rgb, frames, p.person)
             if box is None:
                 notice("no person found in the reference or the clip: frames pass through unchanged")
                 return alpha_image(np.ones(rgb.shape[:2], np.float32))
+        if p.framing == "track" or p.framing == "auto" and not is_centred_crop(box, *rgb.shape[:2]):
             matte = reference_matte_in_roi(rgb, frames, box, p.working_size, evidence=p.evidence,
                                            drag_cut=p.drag_cut, edge_depth=p.edge_depth, band=p.band,
                                            iterations=p.iterations, preset=p.flow, seed=p.seed)

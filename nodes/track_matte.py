@@ -9,7 +9,7 @@ import numpy as np
 from segfuse.nodes.motion_matte import at_working_size
 
 from segfuse import color
-from segfuse.ops.head_track import PortraitBox, locate, notice
+from segfuse.ops.head_track import PortraitBox, is_centred_crop, locate, notice
 from segfuse.ops.motion import FLOW_PRESETS, track_matte, track_matte_in_roi
 from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, Image, Int, alpha_image, node
 
@@ -34,9 +34,10 @@ class TrackMatte:
                     "better than the still reference by this margin (mean |RGB|) is person whatever the "
                     "carried matte says, so shoulders the reference's matte missed are never pasted over; "
                     "0: off"),
-        Choice("framing", options=("track", "centred"), default="track",
+        Choice("framing", options=("auto", "track", "centred"), default="auto",
                help="track: work in the region around the reference's face, priors follow it; centred: the "
-                    "frame is a centred head-and-shoulders crop"),
+                    "frame is a centred head-and-shoulders crop; auto: centred for a square frame with the "
+                    "face in the middle, else track"),
         Int("person", default=0, min=0, max=63, help="which face when several are seen: 0 = the largest"),
     )
 
@@ -62,7 +63,7 @@ class TrackMatte:
         source = inputs["Source"].frame()
         reference = inputs["Reference"].frame()
         matte = inputs["ReferenceMatte"].frame().alpha
-        if p.framing == "track":
+        if p.framing != "centred":
             frame_rgb = color.to_srgb_uint8(source.rgb, source.colorspace)
             reference_rgb = color.to_srgb_uint8(reference.rgb, reference.colorspace)
             if reference_rgb.shape != frame_rgb.shape:
@@ -73,8 +74,9 @@ class TrackMatte:
             if box is None:
                 notice("no person found in the reference or the clip: frames pass through unchanged")
                 return alpha_image(np.ones(frame_rgb.shape[:2], np.float32))
-            return alpha_image(track_matte_in_roi(frame_rgb, reference_rgb, matte, box, p.working_size, p.flow,
-                                                  p.hold_moving))
+            if p.framing == "track" or not is_centred_crop(box, *frame_rgb.shape[:2]):
+                return alpha_image(track_matte_in_roi(frame_rgb, reference_rgb, matte, box, p.working_size, p.flow,
+                                                      p.hold_moving))
         frame_rgb = at_working_size(color.to_srgb_uint8(source.rgb, source.colorspace), p.working_size)
         size = (frame_rgb.shape[1], frame_rgb.shape[0])
         reference_rgb = color.to_srgb_uint8(reference.rgb, reference.colorspace)

@@ -201,3 +201,12 @@ def test_pirender_face_crop_is_the_portrait_box_inside_the_frame():
     x, box = conform(wide.astype(np.float32) / 255, "face", crop)
     assert box == crop and tuple(x.shape) == (1, 3, 256, 256)
     assert PortraitBox(-50, -20, 400).crop(100, 300) == (0, 0, 100, 100)  # larger than the frame: shrunk, in
+
+
+def test_auto_framing_keeps_the_centred_priors_only_for_a_square_frame_with_the_face_in_the_middle():
+    from segfuse.ops.head_track import is_centred_crop
+
+    middle = PortraitBox(0.0, 0.0, 256.0)  # a centred 256x256 portrait's box
+    assert is_centred_crop(middle, 256, 256)
+    assert not is_centred_crop(middle, 256, 455)  # the same head at the left of a 16:9 frame
+    assert not is_centred_crop(PortraitBox(60.0, 0.0, 256.0), 256, 256)  # off-centre in a square frame

@@ -277,6 +277,13 @@ def locate(reference: np.ndarray, frames: Sequence[np.ndarray] = (), person: int
     return PortraitBox.from_landmarks(guessed[1]) if guessed is not None else None
 
 
+def is_centred_crop(box: PortraitBox, height: int, width: int) -> bool:
+    """Whether the frame is the kind of shot the centred priors were made on: about square, the
+    face in the middle third's middle (eye midpoint within 10 % of the width from the centre)."""
+    eyes_x = box.x0 + CANONICAL["eye_x"] * box.side
+    return 0.8 <= width / height <= 1.25 and abs(eyes_x / width - 0.5) <= 0.1
+
+
 def crop_to_work(image: np.ndarray, roi: tuple[int, int, int, int], scale: float,
                  interpolation: int = cv2.INTER_AREA) -> np.ndarray:
     """The region of interest of ``image``, resized by ``scale`` (at least 8 px a side)."""
