@@ -43,7 +43,7 @@ class GrabCutSegment:
         Choice("framing", options=("auto", "track", "centred"), default="auto",
                help="the portrait prior: track: drawn around the detected face (largest), anywhere in the "
                     "frame; centred: the frame is a centred head-and-shoulders crop (also used when no face "
-                    "is found); auto: centred for a square frame with the face in the middle, else track"),
+                    "is found); auto: centred for a loose square frame with the face in the middle, else track"),
     )
     output = Alpha
 

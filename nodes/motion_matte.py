@@ -66,7 +66,7 @@ class MotionMatte:
         Choice("framing", options=("auto", "track", "centred"), default="auto",
                help="track: priors follow the detected face, work in the region around it; centred: the "
                     "frame is a centred head-and-shoulders crop (round 2's behaviour); auto: centred for a "
-                    "square frame with the face in the middle, else track"),
+                    "loosely framed square frame with the face in the middle, else track"),
         Int("person", default=0, min=0, max=63, help="which face when several are seen: 0 = the largest"),
     )
     output = Alpha

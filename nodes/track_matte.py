@@ -36,7 +36,7 @@ class TrackMatte:
                     "0: off"),
         Choice("framing", options=("auto", "track", "centred"), default="auto",
                help="track: work in the region around the reference's face, priors follow it; centred: the "
-                    "frame is a centred head-and-shoulders crop; auto: centred for a square frame with the "
+                    "frame is a centred head-and-shoulders crop; auto: centred for a loose square frame with the "
                     "face in the middle, else track"),
         Int("person", default=0, min=0, max=63, help="which face when several are seen: 0 = the largest"),
     )

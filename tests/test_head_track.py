@@ -203,10 +203,11 @@ def test_pirender_face_crop_is_the_portrait_box_inside_the_frame():
     assert PortraitBox(-50, -20, 400).crop(100, 300) == (0, 0, 100, 100)  # larger than the frame: shrunk, in
 
 
-def test_auto_framing_keeps_the_centred_priors_only_for_a_square_frame_with_the_face_in_the_middle():
+def test_auto_framing_keeps_the_centred_priors_only_for_a_loose_square_frame_with_the_face_in_the_middle():
     from segfuse.ops.head_track import is_centred_crop
 
-    middle = PortraitBox(0.0, 0.0, 256.0)  # a centred 256x256 portrait's box
-    assert is_centred_crop(middle, 256, 256)
-    assert not is_centred_crop(middle, 256, 455)  # the same head at the left of a 16:9 frame
-    assert not is_centred_crop(PortraitBox(60.0, 0.0, 256.0), 256, 256)  # off-centre in a square frame
+    loose = PortraitBox(160.0, 60.0, 190.0)  # the built-in sample's face in its 512x512 frame
+    assert is_centred_crop(loose, 512, 512)
+    assert not is_centred_crop(PortraitBox(0.0, 0.0, 256.0), 256, 256)  # a tight centred crop: the box's priors
+    assert not is_centred_crop(loose, 512, 910)  # the same head at the left of a 16:9 frame
+    assert not is_centred_crop(PortraitBox(260.0, 60.0, 190.0), 512, 512)  # off-centre in a square frame
