@@ -7,7 +7,7 @@ import cv2
 from segfuse import color
 from segfuse.errors import NodeError
 from segfuse.ops.grabcut import portrait_trimap, segment, trimap_from_border, trimap_from_hint, trimap_from_rect
-from segfuse.ops.head_track import is_centred_crop, locate
+from segfuse.ops.head_track import is_centred_crop, locate_for
 from segfuse.ops.strokes import apply_strokes
 from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, Image, Int, Rect, alpha_image, node
 from segfuse.runtime.params import Strokes
@@ -79,7 +79,7 @@ class GrabCutSegment:
         elif mode == "border":
             trimap = trimap_from_border(height, width)
         else:
-            box = locate(rgb) if p.framing != "centred" else None
+            box = locate_for(p.framing, rgb)[0] if p.framing != "centred" else None
             if box is not None and p.framing == "auto" and is_centred_crop(box, height, width):
                 box = None
             trimap = portrait_trimap(height, width, box)

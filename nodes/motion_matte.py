@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from segfuse import color
-from segfuse.ops.head_track import is_centred_crop, locate, notice
+from segfuse.ops.head_track import is_centred_crop, locate_for, notice
 from segfuse.ops.motion import FLOW_PRESETS, reference_matte_from_motion, reference_matte_in_roi
 from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, Image, Int, alpha_image, node
 
@@ -84,14 +84,15 @@ class MotionMatte:
     def render(self, t: int, inputs, p) -> Image:
         reference = inputs["Reference"].frame()
         rgb = color.to_srgb_uint8(reference.rgb, reference.colorspace)
+        box = None
         if p.framing != "centred":
             frames = [color.to_srgb_uint8(image.rgb, image.colorspace) for image in inputs["Moving"].frames_available()]
             frames = [f for f in frames if f.shape == rgb.shape]
-            box = locate(rgb, frames, p.person)
-            if box is None:
+            box, found = locate_for(p.framing, rgb, frames, p.person)
+            if not found:
                 notice("no person found in the reference or the clip: frames pass through unchanged")
                 return alpha_image(np.ones(rgb.shape[:2], np.float32))
-        if p.framing == "track" or p.framing == "auto" and not is_centred_crop(box, *rgb.shape[:2]):
+        if box is not None and not (p.framing == "auto" and is_centred_crop(box, *rgb.shape[:2])):
             matte = reference_matte_in_roi(rgb, frames, box, p.working_size, evidence=p.evidence,
                                            drag_cut=p.drag_cut, edge_depth=p.edge_depth, band=p.band,
                                            iterations=p.iterations, preset=p.flow, seed=p.seed)

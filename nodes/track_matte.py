@@ -9,7 +9,7 @@ import numpy as np
 from segfuse.nodes.motion_matte import at_working_size
 
 from segfuse import color
-from segfuse.ops.head_track import PortraitBox, is_centred_crop, locate, notice
+from segfuse.ops.head_track import PortraitBox, is_centred_crop, locate_for, notice
 from segfuse.ops.motion import FLOW_PRESETS, track_matte, track_matte_in_roi
 from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, Image, Int, alpha_image, node
 
@@ -42,18 +42,19 @@ class TrackMatte:
     )
 
     def __init__(self) -> None:
-        self._located: tuple[bytes, PortraitBox | None] | None = None  # per reference (and person)
+        self._located: tuple[bytes, tuple[PortraitBox | None, bool]] | None = None  # per reference (and person)
 
-    def _box(self, reference: np.ndarray, frame: np.ndarray, person: int) -> PortraitBox | None:
+    def _box(self, framing: str, reference: np.ndarray, frame: np.ndarray,
+             person: int) -> tuple[PortraitBox | None, bool]:
         """The reference's portrait box (found once per reference); without a face there, this frame's
-        face or where it moves against the reference."""
-        key = hashlib.blake2b(reference.tobytes() + bytes([person]), digest_size=16).digest()
+        face or where it moves against the reference (see ``locate_for``)."""
+        key = hashlib.blake2b(reference.tobytes() + bytes([person]) + framing.encode(), digest_size=16).digest()
         held = self._located
-        if held is not None and held[0] == key and held[1] is not None:
+        if held is not None and held[0] == key and held[1][1]:
             return held[1]
-        box = locate(reference, (), person)
-        self._located = (key, box)
-        return box if box is not None else locate(reference, [frame], person)
+        located = locate_for(framing, reference, (), person)
+        self._located = (key, located)
+        return located if located[1] else locate_for(framing, reference, [frame], person)
     output = Alpha
 
     def region_of_definition(self, inputs, p) -> tuple[int, int]:
@@ -70,11 +71,11 @@ class TrackMatte:
                 reference_rgb = cv2.resize(reference_rgb, source.size, interpolation=cv2.INTER_AREA)
             if matte.shape != frame_rgb.shape[:2]:
                 matte = (cv2.resize(matte, source.size, interpolation=cv2.INTER_LINEAR) >= 0.5).astype(np.float32)
-            box = self._box(reference_rgb, frame_rgb, p.person)
-            if box is None:
+            box, found = self._box(p.framing, reference_rgb, frame_rgb, p.person)
+            if not found:
                 notice("no person found in the reference or the clip: frames pass through unchanged")
                 return alpha_image(np.ones(frame_rgb.shape[:2], np.float32))
-            if p.framing == "track" or not is_centred_crop(box, *frame_rgb.shape[:2]):
+            if box is not None and not (p.framing == "auto" and is_centred_crop(box, *frame_rgb.shape[:2])):
                 return alpha_image(track_matte_in_roi(frame_rgb, reference_rgb, matte, box, p.working_size, p.flow,
                                                       p.hold_moving))
         frame_rgb = at_working_size(color.to_srgb_uint8(source.rgb, source.colorspace), p.working_size)

@@ -211,3 +211,19 @@ def test_auto_framing_keeps_the_centred_priors_only_for_a_loose_square_frame_wit
     assert not is_centred_crop(PortraitBox(0.0, 0.0, 256.0), 256, 256)  # a tight centred crop: the box's priors
     assert not is_centred_crop(loose, 512, 910)  # the same head at the left of a 16:9 frame
     assert not is_centred_crop(PortraitBox(260.0, 60.0, 190.0), 512, 512)  # off-centre in a square frame
+
+
+def test_without_the_detector_auto_framing_notes_it_once_and_track_names_the_install(tmp_path, monkeypatch):
+    from segfuse.models import face_detector
+    from segfuse.ops.head_track import locate_for
+
+    monkeypatch.setenv("SEGFUSE_MODELS", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(face_detector, "_nets", None)
+    monkeypatch.setattr(head_track, "_said", set())
+    image = np.full((64, 64, 3), 90, np.uint8)
+    assert locate_for("auto", image) == (None, True)
+    assert locate_for("auto", image) == (None, True)
+    assert len(head_track._said) == 1 and "fetch_weights.py mtcnn" in next(iter(head_track._said))
+    with pytest.raises(WeightsError, match="fetch_weights.py mtcnn"):
+        locate_for("track", image)

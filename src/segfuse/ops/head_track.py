@@ -288,6 +288,23 @@ def is_centred_crop(box: PortraitBox, height: int, width: int) -> bool:
             and box.side < 0.7 * min(height, width))
 
 
+def locate_for(framing: str, reference: np.ndarray, frames: Sequence[np.ndarray] = (),
+               person: int = 0) -> tuple[PortraitBox | None, bool]:
+    """(box, found) for a node's ``framing`` param: with 'auto' and no face detector installed,
+    (None, True) after one note (the centred priors then stand in); with 'track' the missing model
+    is an error naming how to install it. ``found`` False: there is no person to repair."""
+    from segfuse.models.weights import WeightsError
+
+    try:
+        box = locate(reference, frames, person)
+    except WeightsError as exc:
+        if framing != "auto":
+            raise
+        notice(f"{exc}; using priors for a centred crop meanwhile")
+        return None, True
+    return box, box is not None
+
+
 def crop_to_work(image: np.ndarray, roi: tuple[int, int, int, int], scale: float,
                  interpolation: int = cv2.INTER_AREA) -> np.ndarray:
     """The region of interest of ``image``, resized by ``scale`` (at least 8 px a side)."""
