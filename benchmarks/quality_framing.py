@@ -141,15 +141,18 @@ def summarise(results: dict, portraits: list[str], framings: list[str]) -> dict:
     if framed:
         groups["framed (all above but centred)"] = framed
     for label, members in groups.items():
-        shots = [(p, f) for p in portraits for f in members if f in results[p]]
-        raw = np.mean([results[p][f]["raw"].overall for p, f in shots])
-        raw_person = np.mean([results[p][f]["raw"].person for p, f in shots])
+        every = [(p, f) for p in portraits for f in members if f in results[p]]
         table[label] = {}
         for row in ROWS:
-            if not all(row in results[p][f] for p, f in shots):
+            shots = [(p, f) for p, f in every if row in results[p][f]]  # the recipe may not have run on all
+            if not shots:
                 continue
+            raw = np.mean([results[p][f]["raw"].overall for p, f in shots])
+            raw_person = np.mean([results[p][f]["raw"].person for p, f in shots])
             overall = float(np.mean([results[p][f][row].overall for p, f in shots]))
             table[label][row] = {
+                "shots": len(shots),
+                "raw": float(raw),
                 "overall": overall,
                 "reduction": float(1 - overall / raw) if raw > 0 else float("nan"),
                 "person_added": float(np.mean([results[p][f][row].person for p, f in shots]) - raw_person),
@@ -163,16 +166,16 @@ def summarise(results: dict, portraits: list[str], framings: list[str]) -> dict:
 def markdown(table: dict, title: str) -> str:
     lines = [f"**{title}** (errors in 8-bit code values; reduction of the overall error vs the raw render; "
              "worst: the largest change of one shot's overall error vs its raw render)", "",
-             "| framing | row | overall | reduction | person added | worst shot vs raw | s/frame |",
-             "|---|---|---|---|---|---|---|"]
+             "| framing | row | shots | overall (raw) | reduction | person added | worst shot vs raw | s/frame |",
+             "|---|---|---|---|---|---|---|---|"]
     for label, rows in table.items():
         for row in ROWS[1:]:
             if row not in rows:
                 if row == "paper recipe":
-                    lines.append(f"| {label} | {row} | not run (full-resolution GrabCut too slow here) | | | | |")
+                    lines.append(f"| {label} | {row} | 0 | not run (full-resolution GrabCut too slow here) | | | | |")
                 continue
             v = rows[row]
-            lines.append(f"| {label} | {row} | {v['overall']:.3f} (raw {rows['raw']['overall']:.3f}) | "
+            lines.append(f"| {label} | {row} | {v['shots']} | {v['overall']:.3f} ({v['raw']:.3f}) | "
                          f"{100 * v['reduction']:.1f} % | {v['person_added']:+.3f} | {v['worst_vs_raw']:+.3f} | "
                          f"{v['seconds_per_frame']:.3f} |")
     return "\n".join(lines)
@@ -225,8 +228,18 @@ def main() -> int:
     parser.add_argument("--recipe-height", type=int, default=360,
                         help="run the paper recipe only on frames at most this tall (its full-resolution GrabCut "
                              "takes minutes a frame at 1080p on a small CPU)")
+    parser.add_argument("--merge", type=Path, nargs="+",
+                        help="summarise the shots of earlier runs' quality_framing.json together (runs nothing)")
     parser.add_argument("-o", "--output", type=Path, default=Path("segfuse-quality-framing"))
     args = parser.parse_args()
+    if args.merge:
+        results: dict = {}
+        for path in args.merge:
+            for name, shots in json.loads(path.read_text())["shots"].items():
+                for framing, rows in shots.items():
+                    results.setdefault(name, {}).setdefault(framing, {}).update(
+                        {row: Scores(**values) for row, values in rows.items()})
+        return report_and_plot(results, ["centred", *FRAMINGS], args.frames, args.output)
     framings = args.framings.split(",")
     unknown = [f for f in framings if f != "centred" and f not in FRAMINGS]
     if unknown:
@@ -246,6 +259,11 @@ def main() -> int:
             futures = {n: pool.submit(score_shot, indices[n], n, *portraits[n], args.frames, plan[n],
                                       args.recipe_height, args.compare_centred) for n in portraits}
             results = {n: f.result() for n, f in futures.items()}
+    return report_and_plot(results, framings, args.frames, args.output)
+
+
+def report_and_plot(results: dict, framings: list[str], frames: int, output: Path) -> int:
+    """Print the tables (all, tuning, held-out portraits), write the plot and the data."""
     report = {}
     groups = {"all portraits": list(results), "tuning portraits": [p for p in results if p in TUNING],
               "held-out portraits": [p for p in results if p not in TUNING]}
@@ -256,12 +274,12 @@ def main() -> int:
         table = summarise(results, members, present)
         report[title] = table
         print()
-        print(markdown(table, f"{title} ({', '.join(members)}): {args.frames} frames, every defect"))
-    args.output.mkdir(parents=True, exist_ok=True)
-    plot(report["all portraits"], args.output / "quality_framing.png")
+        print(markdown(table, f"{title} ({', '.join(members)}): {frames} frames, every defect"))
+    output.mkdir(parents=True, exist_ok=True)
+    plot(report["all portraits"], output / "quality_framing.png")
     shots = {p: {f: {row: s.as_dict() for row, s in rows.items()} for f, rows in r.items()} for p, r in results.items()}
-    (args.output / "quality_framing.json").write_text(json.dumps({"summary": report, "shots": shots}, indent=1))
-    print(f"\nplot: {args.output / 'quality_framing.png'}  data: {args.output / 'quality_framing.json'}")
+    (output / "quality_framing.json").write_text(json.dumps({"summary": report, "shots": shots}, indent=1))
+    print(f"\nplot: {output / 'quality_framing.png'}  data: {output / 'quality_framing.json'}")
     return 0
 
 
