@@ -7,12 +7,13 @@ import cv2
 from segfuse import color
 from segfuse.errors import NodeError
 from segfuse.ops.grabcut import portrait_trimap, segment, trimap_from_border, trimap_from_hint, trimap_from_rect
+from segfuse.ops.head_track import is_centred_crop, locate_for
 from segfuse.ops.strokes import apply_strokes
 from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, Image, Int, Rect, alpha_image, node
 from segfuse.runtime.params import Strokes
 
 
-@node(id="org.segfuse.GrabCutSegment", version=(1, 0), label="GrabCut Segment", group="SegFuse",
+@node(id="org.segfuse.GrabCutSegment", version=(1, 1), label="GrabCut Segment", group="SegFuse",
       help="Separates the person (alpha 1) from the background with OpenCV GrabCut on display-referred "
            "sRGB pixels. With no Hint and no rectangle it starts from a head-and-shoulders prior; wire "
            "the reference's matte (or a roto, or a MODNet matte: the paper's hybrid) into Hint to start "
@@ -39,6 +40,10 @@ class GrabCutSegment:
         Strokes("strokes", help="paint strokes per frame (fg/bg/erase), hard labels of the solve"),
         Int("stroke_reach", default=0, min=0, max=1000,
             help="a stroke painted on frame f also acts on frames f-reach…f+reach"),
+        Choice("framing", options=("auto", "track", "centred"), default="auto",
+               help="the portrait prior: track: drawn around the detected face (largest), anywhere in the "
+                    "frame; centred: the frame is a centred head-and-shoulders crop (also used when no face "
+                    "is found); auto: centred for a loose square frame with the face in the middle, else track"),
     )
     output = Alpha
 
@@ -74,6 +79,9 @@ class GrabCutSegment:
         elif mode == "border":
             trimap = trimap_from_border(height, width)
         else:
-            trimap = portrait_trimap(height, width)
+            box = locate_for(p.framing, rgb)[0] if p.framing != "centred" else None
+            if box is not None and p.framing == "auto" and is_centred_crop(box, height, width):
+                box = None
+            trimap = portrait_trimap(height, width, box)
         trimap = apply_strokes(trimap, p.strokes, t, p.stroke_reach)
         return alpha_image(segment(rgb, trimap, p.iterations, p.working_size, p.seed))

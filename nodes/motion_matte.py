@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 
 from segfuse import color
-from segfuse.ops.motion import FLOW_PRESETS, reference_matte_from_motion
+from segfuse.ops.head_track import is_centred_crop, locate_for, notice
+from segfuse.ops.motion import FLOW_PRESETS, reference_matte_from_motion, reference_matte_in_roi
 from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, Image, Int, alpha_image, node
 
 
@@ -30,14 +31,17 @@ def at_working_size(rgb: np.ndarray, working_size: int) -> np.ndarray:
     return cv2.resize(rgb, (max(8, round(width * scale)), max(8, round(height * scale))), interpolation=cv2.INTER_AREA)
 
 
-@node(id="org.segfuse.MotionMatte", version=(2, 0), label="Motion Matte", group="SegFuse",
+@node(id="org.segfuse.MotionMatte", version=(2, 1), label="Motion Matte", group="SegFuse",
       help="Cuts the person out of the reference portrait using the generated clip's motion. Each "
            "reference pixel is explained as moving with the head (or shoulders), as background the "
            "head drags part of the way, or as still background, by comparing the frames with the "
            "reference moved each way; a hull around the face fills the smooth parts, and GrabCut "
            "settles the outline from colour. Hair and shoulders that touch the frame are kept (a "
            "fixed portrait prior loses them on tight crops). Reads a few frames spread over the "
-           "whole clip once; the result is a still. Expects a centred head-and-shoulders portrait.")
+           "whole clip once; the result is a still. framing 'track' finds the person's face (head track) "
+           "and works in the region around it, at any frame size and position; outside that region the "
+           "matte is 1 (nothing there is blended). No person found: the matte is 1 everywhere and the "
+           "render says so once.")
 class MotionMatte:
     clips = (
         Clip("Reference", components=(RGB, RGBA), help="the reference portrait (a still)"),
@@ -59,6 +63,11 @@ class MotionMatte:
         Int("working_size", default=256, min=0, max=16384, help="long side (px) flow and GrabCut run at; 0: full"),
         Choice("flow", options=tuple(FLOW_PRESETS), default="medium", help="DIS optical-flow preset"),
         Int("seed", default=0, min=0, max=2**31 - 1, help="seed of GrabCut's colour-model initialisation"),
+        Choice("framing", options=("auto", "track", "centred"), default="auto",
+               help="track: priors follow the detected face, work in the region around it; centred: the "
+                    "frame is a centred head-and-shoulders crop (round 2's behaviour); auto: centred for a "
+                    "loosely framed square frame with the face in the middle, else track"),
+        Int("person", default=0, min=0, max=63, help="which face when several are seen: 0 = the largest"),
     )
     output = Alpha
 
@@ -75,6 +84,19 @@ class MotionMatte:
     def render(self, t: int, inputs, p) -> Image:
         reference = inputs["Reference"].frame()
         rgb = color.to_srgb_uint8(reference.rgb, reference.colorspace)
+        box = None
+        if p.framing != "centred":
+            frames = [color.to_srgb_uint8(image.rgb, image.colorspace) for image in inputs["Moving"].frames_available()]
+            frames = [f for f in frames if f.shape == rgb.shape]
+            box, found = locate_for(p.framing, rgb, frames, p.person)
+            if not found:
+                notice("no person found in the reference or the clip: frames pass through unchanged")
+                return alpha_image(np.ones(rgb.shape[:2], np.float32))
+        if box is not None and not (p.framing == "auto" and is_centred_crop(box, *rgb.shape[:2])):
+            matte = reference_matte_in_roi(rgb, frames, box, p.working_size, evidence=p.evidence,
+                                           drag_cut=p.drag_cut, edge_depth=p.edge_depth, band=p.band,
+                                           iterations=p.iterations, preset=p.flow, seed=p.seed)
+            return alpha_image(matte)
         small = at_working_size(rgb, p.working_size)
         size = (small.shape[1], small.shape[0])
         frames = []

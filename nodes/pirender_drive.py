@@ -22,6 +22,7 @@ from segfuse.models.driving import (
     select_semantics,
 )
 from segfuse.models.weights import find_weights
+from segfuse.ops.head_track import locate
 from segfuse.runtime import RGB, RGBA, Alpha, Bool, Choice, Clip, FilePath, Image, String, node
 
 
@@ -55,8 +56,9 @@ class PIRenderDrive:
                     "source's pose (from source_coefficients, else the driver's first frame)"),
         FilePath("source_coefficients", default="", help="the source portrait's own coefficients (one row)"),
         String("crop", default="", help="S,TX,TY crop parameters for N×257 coefficients"),
-        Choice("fit", options=("crop", "stretch"), default="crop",
-               help="how the source becomes 256×256: centred square crop, or stretched"),
+        Choice("fit", options=("crop", "stretch", "face"), default="crop",
+               help="how the source becomes 256×256: centred square crop, stretched, or the square around "
+                    "the detected face in PIRenderer's training framing (any shot; paste_back puts it back)"),
         Choice("output", options=("generated", "warped", "source"), default="generated",
                help="the final image, the warp-only image, or the 256×256 source as the network sees it"),
         Bool("paste_back", default=False, help="paste the result back into the source at its resolution"),
@@ -149,7 +151,13 @@ class PIRenderDrive:
 
         source = inputs[0]["Source"].frame()
         srgb = np.clip(color.convert(source.rgb, source.colorspace, color.srgb_space()), 0.0, 1.0)
-        x, box = conform(srgb, p.fit)
+        box = None
+        if p.fit == "face":
+            found = locate(np.round(srgb * 255).astype(np.uint8))
+            if found is None:
+                raise InputError("fit 'face': no face found in the source portrait")
+            box = found.crop(srgb.shape[0], srgb.shape[1])
+        x, box = conform(srgb, p.fit, box)
         if p.output == "source":
             frames = [to_srgb(x)] * len(times)
         else:

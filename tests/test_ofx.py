@@ -62,12 +62,12 @@ def rgba(image) -> np.ndarray:
 
 def test_every_node_but_read_and_write_is_an_effect(host):
     plugins = host.plugins()
-    assert plugins == {"org.segfuse.Fix": (1, 0), "org.segfuse.GrabCutSegment": (1, 0),
+    assert plugins == {"org.segfuse.Fix": (1, 0), "org.segfuse.GrabCutSegment": (1, 1),
                        "org.segfuse.FaceCoefficients": (1, 0),
-                       "org.segfuse.MODNetMatte": (1, 0), "org.segfuse.MotionMatte": (2, 0),
+                       "org.segfuse.MODNetMatte": (1, 0), "org.segfuse.MotionMatte": (2, 1),
                        "org.segfuse.PIRenderDrive": (1, 1),
                        "org.segfuse.ReferenceFuse": (1, 1), "org.segfuse.TemporalMedian": (1, 0),
-                       "org.segfuse.TrackMatte": (1, 1)}
+                       "org.segfuse.TrackMatte": (1, 2)}
     median = host.describe("org.segfuse.TemporalMedian", FILTER)
     assert median["props"]["OfxPropLabel"] == [b"Temporal Median"]
     assert median["props"]["OfxImageEffectPropTemporalClipAccess"] == [1]

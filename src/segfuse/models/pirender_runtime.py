@@ -41,9 +41,11 @@ def crop_box(width: int, height: int, fit: str) -> tuple[int, int, int, int]:
     return x0, y0, x0 + side, y0 + side
 
 
-def conform(srgb: np.ndarray, fit: str) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
-    """sRGB H×W×3 in [0, 1] → 1×3×256×256 in [-1, 1] and the box it came from."""
-    box = crop_box(srgb.shape[1], srgb.shape[0], fit)
+def conform(srgb: np.ndarray, fit: str,
+            box: tuple[int, int, int, int] | None = None) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    """sRGB H×W×3 in [0, 1] → 1×3×256×256 in [-1, 1] and the box it came from (``box``: a given
+    x0, y0, x1, y1, e.g. the head track's portrait crop; default: from ``fit``)."""
+    box = box if box is not None else crop_box(srgb.shape[1], srgb.shape[0], fit)
     x0, y0, x1, y1 = box
     region = srgb[y0:y1, x0:x1]
     interp = cv2.INTER_AREA if region.shape[0] > SIZE else cv2.INTER_CUBIC

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from segfuse.ops.guided import guided_filter
+from segfuse.ops.head_track import PortraitBox
 
 BGD, FGD, PR_BGD, PR_FGD = cv2.GC_BGD, cv2.GC_FGD, cv2.GC_PR_BGD, cv2.GC_PR_FGD
 
@@ -51,12 +52,16 @@ def trimap_from_border(height: int, width: int) -> np.ndarray:
     return trimap
 
 
-def portrait_trimap(height: int, width: int) -> np.ndarray:
-    """A head-and-shoulders prior for a centred talking-head frame.
+def portrait_trimap(height: int, width: int, box: PortraitBox | None = None) -> np.ndarray:
+    """A head-and-shoulders prior for a centred talking-head frame, or drawn in ``box`` (the
+    person's portrait box from the head track) anywhere in a larger frame.
 
     Top and upper side borders are sure background; a face core and a chest core are sure
     person; an elliptic head and a widening torso are probably person; the rest probably not.
+    In a box, everything outside the region the person can reach is sure background too.
     """
+    if box is not None:
+        return _portrait_trimap_in_box(height, width, box)
     trimap = np.full((height, width), PR_BGD, np.uint8)
     h, w = height, width
 
@@ -74,6 +79,33 @@ def portrait_trimap(height: int, width: int) -> np.ndarray:
     trimap[:band_y, :] = BGD
     trimap[: int(0.55 * h), :band_x] = BGD
     trimap[: int(0.55 * h), w - band_x:] = BGD
+    return trimap
+
+
+def _portrait_trimap_in_box(height: int, width: int, box: PortraitBox) -> np.ndarray:
+    x0, y0, bw, bh = box.rect()
+    trimap = np.full((height, width), BGD, np.uint8)
+    rx0, ry0, rx1, ry1 = box.roi(height, width)
+    trimap[ry0:ry1, rx0:rx1] = PR_BGD
+
+    def point(fx: float, fy: float) -> tuple[int, int]:
+        return round(x0 + fx * bw), round(y0 + fy * bh)
+
+    beyond = max(1.0, (height - y0) / bh)
+    wide = 0.5 * (beyond - 1.0)  # below the box the torso keeps widening as inside it
+    torso = [point(fx, fy) for fx, fy in ((0.22, 0.62), (0.78, 0.62), (0.97, 1.0), (0.97 + wide, beyond),
+                                          (0.03 - wide, beyond), (0.03, 1.0))]
+    cv2.fillPoly(trimap, [np.int32(torso)], int(PR_FGD))
+    cv2.ellipse(trimap, point(0.5, 0.38), (max(1, round(0.2 * bw)), max(1, round(0.27 * bh))), 0, 0, 360,
+                int(PR_FGD), -1)
+    cv2.ellipse(trimap, point(0.5, 0.40), (max(1, round(0.08 * bw)), max(1, round(0.11 * bh))), 0, 0, 360,
+                int(FGD), -1)
+    cv2.rectangle(trimap, point(0.38, 0.85), point(0.62, 1.0), int(FGD), -1)
+    top = max(0, round(y0 + 0.03 * bh))
+    trimap[:top] = BGD
+    upper = max(0, round(y0 + 0.55 * bh))
+    trimap[:upper, :max(0, round(x0 + 0.03 * bw))] = BGD
+    trimap[:upper, max(0, round(x0 + 0.97 * bw)):] = BGD
     return trimap
 
 

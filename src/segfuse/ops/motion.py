@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from segfuse.ops.grabcut import BGD, FGD, segment, trimap_from_hint
+from segfuse.ops.head_track import PortraitBox, crop_to_work, paste_matte
 
 FLOW_PRESETS = {"fast": cv2.DISOPTICAL_FLOW_PRESET_FAST, "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
 DRAG_FRACTIONS = (0.0, 0.25, 0.5, 0.7, 0.85)  # how far dragged background may follow the head
@@ -55,25 +56,50 @@ def warp_by_flow(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
                      borderMode=cv2.BORDER_REPLICATE)
 
 
-def face_core(height: int, width: int) -> np.ndarray:
-    """Where a centred talking-head crop surely shows the face (bool H×W): the head fit's support."""
+def face_core(height: int, width: int, box: PortraitBox | None = None) -> np.ndarray:
+    """Where a talking-head crop surely shows the face (bool H×W): the head fit's support. Drawn in
+    ``box`` (the person's portrait box, from the head track); without one, the frame is the crop."""
     core = np.zeros((height, width), np.uint8)
-    cv2.ellipse(core, (width // 2, round(0.40 * height)), (max(1, round(0.10 * width)), max(1, round(0.13 * height))),
-                0, 0, 360, 1, -1)
+    if box is None:
+        cv2.ellipse(core, (width // 2, round(0.40 * height)),
+                    (max(1, round(0.10 * width)), max(1, round(0.13 * height))), 0, 0, 360, 1, -1)
+    else:
+        _, _, bw, bh = box.rect()
+        cx, cy = box.at(0.5, 0.40)
+        cv2.ellipse(core, (round(cx), round(cy)), (max(1, round(0.10 * bw)), max(1, round(0.13 * bh))),
+                    0, 0, 360, 1, -1)
+    if not core.any():  # the face lies outside this image: the nearest pixel stands in
+        cx, cy = box.at(0.5, 0.40) if box is not None else (width / 2, 0.4 * height)
+        core[int(np.clip(cy, 0, height - 1)), int(np.clip(cx, 0, width - 1))] = 1
     return core > 0
 
 
-def shoulder_patch(height: int, width: int) -> np.ndarray:
-    """The bottom-centre patch a head-and-shoulders crop fills with the torso (bool H×W)."""
+def shoulder_patch(height: int, width: int, box: PortraitBox | None = None) -> np.ndarray:
+    """The bottom-centre patch a head-and-shoulders crop fills with the torso (bool H×W), in ``box``."""
     patch = np.zeros((height, width), bool)
-    patch[round(0.85 * height):, round(0.38 * width):round(0.62 * width)] = True
+    if box is None:
+        patch[round(0.85 * height):, round(0.38 * width):round(0.62 * width)] = True
+        return patch
+    (left, top), (right, bottom) = box.at(0.38, 0.85), box.at(0.62, 1.0)
+    c0, c1 = int(np.clip(round(left), 0, width - 1)), int(np.clip(round(right), 1, width))
+    r0, r1 = int(np.clip(round(top), 0, height - 2)), int(np.clip(round(bottom), 0, height))
+    patch[r0:max(r1, r0 + 2), c0:max(c1, c0 + 1)] = True
     return patch
 
 
-def torso_prior(height: int, width: int) -> np.ndarray:
-    """A widening torso from the neck down (float32 0/1): the shoulders move too little to be seen."""
+def torso_prior(height: int, width: int, box: PortraitBox | None = None) -> np.ndarray:
+    """A widening torso from the neck down (float32 0/1): the shoulders move too little to be seen.
+    In ``box``, it goes on below the box to the bottom of the image."""
     torso = np.zeros((height, width), np.uint8)
-    corners = np.array([[0.22, NECK], [0.78, NECK], [0.97, 1.0], [0.03, 1.0]]) * [width, height]
+    if box is None:
+        corners = np.array([[0.22, NECK], [0.78, NECK], [0.97, 1.0], [0.03, 1.0]]) * [width, height]
+    else:
+        # below the box the shoulders keep widening as they do inside it (0.5 box width per box height)
+        _, y0, _, bh = box.rect()
+        beyond = max(1.0, (height - y0) / bh)
+        wide = 0.5 * (beyond - 1.0)
+        outline = ((0.22, NECK), (0.78, NECK), (0.97, 1.0), (0.97 + wide, beyond), (0.03 - wide, beyond), (0.03, 1.0))
+        corners = np.array([box.at(fx, fy) for fx, fy in outline])
     cv2.fillPoly(torso, [np.round(corners).astype(np.int32)], 1)
     return torso.astype(np.float32)
 
@@ -113,13 +139,14 @@ class LayerCosts:
 
 
 def layer_costs(reference: np.ndarray, frames: Sequence[np.ndarray], preset: str = "medium",
-                blur: float = 1.0, patch: int = 5) -> LayerCosts:
+                blur: float = 1.0, patch: int = 5, box: PortraitBox | None = None) -> LayerCosts:
     """Costs of the still / dragged / head / shoulders explanations of every ``reference`` pixel
-    over ``frames`` (uint8 RGB, same size). A global colour offset per frame (drift) is removed."""
+    over ``frames`` (uint8 RGB, same size). A global colour offset per frame (drift) is removed.
+    ``box``: the person's portrait box (default: the image is a centred crop)."""
     if not frames:
         raise ValueError("layer_costs needs at least one frame")
     height, width = reference.shape[:2]
-    core, shoulders = face_core(height, width), shoulder_patch(height, width)
+    core, shoulders = face_core(height, width, box), shoulder_patch(height, width, box)
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     plate = cv2.GaussianBlur(reference.astype(np.float32) / 255.0, (0, 0), blur)
     totals = np.zeros((len(DRAG_FRACTIONS) + 2, height, width), np.float32)
@@ -175,6 +202,7 @@ def star_hull(mask: np.ndarray, centre: tuple[float, float], rays: int = 720, sm
 def reference_matte_from_motion(
     reference: np.ndarray, frames: Sequence[np.ndarray], evidence: float = 0.015, drag_cut: float = 0.01,
     edge_depth: float = 0.016, band: float = 0.04, iterations: int = 5, preset: str = "medium", seed: int = 0,
+    box: PortraitBox | None = None,
 ) -> np.ndarray:
     """The reference portrait's person mask (float32 0/1), learnt from how ``frames`` move.
 
@@ -182,13 +210,16 @@ def reference_matte_from_motion(
     ``drag_cut``: margin by which a partial (dragged) motion must win to cut a pixel off the
     outline; ``edge_depth`` and ``band`` (fractions of the short side): how deep that cut reaches
     into the hull, and the band around the outline where GrabCut's colour models decide.
+    ``box``: the person's portrait box (head track); default: the image is a centred crop. Sizes
+    are then fractions of the box's side instead of the image's short side.
     """
     height, width = reference.shape[:2]
-    short = min(height, width)
-    costs = layer_costs(reference, frames, preset)
+    short = min(height, width) if box is None else min(box.rect()[2:])
+    costs = layer_costs(reference, frames, preset, box=box)
     moving, partial = costs.moving_evidence(), costs.drag_evidence()
-    torso = torso_prior(height, width)
-    hull = np.maximum(star_hull(moving > evidence, (0.5 * width, 0.42 * height)), torso)
+    torso = torso_prior(height, width, box)
+    centre = (0.5 * width, 0.42 * height) if box is None else box.at(0.5, 0.42)
+    hull = np.maximum(star_hull(moving > evidence, centre), torso)
     depth = cv2.distanceTransform(hull.astype(np.uint8), cv2.DIST_L2, 3)
     # the head drags the background around it; below the neck its motion model does not apply
     dragged = (hull > 0) & (torso == 0) & (depth <= max(1.0, edge_depth * short)) & (partial < -drag_cut)
@@ -202,7 +233,7 @@ def reference_matte_from_motion(
 
 
 def frame_person_evidence(frame: np.ndarray, reference: np.ndarray, flow: np.ndarray, blur: float = 1.0,
-                          patch: int = 5) -> np.ndarray:
+                          patch: int = 5, box: PortraitBox | None = None) -> np.ndarray:
     """Per ``frame`` pixel: how much better (mean |RGB| over a patch) the reference moved with the
     head or with the shoulders explains it than the reference standing still. ``flow`` maps
     ``frame`` to ``reference`` (``dense_flow(frame, reference)``); drift is removed first."""
@@ -210,8 +241,8 @@ def frame_person_evidence(frame: np.ndarray, reference: np.ndarray, flow: np.nda
     plate = cv2.GaussianBlur(reference.astype(np.float32) / 255.0, (0, 0), blur)
     image = cv2.GaussianBlur(frame.astype(np.float32) / 255.0, (0, 0), blur)
     image -= np.median((image - plate).reshape(-1, 3), axis=0)
-    head = head_motion(flow, face_core(height, width))  # frame → reference
-    shift = np.median(flow[shoulder_patch(height, width)], axis=0)
+    head = head_motion(flow, face_core(height, width, box))  # frame → reference
+    shift = np.median(flow[shoulder_patch(height, width, box)], axis=0)
     shoulders = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
 
     def cost(plate_here: np.ndarray) -> np.ndarray:
@@ -225,7 +256,7 @@ def frame_person_evidence(frame: np.ndarray, reference: np.ndarray, flow: np.nda
 
 
 def track_matte(frame: np.ndarray, reference: np.ndarray, reference_matte: np.ndarray,
-                preset: str = "medium", hold_moving: float = 0.0) -> np.ndarray:
+                preset: str = "medium", hold_moving: float = 0.0, box: PortraitBox | None = None) -> np.ndarray:
     """The reference's matte carried into ``frame`` along the flow (float32 0/1).
 
     With ``hold_moving`` > 0, below the neck (where no background is dragged) every pixel that the
@@ -236,6 +267,43 @@ def track_matte(frame: np.ndarray, reference: np.ndarray, reference_matte: np.nd
     matte = (warp_by_flow(reference_matte.astype(np.float32), flow) >= 0.5).astype(np.float32)
     if hold_moving > 0:
         height = frame.shape[0]
-        below_neck = np.arange(height)[:, None] > NECK * height
-        matte[below_neck & (frame_person_evidence(frame, reference, flow) > hold_moving)] = 1.0
+        neck = NECK * height if box is None else box.at(0.5, NECK)[1]
+        below_neck = np.arange(height)[:, None] > neck
+        matte[below_neck & (frame_person_evidence(frame, reference, flow, box=box) > hold_moving)] = 1.0
     return matte
+
+
+def working_scale(box: PortraitBox, working_size: int) -> float:
+    """The scale that brings ``box`` to ``working_size`` px (at most 2x up; 0: full size): mattes are
+    worked out at the same size relative to the person whatever the framing."""
+    if working_size <= 0:
+        return 1.0
+    return min(2.0, working_size / max(box.rect()[2:]))
+
+
+def reference_matte_in_roi(reference: np.ndarray, frames: Sequence[np.ndarray], box: PortraitBox,
+                           working_size: int = 256, **options) -> np.ndarray:
+    """``reference_matte_from_motion`` in the region of interest around ``box`` at the working size,
+    brought back to the full frame (float32 0/1; 1 outside the region: kept as rendered)."""
+    height, width = reference.shape[:2]
+    roi = box.roi(height, width)
+    scale = working_scale(box, working_size)
+    small = crop_to_work(reference, roi, scale)
+    moving = [crop_to_work(f, roi, scale) for f in frames]
+    inner = box.mapped(small.shape[1] / (roi[2] - roi[0]), roi[0], roi[1])
+    matte = reference_matte_from_motion(small, moving, box=inner, **options)
+    return paste_matte(matte, roi, height, width)
+
+
+def track_matte_in_roi(frame: np.ndarray, reference: np.ndarray, reference_matte: np.ndarray, box: PortraitBox,
+                       working_size: int = 256, preset: str = "medium", hold_moving: float = 0.0) -> np.ndarray:
+    """``track_matte`` in the region of interest around ``box`` at the working size (float32 0/1
+    full frame; 1 outside the region)."""
+    height, width = frame.shape[:2]
+    roi = box.roi(height, width)
+    scale = working_scale(box, working_size)
+    small = crop_to_work(frame, roi, scale)
+    plate = crop_to_work(reference, roi, scale)
+    matte = crop_to_work(reference_matte.astype(np.float32), roi, scale, cv2.INTER_LINEAR)
+    inner = box.mapped(small.shape[1] / (roi[2] - roi[0]), roi[0], roi[1])
+    return paste_matte(track_matte(small, plate, matte, preset, hold_moving, inner), roi, height, width)

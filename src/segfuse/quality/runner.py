@@ -40,8 +40,9 @@ def _quantised(rgb: np.ndarray) -> np.ndarray:
     return np.round(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.float32) / 255.0
 
 
-def run_preset(clip: Clip, preset: str) -> Repair:
-    """``segfuse fix --preset`` on the clip's frames written as a PNG sequence."""
+def run_preset(clip: Clip, preset: str, params: dict[str, dict] | None = None) -> Repair:
+    """``segfuse fix --preset`` on the clip's frames written as a PNG sequence; ``params``: node name →
+    param values set on top of the preset's (e.g. to score a variant)."""
     with tempfile.TemporaryDirectory(prefix="segfuse-quality-") as tmp:
         folder = Path(tmp)
         for t, frame in enumerate(clip.generated):
@@ -49,7 +50,10 @@ def run_preset(clip: Clip, preset: str) -> Repair:
         _to_png(folder / "reference.png", clip.reference)
         options = FixOptions(str(folder / "generated.####.png"), str(folder / "reference.png"),
                              str(folder / "fixed.####.png"), preset=preset)
-        graph = bind(paper_graph(options, folder))
+        doc = paper_graph(options, folder)
+        for name, values in (params or {}).items():
+            doc.nodes[name].params.update(values)
+        graph = bind(doc)
         evaluator = Evaluator(graph)
         first = graph.nodes["fuse"].spec.frames.first
         frames, mattes = [], []
