@@ -7,13 +7,31 @@ import numpy as np
 
 from segfuse import color
 from segfuse.errors import NodeError
-from segfuse.ops.fuse import fuse, fusion_mask, match_colour
-from segfuse.runtime import RGB, RGBA, Alpha, Bool, Choice, Clip, Components, Double, Image, Int, alpha_image, node
+from segfuse.image import clip_box, same_pixels
+from segfuse.ops.fuse import bounding_box, fuse, fusion_mask, match_colour
+from segfuse.runtime import (
+    RGB,
+    RGBA,
+    Alpha,
+    Bool,
+    Box,
+    Choice,
+    Clip,
+    Components,
+    Double,
+    Image,
+    Int,
+    alpha_image,
+    node,
+)
 
 
 @node(id="org.segfuse.ReferenceFuse", version=(1, 1), label="Reference Fuse", group="SegFuse",
       help="M = Gaussian(min(1 - GeneratedMatte, 1 - ReferenceMatte)); out = (1 - M)·Generated + "
-           "M·Reference, in the working colourspace. Mattes are person = 1.")
+           "M·Reference, in the working colourspace. Mattes are person = 1. Only the rectangle where "
+           "the blend changes pixels is converted and blended (M > 0 and Reference differs from "
+           "Generated, inside the mattes' region of interest when they carry one); elsewhere the "
+           "frame passes through untouched, bit for bit when it reaches a writer of its own encoding.")
 class ReferenceFuse:
     clips = (
         Clip("Generated", components=(RGB, RGBA), help="the rendered frames to repair"),
@@ -58,26 +76,62 @@ class ReferenceFuse:
     def render(self, t: int, inputs, p) -> Image:
         generated = inputs["Generated"].frame()
         reference = inputs["Reference"].frame()
-        generated_matte = inputs["GeneratedMatte"].frame().alpha
-        reference_matte = inputs["ReferenceMatte"].frame().alpha
+        generated_matte = inputs["GeneratedMatte"].frame()
+        reference_matte = inputs["ReferenceMatte"].frame()
         size = generated.size
-        if reference_matte.shape[::-1] != size:
-            reference_matte = cv2.resize(reference_matte, size, interpolation=cv2.INTER_LINEAR)
-        mask = fusion_mask(generated_matte, reference_matte, p.kernel, p.sigma, p.protect, p.feather == "outside")
+        reference_alpha = reference_matte.alpha
+        if reference_alpha.shape[::-1] != size:
+            reference_alpha = cv2.resize(reference_alpha, size, interpolation=cv2.INTER_LINEAR)
+        mask = fusion_mask(generated_matte.alpha, reference_alpha, p.kernel, p.sigma, p.protect,
+                           p.feather == "outside")
+        roi = self._region(generated_matte, reference_matte, size)
+        if roi is not None:  # outside the mattes' region they say nothing: pass the frame through
+            x0, y0, x1, y1 = roi
+            kept = mask[y0:y1, x0:x1].copy()
+            mask[:] = 0.0
+            mask[y0:y1, x0:x1] = kept
         if p.output == "mask":
             return alpha_image(mask)
-        plate = self._matching_reference(reference, generated)
+        x0, y0, x1, y1 = roi or (0, 0, size[0], size[1])
+        active = mask[y0:y1, x0:x1] > 0
         if p.match_colour:
-            plate = match_colour(plate, generated.pixels, mask)
-        return Image(fuse(generated.pixels, plate, mask), generated.colorspace)
+            matched = match_colour(self._plate(reference, generated, None), generated.pixels, mask)
+            plate = lambda box: matched[box[1]:box[3], box[0]:box[2]]  # noqa: E731
+        else:
+            plate = lambda box: self._plate(reference, generated, box)  # noqa: E731
+            if reference.size == size:
+                same = same_pixels(generated, reference, (x0, y0, x1, y1))
+                if same is not None:  # where both hold the same code values the blend changes nothing
+                    active &= ~same
+        box = bounding_box(active, x0, y0)
+        if box is None:
+            return generated
+        bx0, by0, bx1, by1 = box
+        values = fuse(generated.region(box), plate(box), mask[by0:by1, bx0:bx1])
+        return generated.with_patch(box, values)
 
     @staticmethod
-    def _matching_reference(reference: Image, generated: Image) -> np.ndarray:
-        """Reference pixels in Generated's size, channels and colourspace."""
-        pixels = reference.pixels
+    def _region(generated_matte: Image, reference_matte: Image, size: tuple[int, int]) -> Box | None:
+        """Where both mattes carry information (their ``roi``s; none: the whole frame)."""
+        roi = generated_matte.roi
+        if reference_matte.roi is not None and reference_matte.size == generated_matte.size:
+            ref = reference_matte.roi
+            roi = ref if roi is None else (max(roi[0], ref[0]), max(roi[1], ref[1]), min(roi[2], ref[2]),
+                                           min(roi[3], ref[3]))
+        if roi is None:
+            return None
+        return clip_box(roi, *size) or (0, 0, 0, 0)
+
+    @staticmethod
+    def _plate(reference: Image, generated: Image, box: Box | None) -> np.ndarray:
+        """Reference pixels in Generated's size, channels and colourspace (of ``box``, or all)."""
         if reference.size != generated.size:
-            pixels = cv2.resize(pixels, generated.size, interpolation=cv2.INTER_AREA)
+            pixels = cv2.resize(reference.pixels, generated.size, interpolation=cv2.INTER_AREA)
             pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
+            if box is not None:
+                pixels = pixels[box[1]:box[3], box[0]:box[2]]
+        else:
+            pixels = reference.region(box) if box is not None else reference.pixels
         if reference.colorspace and generated.colorspace and reference.colorspace != generated.colorspace:
             pixels = color.convert(pixels, reference.colorspace, generated.colorspace)
         if generated.channels == 4 and pixels.shape[2] == 3:

@@ -28,6 +28,8 @@ class FrameSource(Protocol):
 
     def read(self, t: int) -> np.ndarray: ...
 
+    def read_codes(self, t: int) -> np.ndarray: ...
+
 
 class StillSource:
     """One image file, held at every frame."""
@@ -44,9 +46,13 @@ class StillSource:
         self._lock = threading.Lock()
 
     def read(self, t: int) -> np.ndarray:
+        return images.code_values(self.read_codes(t))
+
+    def read_codes(self, t: int) -> np.ndarray:
         with self._lock:
             if self._pixels is None:
-                self._pixels = images.read_pixels(self.path)
+                self._pixels = images.read_codes(self.path)
+                self._pixels.flags.writeable = False
             return self._pixels
 
 
@@ -69,10 +75,14 @@ class SequenceSource:
         self.is_float, self.single_is_alpha = info.is_float, info.single_is_alpha
 
     def read(self, t: int) -> np.ndarray:
+        return images.code_values(self.read_codes(t))
+
+    def read_codes(self, t: int) -> np.ndarray:
+        """Frame ``t``'s code values (see ``images.read_codes``)."""
         if t not in self.frames:
             raise InputError(f"{self.path}: frame {t} is outside {self.frames}")
         file = frame_path(self.path, t)
-        pixels = images.read_pixels(file)
+        pixels = images.read_codes(file)
         if pixels.shape[:2] != (self.height, self.width):
             h, w = pixels.shape[:2]
             raise InputError(f"{file}: is {w}×{h} but the sequence is {self.width}×{self.height}")
@@ -96,6 +106,9 @@ class MovieSource:
 
     def read(self, t: int) -> np.ndarray:
         return self._reader.read(t)
+
+    def read_codes(self, t: int) -> np.ndarray:
+        return self._reader.read_codes(t)
 
 
 def open_source(path: str | Path, frames: FrameRange | None = None) -> FrameSource:

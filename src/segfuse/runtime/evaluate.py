@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 
 from segfuse.errors import NodeError, SegFuseError
-from segfuse.image import VALID_CHANNELS, Image, check_finite
+from segfuse.image import VALID_CHANNELS, Image
 from segfuse.io.frames import FrameRange
 from segfuse.runtime.graph import BoundGraph, BoundNode
 from segfuse.runtime.node import ClipFrames
@@ -203,5 +203,5 @@ class Evaluator:
             raise NodeError(
                 f"{node.label} at frame {t}: rendered {image.width}×{image.height}×{image.channels} "
                 f"but declared {spec.width}×{spec.height}×{spec.components.value}")
-        check_finite(image.pixels, f"{node.label} at frame {t}")
+        image.check_finite(f"{node.label} at frame {t}")
         return image
