@@ -21,12 +21,13 @@ from segfuse.runtime import (
     Double,
     Image,
     Int,
+    Rect,
     alpha_image,
     node,
 )
 
 
-@node(id="org.segfuse.ReferenceFuse", version=(1, 1), label="Reference Fuse", group="SegFuse",
+@node(id="org.segfuse.ReferenceFuse", version=(1, 2), label="Reference Fuse", group="SegFuse",
       help="M = Gaussian(min(1 - GeneratedMatte, 1 - ReferenceMatte)); out = (1 - M)·Generated + "
            "M·Reference, in the working colourspace. Mattes are person = 1. Only the rectangle where "
            "the blend changes pixels is converted and blended (M > 0 and Reference differs from "
@@ -51,6 +52,10 @@ class ReferenceFuse:
         Choice("output", options=("fused", "mask"), default="fused", help="mask outputs M_t instead"),
         Choice("reference_fit", options=("error", "stretch"), default="error",
                help="what to do when Reference differs in size from Generated"),
+        Rect("region",
+             help="limit the repair to this rectangle (x0, y0, x1, y1 as fractions of the frame), e.g. where a "
+                  "pasted-back head can reach; outside it the frame passes through untouched. All zeros: the "
+                  "whole frame (or the mattes' own region of interest, when they carry one)"),
         Bool("match_colour", default=False,
              help="fit the reference's background colour (gain and offset per channel) to the frame's "
                   "before blending, so a render whose colours drift meets the pasted plate without a step; "
@@ -84,7 +89,7 @@ class ReferenceFuse:
             reference_alpha = cv2.resize(reference_alpha, size, interpolation=cv2.INTER_LINEAR)
         mask = fusion_mask(generated_matte.alpha, reference_alpha, p.kernel, p.sigma, p.protect,
                            p.feather == "outside")
-        roi = self._region(generated_matte, reference_matte, size)
+        roi = self._region(generated_matte, reference_matte, size, p.region)
         if roi is not None:  # outside the mattes' region they say nothing: pass the frame through
             x0, y0, x1, y1 = roi
             kept = mask[y0:y1, x0:x1].copy()
@@ -111,16 +116,22 @@ class ReferenceFuse:
         return generated.with_patch(box, values)
 
     @staticmethod
-    def _region(generated_matte: Image, reference_matte: Image, size: tuple[int, int]) -> Box | None:
-        """Where both mattes carry information (their ``roi``s; none: the whole frame)."""
-        roi = generated_matte.roi
-        if reference_matte.roi is not None and reference_matte.size == generated_matte.size:
-            ref = reference_matte.roi
-            roi = ref if roi is None else (max(roi[0], ref[0]), max(roi[1], ref[1]), min(roi[2], ref[2]),
-                                           min(roi[3], ref[3]))
-        if roi is None:
+    def _region(generated_matte: Image, reference_matte: Image, size: tuple[int, int],
+                region: tuple[float, ...]) -> Box | None:
+        """Where the repair may change pixels: the mattes' ``roi``s and the ``region`` param, intersected
+        (None: the whole frame)."""
+        width, height = size
+        boxes = [generated_matte.roi]
+        if reference_matte.size == generated_matte.size:
+            boxes.append(reference_matte.roi)
+        if any(region):
+            boxes.append((int(np.floor(region[0] * width)), int(np.floor(region[1] * height)),
+                          int(np.ceil(region[2] * width)), int(np.ceil(region[3] * height))))
+        boxes = [b for b in boxes if b is not None]
+        if not boxes:
             return None
-        return clip_box(roi, *size) or (0, 0, 0, 0)
+        roi = (max(b[0] for b in boxes), max(b[1] for b in boxes), min(b[2] for b in boxes), min(b[3] for b in boxes))
+        return clip_box(roi, width, height) or (0, 0, 0, 0)
 
     @staticmethod
     def _plate(reference: Image, generated: Image, box: Box | None) -> np.ndarray:

@@ -65,7 +65,7 @@ def test_every_node_but_read_and_write_is_an_effect(host):
     assert plugins == {"org.segfuse.Fix": (1, 0), "org.segfuse.GrabCutSegment": (1, 0),
                        "org.segfuse.MODNetMatte": (1, 0), "org.segfuse.MotionMatte": (2, 0),
                        "org.segfuse.PIRenderDrive": (1, 0),
-                       "org.segfuse.ReferenceFuse": (1, 1), "org.segfuse.TemporalMedian": (1, 0),
+                       "org.segfuse.ReferenceFuse": (1, 2), "org.segfuse.TemporalMedian": (1, 0),
                        "org.segfuse.TrackMatte": (1, 1)}
     median = host.describe("org.segfuse.TemporalMedian", FILTER)
     assert median["props"]["OfxPropLabel"] == [b"Temporal Median"]

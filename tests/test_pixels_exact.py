@@ -220,8 +220,7 @@ def test_write_records_and_checks_its_h264_settings(tmp_path):
     from segfuse.runtime import load_graph, save_graph
     from segfuse.runtime.params import ParamError
 
-    doc = paper_graph(FixOptions("in.mp4", "ref.png", str(tmp_path / "o.mp4")))
-    doc.nodes["write"].params.update(crf=30, preset="veryfast")
+    doc = paper_graph(FixOptions("in.mp4", "ref.png", str(tmp_path / "o.mp4"), crf=30, encoder_preset="veryfast"))
     save_graph(doc, tmp_path / "g.json")
     assert load_graph(tmp_path / "g.json").nodes["write"].params == {"path": str(tmp_path / "o.mp4"), "crf": 30,
                                                                      "preset": "veryfast"}
@@ -247,3 +246,16 @@ def test_temporal_median_carries_the_window_roi():
     frames[0] = alpha_image(np.zeros((8, 10), np.float32))
     out = node.render(2, {"Source": ClipFrames("Source", None, 2, frames)}, params(TemporalMedian, window=3))
     assert out.roi is None
+
+
+def test_region_param_limits_the_repair():
+    frame = Image(encoded=Encoded(np.full((30, 40, 3), 200, np.uint8), "srgb"), colorspace=color.working_space())
+    matte = alpha_image(np.zeros((30, 40), np.float32))
+    inputs = {"Generated": ClipFrames("Generated", None, 0, {0: frame}),
+              "Reference": ClipFrames("Reference", None, 0, {0: frame.with_pixels(np.zeros((30, 40, 3)))}),
+              "GeneratedMatte": ClipFrames("GeneratedMatte", None, 0, {0: matte}),
+              "ReferenceMatte": ClipFrames("ReferenceMatte", None, 0, {0: matte})}
+    out = ReferenceFuse().render(0, inputs, params(ReferenceFuse, region=(0.25, 0.5, 0.5, 1.0)))
+    assert out.patch_box == (10, 15, 20, 30)
+    codes = out.codes_in(color.srgb_space(), np.uint8)
+    assert (codes[15:, 10:20] == 0).all() and (codes[:15] == 200).all() and (codes[:, :10] == 200).all()

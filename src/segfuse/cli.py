@@ -17,6 +17,7 @@ from segfuse import __version__, color
 from segfuse.errors import ColorError, GraphError, SegFuseError
 from segfuse.farm import cli as farm_cli
 from segfuse.io.frames import FrameRange
+from segfuse.io.movie import X264_PRESETS
 from segfuse.runtime import bind, default_registry, load_graph, render_graph, save_graph
 from segfuse.runtime.graphfile import GraphDoc
 
@@ -109,7 +110,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
         window=args.window, median_mode=args.median_mode, kernel=args.kernel,
         reference_fit=args.reference_fit, iterations=args.iterations, working_size=args.working_size,
         modnet_weights=args.modnet_weights, modnet_backend=args.modnet_backend, device=args.device,
-        frames=_frames(args.frames), preset=args.preset)
+        frames=_frames(args.frames), preset=args.preset, crf=args.crf, encoder_preset=args.encoder_preset)
     try:
         doc = paper_graph(options, Path.cwd())
     except ValueError as exc:
@@ -300,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, default=3, help="GrabCut iterations")
     p.add_argument("--working-size", type=int, default=256, help="GrabCut solve size (long side, 0 = full)")
     p.add_argument("--frames", help="frame range A-B")
+    p.add_argument("--crf", type=int, default=18, help="H.264 quality of a movie output (0-51; 18: visually lossless)")
+    p.add_argument("--encoder-preset", default="medium", choices=list(X264_PRESETS),
+                   help="H.264 encoder speed of a movie output (faster: sooner, larger files)")
     p.add_argument("--save-graph", metavar="GRAPH.json", help="also save the graph it runs")
     render_options(p)
     p.set_defaults(func=cmd_fix)

@@ -60,6 +60,8 @@ class FixOptions:
     pirender_weights: str = ""
     drive_mode: str = "full"
     preset: str = "best"
+    crf: int = 18  # Write's H.264 quality and encoder preset (movies only)
+    encoder_preset: str = "medium"
 
 
 def paper_graph(options: FixOptions, base_dir: Path | None = None) -> GraphDoc:
@@ -140,6 +142,16 @@ def _mattes(options: FixOptions, solve: dict, modnet: dict) -> list[NodeSpec]:
     return nodes
 
 
+def _encoder(options: FixOptions) -> dict:
+    """Write's H.264 settings, only where they differ from its defaults (graphs stay as before)."""
+    settings = {}
+    if options.crf != 18:
+        settings["crf"] = options.crf
+    if options.encoder_preset != "medium":
+        settings["preset"] = options.encoder_preset
+    return settings
+
+
 def _median_fuse_write(options: FixOptions) -> list[NodeSpec]:
     median = {"window": options.window, "mode": options.median_mode}
     fuse = {"kernel": options.kernel, "reference_fit": options.reference_fit}
@@ -151,5 +163,5 @@ def _median_fuse_write(options: FixOptions) -> list[NodeSpec]:
         NodeSpec("fuse", "org.segfuse.ReferenceFuse", fuse,
                  {"Generated": "generated", "Reference": "reference", "GeneratedMatte": "median",
                   "ReferenceMatte": "reference_matte"}),
-        NodeSpec("write", "org.segfuse.Write", {"path": options.output}, {"Source": "fuse"}),
+        NodeSpec("write", "org.segfuse.Write", {"path": options.output, **_encoder(options)}, {"Source": "fuse"}),
     ]
