@@ -12,7 +12,8 @@ At 512×512 and 1920×1080 (clips synthesised from the built-in sample, with tru
   see pasteback.py): `segfuse fix` (best preset) to H.264 at crf 18, presets medium and
   veryfast, against a plain PyAV decode + libx264 encode of the same clip with the same settings,
   timed in the same run; to PNG and EXR sequences against a plain decode + write of the same
-  files; from a PNG-sequence plate as well as from a movie;
+  files; from a PNG-sequence plate as well as from a movie; and with Reference Fuse's region
+  set to where the pasted head can reach (its crop and a quarter more on each side);
 - with --uhd: the same at 3840×2160 over --uhd-frames frames, `segfuse fix` run as its own
   process so its peak resident memory (getrusage maxrss) is its own.
 """
@@ -197,9 +198,11 @@ def plain_to_sequence(source: Path, pattern: Path) -> float:
     return time.perf_counter() - start
 
 
-def fix_graph(generated: Path, reference: Path, output: Path, crf: int = 18, preset: str = "medium"):
-    doc = paper_graph(FixOptions(str(generated), str(reference), str(output)))
-    doc.nodes["write"].params.update(crf=crf, preset=preset)
+def fix_graph(generated: Path, reference: Path, output: Path, crf: int = 18, preset: str = "medium",
+              region: tuple[float, float, float, float] | None = None):
+    doc = paper_graph(FixOptions(str(generated), str(reference), str(output), crf=crf, encoder_preset=preset))
+    if region:
+        doc.nodes["fuse"].params["region"] = list(region)
     return doc
 
 
@@ -218,12 +221,19 @@ def bench_production(width: int, height: int, frames: int, scale: float) -> None
         folder = Path(tmp)
         movie, reference = pasteback.write_shot(folder / "movie", width, height, frames, scale)
         sequence, _ = pasteback.write_shot(folder / "sequence", width, height, frames, scale, sequence=True)
+        x, y, size = pasteback.placement(width, height, scale)
+        margin = size // 4  # where the pasted head can reach: its crop and a quarter more each side
+        region = ((x - margin) / width, (y - margin) / height, (x + size + margin) / width,
+                  (y + size + margin) / height)
         rows = []
         for label, source in (("movie in", movie), ("PNG sequence in", sequence)):
             for preset in ("medium", "veryfast") if source == movie else ("medium",):
                 t_plain = plain_transcode(source, folder / "plain.mp4", 18, preset)
                 t_fix = timed_fix(source, reference, folder / "fix.mp4", crf=18, preset=preset)
                 rows.append((f"{label} → H.264 crf 18 {preset}", t_fix, t_plain))
+                if source == movie:
+                    t_fix = timed_fix(source, reference, folder / "fix.mp4", crf=18, preset=preset, region=region)
+                    rows.append((f"  same, fuse region = crop + {margin} px", t_fix, t_plain))
         for ext in ("png", "exr"):
             pattern = folder / ext / f"plain.%04d.{ext}"
             pattern.parent.mkdir()
@@ -231,7 +241,7 @@ def bench_production(width: int, height: int, frames: int, scale: float) -> None
             t_fix = timed_fix(movie, reference, folder / ext / f"fix.%04d.{ext}")
             rows.append((f"movie in → {ext.upper()} sequence", t_fix, t_plain))
     for label, t_fix, t_plain in rows:
-        print(f"{label:36s} segfuse fix {frames / t_fix:6.2f} fps | plain decode+write {frames / t_plain:6.2f} fps | "
+        print(f"{label:38s} segfuse fix {frames / t_fix:6.2f} fps | plain decode+write {frames / t_plain:6.2f} fps | "
               f"fix takes {t_fix / t_plain:4.2f}× the plain time")
 
 
