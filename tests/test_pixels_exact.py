@@ -259,3 +259,17 @@ def test_region_param_limits_the_repair():
     assert out.patch_box == (10, 15, 20, 30)
     codes = out.codes_in(color.srgb_space(), np.uint8)
     assert (codes[15:, 10:20] == 0).all() and (codes[:15] == 200).all() and (codes[:, :10] == 200).all()
+
+
+def test_frame_cache_counts_frames_that_grew_when_converted():
+    from segfuse.runtime import FrameCache
+
+    codes = np.zeros((100, 100, 3), np.uint8)  # 30 kB of codes, 120 kB more once converted
+    cache = FrameCache(max_bytes=200_000)
+    first = cache.get_or_compute(("read", 0), lambda: Image(encoded=Encoded(codes, "srgb"),
+                                                             colorspace=color.working_space()))
+    assert first.pixels.nbytes == 120_000  # a node converts it whole: 150 kB now
+    cache.get_or_compute(("read", 1), lambda: Image(encoded=Encoded(codes, "srgb"), colorspace=color.working_space()))
+    assert cache.nbytes == 150_000 + 30_000
+    cache.get_or_compute(("read", 2), lambda: Image(encoded=Encoded(codes, "srgb"), colorspace=color.working_space()))
+    assert not cache.contains(("read", 0)) and cache.nbytes == 60_000

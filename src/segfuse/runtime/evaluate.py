@@ -91,13 +91,15 @@ class FrameCache:
         with self._lock:
             stale = [k for k in self._frames if k[0] in oldest and k[1] < oldest[k[0]]]
             for key in stale:
-                self._bytes -= self._frames.pop(key).nbytes
+                del self._frames[key]
+            self._bytes = sum(frame.nbytes for frame in self._frames.values())
 
     def _store(self, key: Key, image: Image) -> None:
         if image.nbytes > self.max_bytes:
             return
         self._frames[key] = image
-        self._bytes += image.nbytes
+        # counted afresh: a frame read as code values grows when a node first converts it whole
+        self._bytes = sum(frame.nbytes for frame in self._frames.values())
         while self._bytes > self.max_bytes:
             _, old = self._frames.popitem(last=False)
             self._bytes -= old.nbytes
