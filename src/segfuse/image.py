@@ -112,6 +112,11 @@ class Image:
     def __setattr__(self, name: str, value) -> None:
         raise AttributeError("Image is immutable: make a new one (with_pixels, with_patch)")
 
+    def __reduce__(self):
+        """Pickle and copy as data (the lock is not data)."""
+        patch = (self.patch_box, self._patch) if self.patch_box is not None else None
+        return _rebuild, (self._pixels, self.colorspace, self.premultiplied, self.encoded, patch, self.roi)
+
     # -- shape ---------------------------------------------------------------------------------
     @property
     def _shape(self) -> tuple[int, ...]:
@@ -304,6 +309,10 @@ def same_pixels(a: Image, b: Image, box: Box) -> np.ndarray | None:
             px0, py0, px1, py1 = (max(0, v - o) for v, o in zip(patched, (x0, y0, x0, y0), strict=True))
             same[py0:py1, px0:px1] = False
     return same
+
+
+def _rebuild(pixels, colorspace, premultiplied, encoded, patch, roi) -> Image:
+    return Image(pixels, colorspace, premultiplied, encoded=encoded, patch=patch, roi=roi)
 
 
 def quantize(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
