@@ -87,20 +87,17 @@ class ReferenceFuse:
         reference_alpha = reference_matte.alpha
         if reference_alpha.shape[::-1] != size:
             reference_alpha = cv2.resize(reference_alpha, size, interpolation=cv2.INTER_LINEAR)
-        mask = fusion_mask(generated_matte.alpha, reference_alpha, p.kernel, p.sigma, p.protect,
-                           p.feather == "outside")
         roi = self._region(generated_matte, reference_matte, size, p.region)
-        if roi is not None:  # outside the mattes' region they say nothing: pass the frame through
-            x0, y0, x1, y1 = roi
-            kept = mask[y0:y1, x0:x1].copy()
-            mask[:] = 0.0
-            mask[y0:y1, x0:x1] = kept
-        if p.output == "mask":
-            return alpha_image(mask)
         x0, y0, x1, y1 = roi or (0, 0, size[0], size[1])
-        active = mask[y0:y1, x0:x1] > 0
+        mask = self._mask(generated_matte.alpha, reference_alpha, (x0, y0, x1, y1), p)  # M over the ROI
+        if p.output == "mask" or p.match_colour:
+            full = np.zeros((size[1], size[0]), np.float32)
+            full[y0:y1, x0:x1] = mask
+            if p.output == "mask":
+                return alpha_image(full)
+        active = mask > 0
         if p.match_colour:
-            matched = match_colour(self._plate(reference, generated, None), generated.pixels, mask)
+            matched = match_colour(self._plate(reference, generated, None), generated.pixels, full)
             plate = lambda box: matched[box[1]:box[3], box[0]:box[2]]  # noqa: E731
         else:
             plate = lambda box: self._plate(reference, generated, box)  # noqa: E731
@@ -112,8 +109,20 @@ class ReferenceFuse:
         if box is None:
             return generated
         bx0, by0, bx1, by1 = box
-        values = fuse(generated.region(box), plate(box), mask[by0:by1, bx0:bx1])
+        values = fuse(generated.region(box), plate(box), mask[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0])
         return generated.with_patch(box, values)
+
+    @staticmethod
+    def _mask(generated_alpha: np.ndarray, reference_alpha: np.ndarray, roi: Box, p) -> np.ndarray:
+        """M over ``roi`` only: computed on the ROI grown by the filters' reach, so every value equals
+        the whole frame's computation; outside the ROI M is 0 (the frame passes through)."""
+        height, width = generated_alpha.shape
+        reach = p.kernel // 2 + p.protect + (p.kernel // 2 if p.feather == "outside" else 0) + 1
+        x0, y0, x1, y1 = roi
+        gx0, gy0, gx1, gy1 = clip_box((x0 - reach, y0 - reach, x1 + reach, y1 + reach), width, height) or roi
+        mask = fusion_mask(generated_alpha[gy0:gy1, gx0:gx1], reference_alpha[gy0:gy1, gx0:gx1], p.kernel,
+                           p.sigma, p.protect, p.feather == "outside")
+        return np.ascontiguousarray(mask[y0 - gy0:y1 - gy0, x0 - gx0:x1 - gx0])
 
     @staticmethod
     def _region(generated_matte: Image, reference_matte: Image, size: tuple[int, int],

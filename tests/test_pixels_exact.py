@@ -273,3 +273,22 @@ def test_frame_cache_counts_frames_that_grew_when_converted():
     assert cache.nbytes == 150_000 + 30_000
     cache.get_or_compute(("read", 2), lambda: Image(encoded=Encoded(codes, "srgb"), colorspace=color.working_space()))
     assert not cache.contains(("read", 0)) and cache.nbytes == 60_000
+
+
+@pytest.mark.parametrize("feather", ["centered", "outside"])
+def test_mask_in_a_roi_equals_the_whole_frame_computation(feather):
+    from segfuse.ops.fuse import fusion_mask
+
+    rng = np.random.default_rng(9)
+    gen_alpha = (cv2.GaussianBlur(rng.random((60, 80), np.float32), (0, 0), 3) > 0.5).astype(np.float32)
+    ref_alpha = np.roll(gen_alpha, 3, axis=1)
+    frame = Image(np.zeros((60, 80, 3), np.float32), color.working_space())
+    inputs = {"Generated": ClipFrames("Generated", None, 0, {0: frame}),
+              "Reference": ClipFrames("Reference", None, 0, {0: frame}),
+              "GeneratedMatte": ClipFrames("GeneratedMatte", None, 0, {0: alpha_image(gen_alpha, roi=(2, 20, 50, 60))}),
+              "ReferenceMatte": ClipFrames("ReferenceMatte", None, 0, {0: alpha_image(ref_alpha)})}
+    p = params(ReferenceFuse, output="mask", protect=2, feather=feather)
+    mask = ReferenceFuse().render(0, inputs, p).alpha
+    whole = fusion_mask(gen_alpha, ref_alpha, 7, 0.0, 2, feather == "outside")
+    assert np.array_equal(mask[20:60, 2:50], whole[20:60, 2:50]) and whole[20:60, 2:50].any()
+    assert not mask[:20].any() and not mask[:, 50:].any()
