@@ -213,10 +213,22 @@ def timed_fix(generated: Path, reference: Path, output: Path, **encoder) -> floa
     return time.perf_counter() - start
 
 
+class _Rows:
+    """Prints each measurement as soon as it is made (a long run shows its progress)."""
+
+    def __init__(self, frames: int) -> None:
+        self.frames = frames
+
+    def add(self, row: tuple[str, float, float]) -> None:
+        label, t_fix, t_plain = row
+        print(f"{label:38s} segfuse fix {self.frames / t_fix:6.2f} fps | plain decode+write "
+              f"{self.frames / t_plain:6.2f} fps | fix takes {t_fix / t_plain:4.2f}× the plain time", flush=True)
+
+
 def bench_production(width: int, height: int, frames: int, scale: float) -> None:
     """`segfuse fix` on a paste-back shot against plain decode + encode of the same clip."""
     print(f"\n== production IO: paste-back shot {width}×{height}, {frames} frames, head crop "
-          f"{pasteback.placement(width, height, scale)[2]} px ==")
+          f"{pasteback.placement(width, height, scale)[2]} px ==", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         movie, reference = pasteback.write_shot(folder / "movie", width, height, frames, scale)
@@ -225,24 +237,21 @@ def bench_production(width: int, height: int, frames: int, scale: float) -> None
         margin = size // 4  # where the pasted head can reach: its crop and a quarter more each side
         region = ((x - margin) / width, (y - margin) / height, (x + size + margin) / width,
                   (y + size + margin) / height)
-        rows = []
+        rows = _Rows(frames)
         for label, source in (("movie in", movie), ("PNG sequence in", sequence)):
             for preset in ("medium", "veryfast") if source == movie else ("medium",):
                 t_plain = plain_transcode(source, folder / "plain.mp4", 18, preset)
                 t_fix = timed_fix(source, reference, folder / "fix.mp4", crf=18, preset=preset)
-                rows.append((f"{label} → H.264 crf 18 {preset}", t_fix, t_plain))
+                rows.add((f"{label} → H.264 crf 18 {preset}", t_fix, t_plain))
                 if source == movie:
                     t_fix = timed_fix(source, reference, folder / "fix.mp4", crf=18, preset=preset, region=region)
-                    rows.append((f"  same, fuse region = crop + {margin} px", t_fix, t_plain))
+                    rows.add((f"  same, fuse region = crop + {margin} px", t_fix, t_plain))
         for ext in ("png", "exr"):
             pattern = folder / ext / f"plain.%04d.{ext}"
             pattern.parent.mkdir()
             t_plain = plain_to_sequence(movie, pattern)
             t_fix = timed_fix(movie, reference, folder / ext / f"fix.%04d.{ext}")
-            rows.append((f"movie in → {ext.upper()} sequence", t_fix, t_plain))
-    for label, t_fix, t_plain in rows:
-        print(f"{label:38s} segfuse fix {frames / t_fix:6.2f} fps | plain decode+write {frames / t_plain:6.2f} fps | "
-              f"fix takes {t_fix / t_plain:4.2f}× the plain time")
+            rows.add((f"movie in → {ext.upper()} sequence", t_fix, t_plain))
 
 
 def bench_uhd(frames: int) -> None:
