@@ -1,29 +1,40 @@
 """Speed of the spine's nodes against naive baselines measured in the same run.
 
-    python benchmarks/bench_spine.py [--quick]
+    python benchmarks/bench_spine.py [--quick] [--skip-stages] [--e2e-frames 48] [--uhd [--uhd-frames 300]]
 
 At 512×512 and 1920×1080 (clips synthesised from the built-in sample, with true masks):
 - Temporal Median (sorting network) vs np.median over 5 frames;
 - Reference Fuse (OpenCV separable blur, in-place blend) vs a plain numpy implementation;
 - GrabCut Segment (working resolution + guided upsample) vs per-frame cv2.grabCut at full
   resolution, 5 iterations from the person's padded bounding rectangle, with IoU vs the truth;
-- end-to-end `segfuse fix` (decode, segment, median, fuse, encode) in frames per second.
+- end-to-end `segfuse fix` (decode, segment, median, fuse, encode) in frames per second;
+- production IO at 1920×1080 on a paste-back shot (the sample's head placed into a 16:9 plate,
+  see pasteback.py): `segfuse fix` (best preset) to H.264 at crf 18, presets medium and
+  veryfast, against a plain PyAV decode + libx264 encode of the same clip with the same settings,
+  timed in the same run; to PNG and EXR sequences against a plain decode + write of the same
+  files; from a PNG-sequence plate as well as from a movie; and with Reference Fuse's region
+  set to where the pasted head can reach (its crop and a quarter more on each side);
+- with --uhd: the same at 3840×2160 over --uhd-frames frames, `segfuse fix` run as its own
+  process so its peak resident memory (getrusage maxrss) is its own.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
 from segfuse import color
-from segfuse.io.images import read_pixels, write_pixels
+from segfuse.io.images import read_codes, read_pixels, write_pixels
 from segfuse.io.movie import MovieWriter
 from segfuse.ops.fuse import fuse, fusion_mask
 from segfuse.ops.grabcut import portrait_trimap, segment, trimap_from_hint, trimap_from_rect
@@ -33,6 +44,9 @@ from segfuse.paper_graph import FixOptions, paper_graph
 from segfuse.runtime import bind, render_graph
 from segfuse.sample import REFERENCE, load_truth
 from segfuse.sample.synth import fit_portrait, synthesize
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import pasteback  # noqa: E402
 
 
 def timed(fn, repeat: int) -> float:
@@ -139,15 +153,142 @@ def bench_size(width: int, height: int, naive_frames: int, e2e_frames: int) -> N
           f"sum of naive stages {1 / naive_frame:5.2f} fps | {naive_frame * e2e_frames / elapsed:5.1f}×")
 
 
+def plain_transcode(source: Path, output: Path, crf: int, preset: str) -> float:
+    """Seconds for a plain PyAV decode (threaded) + libx264 encode of ``source`` with these settings:
+    decoded frames go straight to the encoder, the least any tool can do."""
+    start = time.perf_counter()
+    if "%" in source.name:
+        frames = sorted(source.parent.glob(source.name.replace("%04d", "*")))
+        decoded = (av.VideoFrame.from_ndarray(read_codes(f), format="rgb24") for f in frames)
+        width, height = read_codes(frames[0]).shape[1::-1]
+    else:
+        container = av.open(str(source))
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        decoded = container.decode(stream)
+        width, height = stream.codec_context.width, stream.codec_context.height
+    with av.open(str(output), "w") as out:
+        encoder = out.add_stream("libx264", rate=25)
+        encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
+        encoder.options = {"crf": str(crf), "preset": preset}
+        for i, frame in enumerate(decoded):
+            frame = frame.reformat(format="yuv420p") if frame.format.name != "yuv420p" else frame
+            frame.pts = i
+            for packet in encoder.encode(frame):
+                out.mux(packet)
+        for packet in encoder.encode():
+            out.mux(packet)
+    return time.perf_counter() - start
+
+
+def plain_to_sequence(source: Path, pattern: Path) -> float:
+    """Seconds for a plain decode of ``source`` + writing each frame to ``pattern`` (PNG: the 8-bit
+    codes; EXR: converted to the working space, half float), as Write would."""
+    start = time.perf_counter()
+    with av.open(str(source)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for i, frame in enumerate(container.decode(stream)):
+            codes = frame.to_ndarray(format="rgb24")
+            target = Path(str(pattern).replace("%04d", f"{i:04d}"))
+            if target.suffix == ".exr":
+                write_pixels(target, color.decode(codes, color.srgb_space(), color.working_space()))
+            else:
+                write_pixels(target, codes)
+    return time.perf_counter() - start
+
+
+def fix_graph(generated: Path, reference: Path, output: Path, crf: int = 18, preset: str = "medium",
+              region: tuple[float, float, float, float] | None = None):
+    doc = paper_graph(FixOptions(str(generated), str(reference), str(output), crf=crf, encoder_preset=preset))
+    if region:
+        doc.nodes["fuse"].params["region"] = list(region)
+    return doc
+
+
+def timed_fix(generated: Path, reference: Path, output: Path, **encoder) -> float:
+    graph = bind(fix_graph(generated, reference, output, **encoder))
+    start = time.perf_counter()
+    render_graph(graph)
+    return time.perf_counter() - start
+
+
+class _Rows:
+    """Prints each measurement as soon as it is made (a long run shows its progress)."""
+
+    def __init__(self, frames: int) -> None:
+        self.frames = frames
+
+    def add(self, row: tuple[str, float, float]) -> None:
+        label, t_fix, t_plain = row
+        print(f"{label:38s} segfuse fix {self.frames / t_fix:6.2f} fps | plain decode+write "
+              f"{self.frames / t_plain:6.2f} fps | fix takes {t_fix / t_plain:4.2f}× the plain time", flush=True)
+
+
+def bench_production(width: int, height: int, frames: int, scale: float) -> None:
+    """`segfuse fix` on a paste-back shot against plain decode + encode of the same clip."""
+    print(f"\n== production IO: paste-back shot {width}×{height}, {frames} frames, head crop "
+          f"{pasteback.placement(width, height, scale)[2]} px ==", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        movie, reference = pasteback.write_shot(folder / "movie", width, height, frames, scale)
+        sequence, _ = pasteback.write_shot(folder / "sequence", width, height, frames, scale, sequence=True)
+        x, y, size = pasteback.placement(width, height, scale)
+        margin = size // 4  # where the pasted head can reach: its crop and a quarter more each side
+        region = ((x - margin) / width, (y - margin) / height, (x + size + margin) / width,
+                  (y + size + margin) / height)
+        rows = _Rows(frames)
+        for label, source in (("movie in", movie), ("PNG sequence in", sequence)):
+            for preset in ("medium", "veryfast") if source == movie else ("medium",):
+                t_plain = plain_transcode(source, folder / "plain.mp4", 18, preset)
+                t_fix = timed_fix(source, reference, folder / "fix.mp4", crf=18, preset=preset)
+                rows.add((f"{label} → H.264 crf 18 {preset}", t_fix, t_plain))
+                if source == movie:
+                    t_fix = timed_fix(source, reference, folder / "fix.mp4", crf=18, preset=preset, region=region)
+                    rows.add((f"  same, fuse region = crop + {margin} px", t_fix, t_plain))
+        for ext in ("png", "exr"):
+            pattern = folder / ext / f"plain.%04d.{ext}"
+            pattern.parent.mkdir()
+            t_plain = plain_to_sequence(movie, pattern)
+            t_fix = timed_fix(movie, reference, folder / ext / f"fix.%04d.{ext}")
+            rows.add((f"movie in → {ext.upper()} sequence", t_fix, t_plain))
+
+
+def bench_uhd(frames: int) -> None:
+    """4K: `segfuse fix` in its own process (time, peak memory) against plain decode + encode."""
+    width, height = 3840, 2160
+    print(f"\n== 4K: paste-back shot {width}×{height}, {frames} frames ==")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        movie, reference = pasteback.write_shot(folder, width, height, frames, scale=2.0)
+        t_plain = plain_transcode(movie, folder / "plain.mp4", 18, "medium")
+        command = [sys.executable, "-m", "segfuse.cli", "fix", "--generated", str(movie), "--reference",
+                   str(reference), "-o", str(folder / "fix.mp4"), "--quiet"]
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        t_fix = time.perf_counter() - start
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"segfuse fix → H.264 crf 18 medium: {frames / t_fix:5.2f} fps (process start included) | plain "
+          f"decode+encode {frames / t_plain:5.2f} fps | {t_fix / t_plain:4.2f}× | peak resident memory {peak:6.0f} MiB")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer frames (a smoke run)")
+    parser.add_argument("--skip-stages", action="store_true", help="only the production IO runs")
+    parser.add_argument("--e2e-frames", type=int, default=48, help="frames of the 1080p paste-back shot")
+    parser.add_argument("--uhd", action="store_true", help="also the 3840×2160 run")
+    parser.add_argument("--uhd-frames", type=int, default=300)
     args = parser.parse_args()
     color.working_space()
     print(f"python {sys.version.split()[0]}, OpenCV {cv2.__version__}, numpy {np.__version__}, "
           f"{os.cpu_count()} cores")
-    bench_size(512, 512, naive_frames=2 if args.quick else 4, e2e_frames=16 if args.quick else 48)
-    bench_size(1920, 1080, naive_frames=1 if args.quick else 2, e2e_frames=8 if args.quick else 24)
+    if not args.skip_stages:
+        bench_size(512, 512, naive_frames=2 if args.quick else 4, e2e_frames=16 if args.quick else 48)
+        bench_size(1920, 1080, naive_frames=1 if args.quick else 2, e2e_frames=8 if args.quick else 24)
+    bench_production(1920, 1080, 12 if args.quick else args.e2e_frames, scale=1.0)
+    if args.uhd:
+        bench_uhd(args.uhd_frames)
     return 0
 
 

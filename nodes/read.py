@@ -1,4 +1,4 @@
-"""Read: a still image, an image sequence or a movie, converted into the working colourspace."""
+"""Read: a still image, an image sequence or a movie, in the working colourspace (converted where looked at)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,20 @@ import numpy as np
 from segfuse import color
 from segfuse.errors import NodeError
 from segfuse.io import FrameRange, FrameSource, open_source
-from segfuse.runtime import RGB, RGBA, Alpha, Choice, ClipSpec, Components, FilePath, Image, String, node
+from segfuse.io.images import code_values
+from segfuse.runtime import (
+    RGB,
+    RGBA,
+    Alpha,
+    Choice,
+    ClipSpec,
+    Components,
+    Encoded,
+    FilePath,
+    Image,
+    String,
+    node,
+)
 
 CHANNEL_MODES = ("auto", "rgb", "rgba", "alpha")
 
@@ -71,16 +84,19 @@ class Read:
         return ClipSpec(source.width, source.height, components, source.frames, colorspace, source.fps)
 
     def render(self, t: int, inputs, p) -> Image:
+        """The frame as the file's code values in the working space's Image; converted lazily, only
+        where a node looks, so pixels nothing changes reach the writer as they were read."""
         source = self.source(p)
-        pixels = source.read(t)
+        codes = source.read_codes(t)
         components = self._components(source, p.channels)
         if components is Alpha:
-            return Image(np.ascontiguousarray(pixels[:, :, 3:4] if pixels.shape[2] == 4 else pixels[:, :, :1]))
-        if pixels.shape[2] == 1:
-            pixels = np.repeat(pixels, 3, axis=2)
+            matte = codes[:, :, 3:4] if codes.shape[2] == 4 else codes[:, :, :1]
+            return Image(np.ascontiguousarray(code_values(matte)))
+        if codes.shape[2] == 1:
+            codes = np.repeat(codes, 3, axis=2)
         if components is RGB:
-            pixels = pixels[:, :, :3]
-        elif pixels.shape[2] == 3:
-            pixels = np.concatenate([pixels, np.ones_like(pixels[:, :, :1])], axis=2)
-        working = color.convert(pixels, self._file_colorspace(source, p), color.working_space())
-        return Image(working, color.working_space())
+            codes = codes[:, :, :3]
+        elif codes.shape[2] == 3:
+            opaque = np.full_like(codes[:, :, :1], 1.0 if codes.dtype == np.float32 else np.iinfo(codes.dtype).max)
+            codes = np.concatenate([codes, opaque], axis=2)
+        return Image(encoded=Encoded(codes, self._file_colorspace(source, p)), colorspace=color.working_space())

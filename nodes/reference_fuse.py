@@ -7,13 +7,32 @@ import numpy as np
 
 from segfuse import color
 from segfuse.errors import NodeError
-from segfuse.ops.fuse import fuse, fusion_mask, match_colour
-from segfuse.runtime import RGB, RGBA, Alpha, Bool, Choice, Clip, Components, Double, Image, Int, alpha_image, node
+from segfuse.image import clip_box, same_pixels
+from segfuse.ops.fuse import bounding_box, fuse, fusion_mask, match_colour
+from segfuse.runtime import (
+    RGB,
+    RGBA,
+    Alpha,
+    Bool,
+    Box,
+    Choice,
+    Clip,
+    Components,
+    Double,
+    Image,
+    Int,
+    Rect,
+    alpha_image,
+    node,
+)
 
 
-@node(id="org.segfuse.ReferenceFuse", version=(1, 1), label="Reference Fuse", group="SegFuse",
+@node(id="org.segfuse.ReferenceFuse", version=(1, 2), label="Reference Fuse", group="SegFuse",
       help="M = Gaussian(min(1 - GeneratedMatte, 1 - ReferenceMatte)); out = (1 - M)·Generated + "
-           "M·Reference, in the working colourspace. Mattes are person = 1.")
+           "M·Reference, in the working colourspace. Mattes are person = 1. Only the rectangle where "
+           "the blend changes pixels is converted and blended (M > 0 and Reference differs from "
+           "Generated, inside the mattes' region of interest when they carry one); elsewhere the "
+           "frame passes through untouched, bit for bit when it reaches a writer of its own encoding.")
 class ReferenceFuse:
     clips = (
         Clip("Generated", components=(RGB, RGBA), help="the rendered frames to repair"),
@@ -33,6 +52,10 @@ class ReferenceFuse:
         Choice("output", options=("fused", "mask"), default="fused", help="mask outputs M_t instead"),
         Choice("reference_fit", options=("error", "stretch"), default="error",
                help="what to do when Reference differs in size from Generated"),
+        Rect("region",
+             help="limit the repair to this rectangle (x0, y0, x1, y1 as fractions of the frame), e.g. where a "
+                  "pasted-back head can reach; outside it the frame passes through untouched. All zeros: the "
+                  "whole frame (or the mattes' own region of interest, when they carry one)"),
         Bool("match_colour", default=False,
              help="fit the reference's background colour (gain and offset per channel) to the frame's "
                   "before blending, so a render whose colours drift meets the pasted plate without a step; "
@@ -58,26 +81,77 @@ class ReferenceFuse:
     def render(self, t: int, inputs, p) -> Image:
         generated = inputs["Generated"].frame()
         reference = inputs["Reference"].frame()
-        generated_matte = inputs["GeneratedMatte"].frame().alpha
-        reference_matte = inputs["ReferenceMatte"].frame().alpha
+        generated_matte = inputs["GeneratedMatte"].frame()
+        reference_matte = inputs["ReferenceMatte"].frame()
         size = generated.size
-        if reference_matte.shape[::-1] != size:
-            reference_matte = cv2.resize(reference_matte, size, interpolation=cv2.INTER_LINEAR)
-        mask = fusion_mask(generated_matte, reference_matte, p.kernel, p.sigma, p.protect, p.feather == "outside")
-        if p.output == "mask":
-            return alpha_image(mask)
-        plate = self._matching_reference(reference, generated)
+        reference_alpha = reference_matte.alpha
+        if reference_alpha.shape[::-1] != size:
+            reference_alpha = cv2.resize(reference_alpha, size, interpolation=cv2.INTER_LINEAR)
+        roi = self._region(generated_matte, reference_matte, size, p.region)
+        x0, y0, x1, y1 = roi or (0, 0, size[0], size[1])
+        mask = self._mask(generated_matte.alpha, reference_alpha, (x0, y0, x1, y1), p)  # M over the ROI
+        if p.output == "mask" or p.match_colour:
+            full = np.zeros((size[1], size[0]), np.float32)
+            full[y0:y1, x0:x1] = mask
+            if p.output == "mask":
+                return alpha_image(full)
+        active = mask > 0
         if p.match_colour:
-            plate = match_colour(plate, generated.pixels, mask)
-        return Image(fuse(generated.pixels, plate, mask), generated.colorspace)
+            matched = match_colour(self._plate(reference, generated, None), generated.pixels, full)
+            plate = lambda box: matched[box[1]:box[3], box[0]:box[2]]  # noqa: E731
+        else:
+            plate = lambda box: self._plate(reference, generated, box)  # noqa: E731
+            if reference.size == size:
+                same = same_pixels(generated, reference, (x0, y0, x1, y1))
+                if same is not None:  # where both hold the same code values the blend changes nothing
+                    active &= ~same
+        box = bounding_box(active, x0, y0)
+        if box is None:
+            return generated
+        bx0, by0, bx1, by1 = box
+        values = fuse(generated.region(box), plate(box), mask[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0])
+        return generated.with_patch(box, values)
 
     @staticmethod
-    def _matching_reference(reference: Image, generated: Image) -> np.ndarray:
-        """Reference pixels in Generated's size, channels and colourspace."""
-        pixels = reference.pixels
+    def _mask(generated_alpha: np.ndarray, reference_alpha: np.ndarray, roi: Box, p) -> np.ndarray:
+        """M over ``roi`` only: computed on the ROI grown by the filters' reach, so every value equals
+        the whole frame's computation; outside the ROI M is 0 (the frame passes through)."""
+        height, width = generated_alpha.shape
+        reach = p.kernel // 2 + p.protect + (p.kernel // 2 if p.feather == "outside" else 0) + 1
+        x0, y0, x1, y1 = roi
+        gx0, gy0, gx1, gy1 = clip_box((x0 - reach, y0 - reach, x1 + reach, y1 + reach), width, height) or roi
+        mask = fusion_mask(generated_alpha[gy0:gy1, gx0:gx1], reference_alpha[gy0:gy1, gx0:gx1], p.kernel,
+                           p.sigma, p.protect, p.feather == "outside")
+        return np.ascontiguousarray(mask[y0 - gy0:y1 - gy0, x0 - gx0:x1 - gx0])
+
+    @staticmethod
+    def _region(generated_matte: Image, reference_matte: Image, size: tuple[int, int],
+                region: tuple[float, ...]) -> Box | None:
+        """Where the repair may change pixels: the mattes' ``roi``s and the ``region`` param, intersected
+        (None: the whole frame)."""
+        width, height = size
+        boxes = [generated_matte.roi]
+        if reference_matte.size == generated_matte.size:
+            boxes.append(reference_matte.roi)
+        if any(region):
+            boxes.append((int(np.floor(region[0] * width)), int(np.floor(region[1] * height)),
+                          int(np.ceil(region[2] * width)), int(np.ceil(region[3] * height))))
+        boxes = [b for b in boxes if b is not None]
+        if not boxes:
+            return None
+        roi = (max(b[0] for b in boxes), max(b[1] for b in boxes), min(b[2] for b in boxes), min(b[3] for b in boxes))
+        return clip_box(roi, width, height) or (0, 0, 0, 0)
+
+    @staticmethod
+    def _plate(reference: Image, generated: Image, box: Box | None) -> np.ndarray:
+        """Reference pixels in Generated's size, channels and colourspace (of ``box``, or all)."""
         if reference.size != generated.size:
-            pixels = cv2.resize(pixels, generated.size, interpolation=cv2.INTER_AREA)
+            pixels = cv2.resize(reference.pixels, generated.size, interpolation=cv2.INTER_AREA)
             pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
+            if box is not None:
+                pixels = pixels[box[1]:box[3], box[0]:box[2]]
+        else:
+            pixels = reference.region(box) if box is not None else reference.pixels
         if reference.colorspace and generated.colorspace and reference.colorspace != generated.colorspace:
             pixels = color.convert(pixels, reference.colorspace, generated.colorspace)
         if generated.channels == 4 and pixels.shape[2] == 3:

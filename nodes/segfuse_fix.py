@@ -167,4 +167,4 @@ class Fix:
             "ReferenceMatte": ClipFrames("ReferenceMatte", None, t, {t: reference_matte}),
         }
         fused = self.fuse.render(t, fuse_inputs, _params(ReferenceFuse, kernel=p.kernel, reference_fit=p.reference_fit))
-        return Image(fused.pixels[:, :, :3].copy(), fused.colorspace)
+        return fused if fused.channels == 3 else Image(fused.pixels[:, :, :3].copy(), fused.colorspace)

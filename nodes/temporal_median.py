@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from segfuse.ops.temporal import median_stack
-from segfuse.runtime import RGB, RGBA, Alpha, Bool, Choice, Clip, Image, Int, node
+from segfuse.runtime import RGB, RGBA, Alpha, Bool, Box, Choice, Clip, Image, Int, node
+
+
+def window_roi(frames: list[Image]) -> Box | None:
+    """The union of the frames' regions of interest: None (the whole frame) when any has none."""
+    rois = [f.roi for f in frames]
+    if not rois or any(r is None for r in rois):
+        return None
+    return (min(r[0] for r in rois), min(r[1] for r in rois), max(r[2] for r in rois), max(r[3] for r in rois))
 
 
 @node(id="org.segfuse.TemporalMedian", version=(1, 0), label="Temporal Median", group="SegFuse",
@@ -35,4 +43,4 @@ class TemporalMedian:
         median = median_stack([f.pixels for f in frames])
         if p.hold_current:
             median = np.maximum(median, clip.frame(t).pixels)
-        return frames[0].with_pixels(median)
+        return frames[0].with_pixels(median).with_roi(window_roi(frames))

@@ -8,6 +8,7 @@ from segfuse import color
 from segfuse.io import FrameRange, FrameSink, open_sink
 from segfuse.io.frames import is_movie
 from segfuse.io.images import BIT_DEPTHS
+from segfuse.io.movie import X264_PRESETS
 from segfuse.runtime import (
     RGB,
     RGBA,
@@ -24,7 +25,7 @@ from segfuse.runtime import (
 )
 
 
-@node(id="org.segfuse.Write", version=(1, 0), label="Write", group="SegFuse/IO",
+@node(id="org.segfuse.Write", version=(1, 1), label="Write", group="SegFuse/IO",
       help="Writes name.####.exr/png/tif/dpx/jpg sequences (each frame atomically) or .mp4/.mov "
            "H.264 movies (moved into place when complete). Resumable with --resume for sequences.")
 class Write:
@@ -38,6 +39,8 @@ class Write:
         String("compression", default="", help="codec compression, e.g. zip or piz for EXR"),
         Double("fps", default=0.0, min=0.0, max=240.0, help="movie frame rate; 0: the input's, else 25"),
         Int("crf", default=18, min=0, max=51, help="H.264 quality (lower is better; 18 is visually lossless)"),
+        Choice("preset", options=X264_PRESETS, default="medium",
+               help="H.264 encoder speed: faster presets encode sooner and make larger files at the same crf"),
     )
 
     def is_identity(self, t: int, p) -> str:
@@ -48,7 +51,7 @@ class Write:
 
     def open_sink(self, spec: ClipSpec, frames: FrameRange, p) -> ColorManagedSink:
         fps = p.fps or spec.fps or 25.0
-        sink = open_sink(p.path, spec.width, spec.height, len(frames), fps=fps, crf=p.crf,
+        sink = open_sink(p.path, spec.width, spec.height, len(frames), fps=fps, crf=p.crf, preset=p.preset,
                          bit_depth=p.bit_depth, compression=p.compression)
         return ColorManagedSink(sink, self._target_space(p))
 
@@ -61,7 +64,12 @@ class Write:
 
 
 class ColorManagedSink:
-    """Converts working-space frames to the file's colourspace before the file sink writes them."""
+    """Converts working-space frames to the file's colourspace before the file sink writes them.
+
+    A frame that still holds the code values it was read with, in this file's colourspace and
+    type, is written as those codes with only its changed rectangle converted: pixels the graph
+    did not change leave bit for bit as they came in.
+    """
 
     def __init__(self, sink: FrameSink, colorspace: str) -> None:
         self.sink, self.colorspace = sink, colorspace
@@ -71,13 +79,22 @@ class ColorManagedSink:
     def is_complete(self, t: int) -> bool:
         return self.sink.is_complete(t)
 
-    def write(self, t: int, image: Image) -> None:
+    def encode(self, image: Image) -> np.ndarray:
+        """What the file sink gets for ``image``: untouched code values where possible, else floats."""
+        code_type = getattr(self.sink, "code_type", None)
+        if image.channels > 1 and code_type is not None:
+            codes = image.codes_in(self.colorspace, code_type)
+            if codes is not None:
+                return codes
         pixels = image.pixels
         if image.channels > 1:
             pixels = color.convert(pixels, image.colorspace or color.working_space(), self.colorspace)
         if self._movie and pixels.shape[2] == 1:
             pixels = np.repeat(pixels, 3, axis=2)
-        self.sink.write(t, pixels)
+        return pixels
+
+    def write(self, t: int, image: Image) -> None:
+        self.sink.write(t, self.encode(image))
 
     def close(self) -> None:
         self.sink.close()

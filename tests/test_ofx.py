@@ -66,7 +66,7 @@ def test_every_node_but_read_and_write_is_an_effect(host):
                        "org.segfuse.FaceCoefficients": (1, 0),
                        "org.segfuse.MODNetMatte": (1, 0), "org.segfuse.MotionMatte": (2, 1),
                        "org.segfuse.PIRenderDrive": (1, 1),
-                       "org.segfuse.ReferenceFuse": (1, 1), "org.segfuse.TemporalMedian": (1, 0),
+                       "org.segfuse.ReferenceFuse": (1, 2), "org.segfuse.TemporalMedian": (1, 0),
                        "org.segfuse.TrackMatte": (1, 2)}
     median = host.describe("org.segfuse.TemporalMedian", FILTER)
     assert median["props"]["OfxPropLabel"] == [b"Temporal Median"]

@@ -130,7 +130,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
         window=args.window, median_mode=args.median_mode, kernel=args.kernel,
         reference_fit=args.reference_fit, iterations=args.iterations, working_size=args.working_size,
         modnet_weights=args.modnet_weights, modnet_backend=args.modnet_backend, device=args.device,
-        frames=_frames(args.frames), preset=args.preset)
+        frames=_frames(args.frames), preset=args.preset, crf=args.crf, encoder_preset=args.encoder_preset)
     try:
         doc = paper_graph(options, Path.cwd())
     except ValueError as exc:
@@ -364,6 +364,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--working-size", type=int,
                    help="long side GrabCut, Motion Matte and Track Matte work at (default 256; 0 = full)")
     p.add_argument("--frames", help="frame range A-B")
+    p.add_argument("--crf", type=int,
+                   help="H.264 quality of a movie output (0-51; default: Write's, 18: visually lossless)")
+    p.add_argument("--encoder-preset",
+                   help="H.264 encoder speed of a movie output, ultrafast … veryslow (default: Write's, medium)")
     p.add_argument("--save-graph", metavar="GRAPH.json", help="also save the graph it runs, every param resolved")
     render_options(p)
     p.set_defaults(func=cmd_fix)

@@ -15,6 +15,7 @@ import os
 import threading
 from functools import lru_cache
 
+import cv2
 import numpy as np
 import PyOpenColorIO as OCIO
 
@@ -73,6 +74,7 @@ def reset_config() -> None:
     with _lock:
         _config, _config_source, _config_warning = None, "", ""
     _cpu_processor.cache_clear()
+    _code_table.cache_clear()
     resolve_colorspace.cache_clear()
 
 
@@ -150,32 +152,98 @@ def _cpu_processor(src: str, dst: str) -> OCIO.CPUProcessor:
         raise ColorError(f"no OCIO conversion from '{src}' to '{dst}': {exc}") from None
 
 
+def same_colorspace(a: str, b: str) -> bool:
+    """Whether two names, aliases or roles mean the same colourspace."""
+    return a == b or resolve_colorspace(a) == resolve_colorspace(b)
+
+
+def _identity(src_name: str, dst_name: str) -> bool:
+    return src_name == dst_name or is_data(src_name) or is_data(dst_name)
+
+
 def convert(pixels: np.ndarray, src: str, dst: str) -> np.ndarray:
     """Convert the RGB channels of float32 H×W×C pixels from ``src`` to ``dst``; alpha is kept.
 
     Returns a new array; a one-channel matte is returned unchanged (as a copy).
     """
-    out = np.array(pixels, dtype=np.float32, copy=True, order="C")
-    if out.shape[-1] == 1:
-        return out
-    src_name, dst_name = resolve_colorspace(src), resolve_colorspace(dst)
-    if src_name == dst_name or is_data(src_name) or is_data(dst_name):
-        return out
+    channels = pixels.shape[-1]
+    src_name = dst_name = ""
+    if channels != 1:
+        src_name, dst_name = resolve_colorspace(src), resolve_colorspace(dst)
+    if channels == 1 or _identity(src_name, dst_name):
+        return np.array(pixels, dtype=np.float32, copy=True, order="C")
     processor = _cpu_processor(src_name, dst_name)
-    if out.shape[-1] == 4:
+    if channels == 4:
+        out = np.array(pixels, dtype=np.float32, copy=True, order="C")
         alpha = out[..., 3].copy()
         processor.applyRGBA(out)
         out[..., 3] = alpha
         return out
-    # OCIO's packed-RGBA path is several times faster than its RGB path at HD sizes.
-    rgba = np.empty(out.shape[:-1] + (4,), np.float32)
-    rgba[..., :3] = out
-    rgba[..., 3] = 1.0
+    # OCIO's packed-RGBA path is several times faster than its RGB path at HD sizes; OpenCV packs
+    # and unpacks the channels several times faster than numpy's strided copies.
+    flat = np.ascontiguousarray(pixels, dtype=np.float32)
+    shape = flat.shape
+    if flat.ndim != 3:
+        flat = flat.reshape(1, -1, 3)
+    rgba = cv2.cvtColor(flat, cv2.COLOR_RGB2RGBA)
     processor.applyRGBA(rgba)
-    return np.ascontiguousarray(rgba[..., :3])
+    return cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB).reshape(shape)
+
+
+@lru_cache(maxsize=32)
+def _code_table(src_name: str, dst_name: str, levels: int) -> np.ndarray | None:
+    """Per-channel table of ``dst`` values for each integer code of ``src`` (levels × 3), or None
+    when the conversion mixes channels (a primaries change) and no table can stand for it.
+
+    The table holds the processor's own outputs, so a lookup equals converting the codes; it is
+    used only after random colours have shown the conversion acts on each channel alone.
+    """
+    ramp = np.repeat((np.arange(levels, dtype=np.float32) * np.float32(1.0 / (levels - 1)))[:, None, None], 3, axis=2)
+    table = convert(ramp, src_name, dst_name)[:, 0, :]
+    rng = np.random.default_rng(0)
+    probe = rng.integers(0, levels, size=(4096, 1, 3))
+    want = convert(probe.astype(np.float32) * np.float32(1.0 / (levels - 1)), src_name, dst_name)
+    got = np.stack([table[probe[..., c], c] for c in range(3)], axis=-1)
+    if not np.array_equal(got, want):
+        return None
+    return np.ascontiguousarray(table)
+
+
+def decode(codes: np.ndarray, src: str, dst: str) -> np.ndarray:
+    """File code values (uint8, uint16 full range, or float32) in ``src`` → float32 ``dst``; alpha kept.
+
+    Codes become values as OpenImageIO makes them (code × (1 / 255) in float32).
+    Integer codes of a per-channel conversion (a transfer curve, as sRGB → linear Rec.709) go
+    through a lookup table of the processor's outputs: the same values as ``convert``, far faster.
+    """
+    if codes.dtype == np.float32:
+        return convert(codes, src, dst)
+    levels = 256 if codes.dtype == np.uint8 else 65536
+    scale = np.float32(1.0 / (levels - 1))
+    src_name, dst_name = resolve_colorspace(src), resolve_colorspace(dst)
+    channels = codes.shape[-1]
+    table = None if channels == 1 or _identity(src_name, dst_name) else _code_table(src_name, dst_name, levels)
+    if table is None:
+        values = codes.astype(np.float32)
+        values *= scale
+        return values if channels == 1 else convert(values, src_name, dst_name)
+    h, w = codes.shape[:2]
+    if levels == 256:
+        rgb = cv2.LUT(np.ascontiguousarray(codes[..., :3]), table.reshape(1, 256, 3))
+    else:
+        rgb = np.stack([table[codes[..., c], c] for c in range(3)], axis=-1)
+    if channels == 3:
+        return rgb.reshape(h, w, 3)
+    out = np.empty((h, w, 4), np.float32)
+    out[..., :3] = rgb
+    np.multiply(codes[..., 3], scale, out=out[..., 3], dtype=np.float32)
+    return out
 
 
 def to_srgb_uint8(rgb: np.ndarray, src: str) -> np.ndarray:
     """RGB pixels in ``src`` → display-referred sRGB uint8 H×W×3 (what GrabCut and networks see)."""
     srgb = convert(rgb[..., :3], src, srgb_space())
-    return np.clip(srgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    srgb *= np.float32(255.0)
+    srgb += np.float32(0.5)
+    np.clip(srgb, 0, 255, out=srgb)
+    return srgb.astype(np.uint8)

@@ -1,7 +1,16 @@
-"""The frame type every node exchanges: float32 H×W×C pixels plus their colour meaning."""
+"""The frame type every node exchanges: float32 H×W×C pixels plus their colour meaning.
+
+An image read from a file may keep the file's own code values (``Encoded``: uint8/uint16 or float
+values in the file's colourspace) and convert them to the working space only when, and only where,
+a node looks (``region``, ``srgb_uint8``; ``pixels`` converts the whole frame once). A node that
+changes part of a frame returns ``with_patch``: the same code values plus working-space pixels in
+a rectangle. A writer whose file has the same encoding then emits the original code values outside
+that rectangle, bit for bit (``codes_in``), and no colour round trip happens there.
+"""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,38 +21,118 @@ ALPHA_CHANNELS = 1
 RGB_CHANNELS = 3
 RGBA_CHANNELS = 4
 VALID_CHANNELS = (ALPHA_CHANNELS, RGB_CHANNELS, RGBA_CHANNELS)
+CODE_TYPES = (np.uint8, np.uint16, np.float32)
+
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, end exclusive
 
 
 @dataclass(frozen=True, eq=False)
+class Encoded:
+    """A frame exactly as its file stores it: H×W×C code values and the file's colourspace.
+
+    ``codes`` is uint8 or uint16 (full range: 255 or 65535 is 1.0) or float32; straight alpha.
+    The array is made read-only: several images share it.
+    """
+
+    codes: np.ndarray
+    colorspace: str
+
+    def __post_init__(self) -> None:
+        codes = self.codes
+        if codes.ndim != 3 or codes.shape[2] not in VALID_CHANNELS:
+            raise ValueError(f"encoded pixels must be H×W×{{1,3,4}}, got shape {codes.shape}")
+        if codes.dtype not in CODE_TYPES:
+            raise ValueError(f"encoded pixels must be uint8, uint16 or float32, got {codes.dtype}")
+        if codes.flags.writeable:
+            codes = np.ascontiguousarray(codes)
+            codes.flags.writeable = False
+            object.__setattr__(self, "codes", codes)
+
+    @property
+    def scale(self) -> float:
+        """The code value that means 1.0."""
+        return {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(self.codes.dtype, 1.0)
+
+
+def clip_box(box: Box, width: int, height: int) -> Box | None:
+    """``box`` cut to the frame; None when nothing is left."""
+    x0, y0, x1, y1 = max(0, box[0]), max(0, box[1]), min(width, box[2]), min(height, box[3])
+    return (x0, y0, x1, y1) if x0 < x1 and y0 < y1 else None
+
+
+def union_box(a: Box | None, b: Box | None) -> Box | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
+
+
 class Image:
     """A frame: float32 H×W×C with C = 1 (alpha), 3 (RGB) or 4 (RGBA).
 
     ``colorspace`` names the OCIO colourspace of the RGB channels ("" for a bare alpha);
     ``premultiplied`` says whether RGB is multiplied by alpha. Inside nodes RGBA is straight.
+    Built from float pixels (``Image(pixels, colorspace)``) or from a file's code values
+    (``Image(encoded=..., colorspace=working)``), optionally with a patch (``with_patch``).
+    ``roi`` (optional) is the rectangle a node worked in: outside it the image carries no
+    information, and consumers pass their main input through there (see Reference Fuse).
+    Images are never changed in place.
     """
 
-    pixels: np.ndarray
-    colorspace: str = ""
-    premultiplied: bool = False
+    __slots__ = ("_pixels", "colorspace", "premultiplied", "encoded", "patch_box", "_patch", "roi", "_lock",
+                 "__weakref__")
 
-    def __post_init__(self) -> None:
-        px = self.pixels
-        if px.ndim != 3 or px.shape[2] not in VALID_CHANNELS:
-            raise ValueError(f"Image pixels must be H×W×{{1,3,4}}, got shape {px.shape}")
-        if px.dtype != np.float32:
-            raise ValueError(f"Image pixels must be float32, got {px.dtype}")
+    def __init__(
+        self, pixels: np.ndarray | None = None, colorspace: str = "", premultiplied: bool = False, *,
+        encoded: Encoded | None = None, patch: tuple[Box, np.ndarray] | None = None, roi: Box | None = None,
+    ) -> None:
+        if pixels is None and encoded is None:
+            raise ValueError("an Image needs pixels or encoded code values")
+        if pixels is not None:
+            if pixels.ndim != 3 or pixels.shape[2] not in VALID_CHANNELS:
+                raise ValueError(f"Image pixels must be H×W×{{1,3,4}}, got shape {pixels.shape}")
+            if pixels.dtype != np.float32:
+                raise ValueError(f"Image pixels must be float32, got {pixels.dtype}")
+        if patch is not None:
+            if encoded is None:
+                raise ValueError("a patch needs encoded code values to lie on")
+            box, values = patch
+            x0, y0, x1, y1 = box
+            if values.dtype != np.float32 or values.shape != (y1 - y0, x1 - x0, encoded.codes.shape[2]):
+                raise ValueError(f"patch {box} does not match its pixels {values.shape} {values.dtype}")
+        s = object.__setattr__
+        s(self, "_pixels", pixels)
+        s(self, "colorspace", colorspace)
+        s(self, "premultiplied", premultiplied)
+        s(self, "encoded", encoded)
+        s(self, "patch_box", patch[0] if patch is not None else None)
+        s(self, "_patch", patch[1] if patch is not None else None)
+        s(self, "roi", roi)
+        s(self, "_lock", threading.Lock())
+
+    def __setattr__(self, name: str, value) -> None:
+        raise AttributeError("Image is immutable: make a new one (with_pixels, with_patch)")
+
+    def __reduce__(self):
+        """Pickle and copy as data (the lock is not data)."""
+        patch = (self.patch_box, self._patch) if self.patch_box is not None else None
+        return _rebuild, (self._pixels, self.colorspace, self.premultiplied, self.encoded, patch, self.roi)
+
+    # -- shape ---------------------------------------------------------------------------------
+    @property
+    def _shape(self) -> tuple[int, ...]:
+        return self._pixels.shape if self._pixels is not None else self.encoded.codes.shape
 
     @property
     def height(self) -> int:
-        return int(self.pixels.shape[0])
+        return int(self._shape[0])
 
     @property
     def width(self) -> int:
-        return int(self.pixels.shape[1])
+        return int(self._shape[1])
 
     @property
     def channels(self) -> int:
-        return int(self.pixels.shape[2])
+        return int(self._shape[2])
 
     @property
     def size(self) -> tuple[int, int]:
@@ -52,7 +141,52 @@ class Image:
 
     @property
     def nbytes(self) -> int:
-        return int(self.pixels.nbytes)
+        """Bytes held: float pixels once converted, code values, patch (shared arrays count in each image)."""
+        total = self._pixels.nbytes if self._pixels is not None else 0
+        if self.encoded is not None:
+            total += self.encoded.codes.nbytes
+        return total + (self._patch.nbytes if self._patch is not None else 0)
+
+    # -- pixels ----------------------------------------------------------------------------------
+    @property
+    def pixels(self) -> np.ndarray:
+        """The whole frame in ``colorspace``, float32 (converted from the code values on first use)."""
+        if self._pixels is None:
+            with self._lock:
+                if self._pixels is None:
+                    object.__setattr__(self, "_pixels", self._convert((0, 0, self.width, self.height)))
+        return self._pixels
+
+    @property
+    def is_converted(self) -> bool:
+        """Whether the whole frame exists as float pixels (no conversion left to do)."""
+        return self._pixels is not None
+
+    def region(self, box: Box) -> np.ndarray:
+        """Float32 pixels of ``box`` in ``colorspace`` (a new array), converting only that rectangle."""
+        x0, y0, x1, y1 = box
+        if self._pixels is not None:
+            return self._pixels[y0:y1, x0:x1].copy()
+        return self._convert(box)
+
+    def _convert(self, box: Box) -> np.ndarray:
+        from segfuse import color
+
+        x0, y0, x1, y1 = box
+        enc = self.encoded
+        codes = enc.codes[y0:y1, x0:x1]
+        if enc.codes.shape[2] == 1 or not self.colorspace:
+            out = codes.astype(np.float32) * np.float32(1.0 / enc.scale) if enc.scale != 1.0 else codes.copy()
+        else:
+            out = color.decode(codes, enc.colorspace, self.colorspace)
+        if self.patch_box is not None:
+            inter = clip_box((max(x0, self.patch_box[0]), max(y0, self.patch_box[1]),
+                              min(x1, self.patch_box[2]), min(y1, self.patch_box[3])), self.width, self.height)
+            if inter is not None:
+                px, py = self.patch_box[:2]
+                out[inter[1] - y0:inter[3] - y0, inter[0] - x0:inter[2] - x0] = \
+                    self._patch[inter[1] - py:inter[3] - py, inter[0] - px:inter[2] - px]
+        return out
 
     @property
     def rgb(self) -> np.ndarray:
@@ -68,15 +202,134 @@ class Image:
             return self.pixels[:, :, 0]
         if self.channels == RGBA_CHANNELS:
             return self.pixels[:, :, 3]
-        return np.ones(self.pixels.shape[:2], np.float32)
+        return np.ones((self.height, self.width), np.float32)
 
+    def srgb_uint8(self, box: Box | None = None) -> np.ndarray:
+        """Display-referred sRGB uint8 H×W×3 of ``box`` (default: all) — what GrabCut and networks see.
+
+        The file's own code values when they are 8-bit sRGB (no conversion at all), else converted.
+        """
+        from segfuse import color
+
+        x0, y0, x1, y1 = box or (0, 0, self.width, self.height)
+        enc = self.encoded
+        untouched = self.patch_box is None or clip_box(
+            (max(x0, self.patch_box[0]), max(y0, self.patch_box[1]), min(x1, self.patch_box[2]),
+             min(y1, self.patch_box[3])), self.width, self.height) is None
+        if enc is not None and untouched and enc.codes.dtype == np.uint8 and self.channels > 1 \
+                and color.same_colorspace(enc.colorspace, color.srgb_space()):
+            return np.ascontiguousarray(enc.codes[y0:y1, x0:x1, :3])
+        rgb = self.region((x0, y0, x1, y1))[:, :, :3] if box else self.rgb
+        return color.to_srgb_uint8(rgb, self.colorspace)
+
+    # -- derived images ----------------------------------------------------------------------------
     def with_pixels(self, pixels: np.ndarray) -> Image:
         return Image(np.ascontiguousarray(pixels, dtype=np.float32), self.colorspace, self.premultiplied)
 
+    def with_roi(self, roi: Box | None) -> Image:
+        """The same image, saying it carries information only inside ``roi``."""
+        patch = (self.patch_box, self._patch) if self.patch_box is not None else None
+        return Image(self._pixels, self.colorspace, self.premultiplied, encoded=self.encoded, patch=patch, roi=roi)
 
-def alpha_image(alpha: np.ndarray) -> Image:
-    """Wrap an H×W matte (person = 1) as a one-channel Image."""
-    return Image(np.ascontiguousarray(alpha, dtype=np.float32)[:, :, None])
+    def with_patch(self, box: Box, values: np.ndarray) -> Image:
+        """This image with ``box`` replaced by ``values`` (float32, this colourspace); elsewhere unchanged.
+
+        The result shares this image's code values, so outside ``box`` (and any earlier patch) a
+        writer emits them untouched. An image with no code values is copied and pasted into.
+        """
+        x0, y0, x1, y1 = box
+        values = np.ascontiguousarray(values, dtype=np.float32)
+        if values.ndim == 2:
+            values = values[:, :, None]
+        if self.encoded is None:
+            pixels = self.pixels.copy()
+            pixels[y0:y1, x0:x1] = values
+            return Image(pixels, self.colorspace, self.premultiplied)
+        if self.patch_box is not None:  # one patch covering both: the old one's pixels around the new one
+            outer = union_box(self.patch_box, box)
+            merged = self.region(outer)
+            merged[y0 - outer[1]:y1 - outer[1], x0 - outer[0]:x1 - outer[0]] = values
+            box, values = outer, merged
+        return Image(None, self.colorspace, self.premultiplied, encoded=self.encoded, patch=(box, values))
+
+    def codes_in(self, colorspace: str, dtype: np.dtype) -> np.ndarray | None:
+        """The frame as ``dtype`` code values in ``colorspace`` when this image can give them exactly:
+        its file's own code values (same colourspace and type), with only the patch converted and
+        quantised. None when the whole frame has to be converted (writers then use ``pixels``)."""
+        from segfuse import color
+
+        enc = self.encoded
+        if enc is None or enc.codes.dtype != np.dtype(dtype) or not color.same_colorspace(enc.colorspace, colorspace):
+            return None
+        if self.patch_box is None:
+            return enc.codes
+        out = enc.codes.copy()
+        x0, y0, x1, y1 = self.patch_box
+        values = self._patch
+        if self.channels > 1 and self.colorspace:
+            values = color.convert(values, self.colorspace, colorspace)
+        out[y0:y1, x0:x1] = quantize(values, out.dtype)
+        return out
+
+    def check_finite(self, where: str) -> None:
+        """Raise InputError when float pixels hold NaN/Inf (code values are finite by construction)."""
+        if self._pixels is not None:
+            check_finite(self._pixels, where)
+            return
+        if self.encoded.codes.dtype == np.float32:
+            check_finite(self.encoded.codes, where)
+        if self._patch is not None:
+            check_finite(self._patch, where)
+
+
+def same_pixels(a: Image, b: Image, box: Box) -> np.ndarray | None:
+    """Over ``box``: True where ``a`` and ``b`` certainly hold the same pixels — the same code values
+    of the same encoding, outside any patch — so blending one into the other changes nothing there.
+    None when the two cannot be compared by their code values (then nothing is known to be equal)."""
+    import cv2
+
+    from segfuse import color
+
+    ea, eb = a.encoded, b.encoded
+    if ea is None or eb is None or ea.codes.shape != eb.codes.shape or ea.codes.dtype != eb.codes.dtype \
+            or ea.codes.dtype == np.float32 or not color.same_colorspace(ea.colorspace, eb.colorspace) \
+            or a.colorspace != b.colorspace:
+        return None
+    x0, y0, x1, y1 = box
+    if ea.codes is eb.codes:
+        differ = np.zeros((y1 - y0, x1 - x0), ea.codes.dtype)
+    else:  # OpenCV: an absolute difference and a channel OR, several times faster than numpy's any()
+        planes = cv2.split(cv2.absdiff(ea.codes[y0:y1, x0:x1], eb.codes[y0:y1, x0:x1]))
+        differ = planes[0]
+        for plane in planes[1:]:
+            differ = cv2.bitwise_or(differ, plane)
+    same = differ == 0
+    for patched in (a.patch_box, b.patch_box):
+        if patched is not None:
+            px0, py0, px1, py1 = (max(0, v - o) for v, o in zip(patched, (x0, y0, x0, y0), strict=True))
+            same[py0:py1, px0:px1] = False
+    return same
+
+
+def _rebuild(pixels, colorspace, premultiplied, encoded, patch, roi) -> Image:
+    return Image(pixels, colorspace, premultiplied, encoded=encoded, patch=patch, roi=roi)
+
+
+def quantize(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Float values in [0, 1] → full-range integer code values (rounded, clipped); float32 stays."""
+    dtype = np.dtype(dtype)
+    if dtype == np.float32:
+        return values.astype(np.float32)
+    top = float(np.iinfo(dtype).max)
+    scaled = values * np.float32(top)
+    scaled += np.float32(0.5)
+    np.clip(scaled, 0, top, out=scaled)
+    return scaled.astype(dtype)
+
+
+def alpha_image(alpha: np.ndarray, roi: Box | None = None) -> Image:
+    """Wrap an H×W matte (person = 1) as a one-channel Image (``roi``: where it was worked out)."""
+    return Image(np.ascontiguousarray(alpha, dtype=np.float32)[:, :, None], roi=roi)
 
 
 def check_finite(pixels: np.ndarray, where: str) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from segfuse.io.frames import FrameRange
+from segfuse.io.frames import FrameRange, is_movie
 from segfuse.runtime.graphfile import GraphDoc, NodeSpec
 
 SEGMENTERS = ("motion", "grabcut", "modnet", "hybrid")
@@ -68,6 +68,8 @@ class FixOptions:
     landmarks: str = ""
     source_landmarks: str = ""
     smoothing: float = 1.0
+    crf: int | None = None  # Write's H.264 quality and encoder preset (movies only)
+    encoder_preset: str | None = None
 
 
 SEGMENTER_PRESETS = {"motion": ("best",), "grabcut": ("classic", "paper"), "modnet": ("best", "classic"),
@@ -114,6 +116,10 @@ def _check_options(options: FixOptions, segmenter: str) -> None:
         if options.device is not None and not options.source:
             raise _refuse("--device", "no network runs in this graph (it applies to MODNet, with --segmenter "
                           "modnet or hybrid, and to PIRender, with --source)")
+    if not is_movie(options.output):
+        for option, value in (("--crf", options.crf), ("--encoder-preset", options.encoder_preset)):
+            if value is not None:
+                raise _refuse(option, f"applies to movie outputs; {options.output} is written as image files")
     if not options.source:
         for option, value in (("--pirender-weights", options.pirender_weights),
                               ("--drive-mode", options.drive_mode)):
@@ -216,6 +222,11 @@ def _mattes(options: FixOptions, segmenter: str, modnet: dict) -> list[NodeSpec]
     return nodes
 
 
+def _encoder(options: FixOptions) -> dict:
+    """Write's H.264 settings the user gave (the node's defaults otherwise)."""
+    return _given(crf=options.crf, preset=options.encoder_preset)
+
+
 def _median_fuse_write(options: FixOptions) -> list[NodeSpec]:
     median = {"window": options.window, "mode": options.median_mode}
     fuse = {"kernel": options.kernel, "reference_fit": options.reference_fit}
@@ -227,5 +238,5 @@ def _median_fuse_write(options: FixOptions) -> list[NodeSpec]:
         NodeSpec("fuse", "org.segfuse.ReferenceFuse", fuse,
                  {"Generated": "generated", "Reference": "reference", "GeneratedMatte": "median",
                   "ReferenceMatte": "reference_matte"}),
-        NodeSpec("write", "org.segfuse.Write", {"path": options.output}, {"Source": "fuse"}),
+        NodeSpec("write", "org.segfuse.Write", {"path": options.output, **_encoder(options)}, {"Source": "fuse"}),
     ]

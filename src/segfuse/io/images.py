@@ -83,25 +83,46 @@ def read_info(path: str | Path) -> ImageInfo:
         inp.close()
 
 
-def read_pixels(path: str | Path) -> np.ndarray:
-    """Decode ``path`` into float32 H×W×C (C in 1, 3, 4), straight alpha, all values finite."""
+def read_codes(path: str | Path) -> np.ndarray:
+    """Decode ``path`` keeping its code values: uint8/uint16 H×W×C for 8- and 16-bit files with
+    straight alpha (what a writer of the same depth emits back unchanged), else float32 values as
+    ``read_pixels`` gives them. Alpha is straight; all values finite."""
     path = Path(path)
     inp = _open(path)
     try:
         spec = inp.spec()
-        data = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
+        picked = _select_channels(spec)
+        unassociated = bool(spec.get_int_attribute("oiio:UnassociatedAlpha", 0))
+        bits = spec.get_int_attribute("oiio:BitsPerSample", 0)
+        native = {oiio.UINT8: (np.uint8, 8), oiio.UINT16: (np.uint16, 16)}.get(spec.format.basetype)
+        keep = native is not None and bits in (0, native[1]) and (len(picked) < 4 or unassociated)
+        data = inp.read_image(0, 0, 0, spec.nchannels, spec.format if keep else oiio.FLOAT)
         err = inp.geterror()
         if data is None or err:
             raise InputError(f"{path}: cannot decode pixels (truncated or corrupt): {first_line(err)}")
-        unassociated = bool(spec.get_int_attribute("oiio:UnassociatedAlpha", 0))
     finally:
         inp.close()
-    data = np.asarray(data, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
-    pixels = np.ascontiguousarray(data[:, :, _select_channels(spec)])
+    dtype = native[0] if keep else np.float32
+    data = np.asarray(data, dtype=dtype).reshape(spec.height, spec.width, spec.nchannels)
+    pixels = np.ascontiguousarray(data[:, :, picked])
+    if keep:
+        return pixels
     check_finite(pixels, str(path))
     if pixels.shape[2] == 4 and not unassociated:
         unpremultiply(pixels)
     return pixels
+
+
+def code_values(codes: np.ndarray) -> np.ndarray:
+    """Code values as float32 in [0, 1] (as OpenImageIO converts them); float data is returned as is."""
+    if codes.dtype == np.float32:
+        return codes
+    return codes.astype(np.float32) * np.float32(1.0 / np.iinfo(codes.dtype).max)
+
+
+def read_pixels(path: str | Path) -> np.ndarray:
+    """Decode ``path`` into float32 H×W×C (C in 1, 3, 4), straight alpha, all values finite."""
+    return code_values(read_codes(path))
 
 
 def unpremultiply(rgba: np.ndarray) -> None:
@@ -124,22 +145,53 @@ def _pixel_type(path: Path, bit_depth: str) -> tuple[oiio.TypeDesc, int | None]:
 def write_pixels(
     path: str | Path, pixels: np.ndarray, bit_depth: str = "auto", compression: str = ""
 ) -> None:
-    """Write float32 H×W×C pixels (straight alpha) atomically; EXR stores premultiplied alpha."""
+    """Write float32 H×W×C pixels (straight alpha) atomically; EXR stores premultiplied alpha.
+
+    uint8/uint16 code values are written as they are (see ``write_codes``)."""
     path = Path(path)
     if bit_depth not in BIT_DEPTHS:
         raise InputError(f"bit depth '{bit_depth}' is not one of {', '.join(BIT_DEPTHS)}")
     ext = path.suffix.lower()
+    if pixels.dtype in (np.uint8, np.uint16):
+        write_codes(path, pixels, compression)
+        return
     data = np.ascontiguousarray(pixels, dtype=np.float32)
     if ext in (".jpg", ".jpeg") and data.shape[2] == 4:
         data = np.ascontiguousarray(data[:, :, :3])  # JPEG has no alpha channel
-    channels = data.shape[2]
-    names = {1: ("Y",), 3: ("R", "G", "B"), 4: ("R", "G", "B", "A")}[channels]
     pixel_type, bits = _pixel_type(path, bit_depth)
     if pixel_type not in (oiio.HALF, oiio.FLOAT):
         data = np.clip(data, 0.0, 1.0)
-    if channels == 4 and ext == ".exr":
+    if data.shape[2] == 4 and ext == ".exr":
         data = data.copy()
         data[:, :, :3] *= data[:, :, 3:4]
+    _write(path, data, pixel_type, bits, compression)
+
+
+def integer_depth(path: str | Path, bit_depth: str) -> np.dtype | None:
+    """The integer code type a file written with ``bit_depth`` stores (uint8, uint16), or None
+    for float files and depths that are not whole bytes (10-bit DPX)."""
+    if bit_depth not in BIT_DEPTHS:
+        raise InputError(f"bit depth '{bit_depth}' is not one of {', '.join(BIT_DEPTHS)}")
+    pixel_type, bits = _pixel_type(Path(path), bit_depth)
+    if bits:
+        return None
+    return {oiio.UINT8: np.dtype(np.uint8), oiio.UINT16: np.dtype(np.uint16)}.get(pixel_type)
+
+
+def write_codes(path: str | Path, codes: np.ndarray, compression: str = "") -> None:
+    """Write uint8/uint16 code values (straight alpha) unchanged, atomically."""
+    path = Path(path)
+    data = np.ascontiguousarray(codes)
+    if path.suffix.lower() in (".jpg", ".jpeg") and data.shape[2] == 4:
+        data = np.ascontiguousarray(data[:, :, :3])
+    pixel_type = oiio.UINT8 if data.dtype == np.uint8 else oiio.UINT16
+    _write(path, data, pixel_type, None, compression)
+
+
+def _write(path: Path, data: np.ndarray, pixel_type: oiio.TypeDesc, bits: int | None, compression: str) -> None:
+    ext = path.suffix.lower()
+    channels = data.shape[2]
+    names = {1: ("Y",), 3: ("R", "G", "B"), 4: ("R", "G", "B", "A")}[channels]
     spec = oiio.ImageSpec(data.shape[1], data.shape[0], channels, pixel_type)
     spec.channelnames = names
     if channels == 4:

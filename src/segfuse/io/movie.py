@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import queue
 import threading
 from collections import OrderedDict
 from fractions import Fraction
@@ -19,6 +20,7 @@ from av.video.frame import VideoFrame
 from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
 
 from segfuse.errors import InputError
+from segfuse.image import quantize
 from segfuse.io.atomic import temporary_path
 from segfuse.io.safe_write import OutputError, atomic_output, describe_os_error, refuse_inputs
 
@@ -75,6 +77,11 @@ class MovieReader:
 
     def read(self, index: int) -> np.ndarray:
         """Frame ``index`` as float32 H×W×3 RGB in [0, 1] (the file's own encoding)."""
+        codes = self.read_codes(index)
+        return codes.astype(np.float32) * np.float32(1.0 / np.iinfo(codes.dtype).max)
+
+    def read_codes(self, index: int) -> np.ndarray:
+        """Frame ``index`` as RGB code values: uint8 H×W×3 (rgb24), uint16 for 10/12-bit movies."""
         if not 0 <= index < len(self._pts):
             raise InputError(f"{self.path}: frame {index} is outside 0-{len(self._pts) - 1}")
         with self._lock:
@@ -83,11 +90,7 @@ class MovieReader:
             except av.error.FFmpegError as exc:
                 self._decoder, self._next = None, -1
                 raise InputError(f"{self.path}: frame {index} cannot be decoded (corrupt): {exc}") from None
-        if self._high_depth:
-            rgb = frame.to_ndarray(format="rgb48le").astype(np.float32) / 65535.0
-        else:
-            rgb = frame.to_ndarray(format="rgb24").astype(np.float32) / 255.0
-        return np.ascontiguousarray(rgb)
+        return np.ascontiguousarray(frame.to_ndarray(format="rgb48le" if self._high_depth else "rgb24"))
 
     def verify(self) -> None:
         """Decode the whole stream once (a damaged packet fails here, not mid-render)."""
@@ -138,10 +141,20 @@ class MovieReader:
             self._container.close()
 
 
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+ENCODE_QUEUE = 4  # frames waiting for the encoder thread: enough to ride out a slow frame, little memory
+
+
+def _reason(exc: BaseException) -> str:
+    return describe_os_error(exc) if isinstance(exc, OSError) and exc.errno else str(exc)
+
+
 class MovieWriter:
     """H.264 (yuv420p, BT.709 tags) written to a temporary file, checked, renamed into place on close.
 
-    Goes through ``segfuse.io.safe_write``: never over an input of the job, the finished file is
+    ``write`` hands the frame to an encoder thread through a bounded queue, so colour conversion
+    and x264 run while the next frames render; an encoder error surfaces at the next call. The file
+    goes through ``segfuse.io.safe_write``: never over an input of the job, the finished file is
     fsynced and read back (every frame must be there) before the rename, and an OS error (disk
     full, read-only folder) is one ``OutputError`` line; the temporary is removed on any failure.
     """
@@ -154,6 +167,10 @@ class MovieWriter:
         if width % 2 or height % 2:
             raise InputError(f"{self.path}: H.264 needs an even width and height, got {width}×{height}")
         refuse_inputs(self.path, exit_code=1)
+        if preset not in X264_PRESETS:
+            raise InputError(f"{self.path}: H.264 preset '{preset}' is not one of {', '.join(X264_PRESETS)}")
+        if not 0 <= int(crf) <= 51:
+            raise InputError(f"{self.path}: H.264 crf {crf} is outside 0-51")
         self._tmp = temporary_path(self.path)
         self._count = 0
         with self._os_errors():
@@ -167,6 +184,10 @@ class MovieWriter:
         ctx = self._stream.codec_context
         ctx.colorspace, ctx.color_range = Colorspace.ITU709, ColorRange.MPEG
         ctx.color_primaries, ctx.color_trc = ColorPrimaries.BT709, ColorTrc.BT709
+        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(ENCODE_QUEUE)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._encode_loop, name="segfuse-encode", daemon=True)
+        self._thread.start()
 
     @contextlib.contextmanager
     def _os_errors(self):
@@ -175,22 +196,47 @@ class MovieWriter:
             yield
         except (OSError, av.error.FFmpegError) as exc:
             self.abort()
-            reason = describe_os_error(exc) if isinstance(exc, OSError) and exc.errno else str(exc)
-            raise OutputError(f"cannot write {self.path}: {reason}") from None
+            raise OutputError(f"cannot write {self.path}: {_reason(exc)}") from None
 
     def write(self, rgb: np.ndarray) -> None:
-        """Append one frame: float H×W×3 in [0, 1], already in the file's encoding."""
-        data = np.clip(rgb[:, :, :3] * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        frame = VideoFrame.from_ndarray(np.ascontiguousarray(data), format="rgb24")
-        frame = frame.reformat(format="yuv420p", dst_colorspace=Colorspace.ITU709)
-        frame.pts = self._count
-        self._count += 1
-        with self._os_errors():
-            for packet in self._stream.encode(frame):
-                self._container.mux(packet)
+        """Append one frame: uint8 H×W×3 code values, or float H×W×3 in [0, 1], in the file's encoding."""
+        self._raise_encoder_error()
+        data = rgb[:, :, :3] if rgb.dtype == np.uint8 else quantize(rgb[:, :, :3], np.uint8)
+        self._queue.put(np.ascontiguousarray(data))
+
+    def _encode_loop(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain: the writer reports the error, nothing more is encoded
+            try:
+                frame = VideoFrame.from_ndarray(data, format="rgb24")
+                frame = frame.reformat(format="yuv420p", dst_colorspace=Colorspace.ITU709)
+                frame.pts = self._count
+                for packet in self._stream.encode(frame):
+                    self._container.mux(packet)
+                self._count += 1
+            except BaseException as exc:  # handed to the rendering thread
+                self._error = exc
+
+    def _raise_encoder_error(self) -> None:
+        error = self._error
+        if error is None:
+            return
+        self.abort()
+        if isinstance(error, OSError | av.error.FFmpegError):
+            raise OutputError(f"cannot write {self.path}: {_reason(error)}") from None
+        raise InputError(f"{self.path}: encoding failed: {error}") from error
+
+    def _stop(self) -> None:
+        thread = getattr(self, "_thread", None)  # None: the file could not even be opened
+        if thread is not None and thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
 
     def close(self) -> None:
-        """Flush the encoder, check the finished movie on disk, and move it into place."""
+        """Encode what is queued, flush the encoder, check the finished movie on disk, move it into place."""
+        self._stop()
+        self._raise_encoder_error()
         with self._os_errors():
             for packet in self._stream.encode():
                 self._container.mux(packet)
@@ -209,7 +255,9 @@ class MovieWriter:
 
     def abort(self) -> None:
         """Drop the unfinished movie; an existing file at ``path`` is left untouched."""
-        with contextlib.suppress(Exception):  # the container may already be broken; the file goes anyway
+        self._error = getattr(self, "_error", None) or InputError("aborted")
+        self._stop()
+        with contextlib.suppress(Exception):  # the container may already be broken (or never opened)
             self._container.close()
         with contextlib.suppress(OSError):
             self._tmp.unlink(missing_ok=True)

@@ -15,7 +15,11 @@ from segfuse.io.movie import MovieWriter
 
 
 class FrameSink(Protocol):
+    """Where frames go. ``write`` takes float32 pixels in [0, 1] (or scene-linear floats), or
+    uint8/uint16 code values that are written unchanged (``code_type`` says which type fits)."""
+
     path: Path
+    code_type: np.dtype | None
 
     def is_complete(self, t: int) -> bool: ...
 
@@ -32,6 +36,7 @@ class SequenceSink:
     def __init__(self, pattern: Path, bit_depth: str, compression: str) -> None:
         self.path = pattern
         self.bit_depth, self.compression = bit_depth, compression
+        self.code_type = images.integer_depth(pattern, bit_depth)
         remove_stale_temporaries(frame_path(pattern, 0).parent)
 
     def is_complete(self, t: int) -> bool:
@@ -52,6 +57,7 @@ class SingleImageSink:
 
     def __init__(self, path: Path, bit_depth: str, compression: str) -> None:
         self.path, self.bit_depth, self.compression = path, bit_depth, compression
+        self.code_type = images.integer_depth(path, bit_depth)
 
     def is_complete(self, t: int) -> bool:
         return self.path.is_file()
@@ -69,9 +75,11 @@ class SingleImageSink:
 class MovieSink:
     """H.264 movie; frames must arrive in order. Resuming skips only a finished movie."""
 
-    def __init__(self, path: Path, width: int, height: int, fps: float, crf: int) -> None:
+    code_type = np.dtype(np.uint8)
+
+    def __init__(self, path: Path, width: int, height: int, fps: float, crf: int, preset: str = "medium") -> None:
         self.path = path
-        self._args = (width, height, fps, crf)
+        self._args = (width, height, fps, crf, preset)
         self._writer: MovieWriter | None = None
         self._last: int | None = None
 
@@ -82,8 +90,7 @@ class MovieSink:
         if self._last is not None and t != self._last + 1:
             raise InputError(f"{self.path}: movie frames must be consecutive ({self._last} then {t})")
         if self._writer is None:
-            width, height, fps, crf = self._args
-            self._writer = MovieWriter(self.path, width, height, fps, crf)
+            self._writer = MovieWriter(self.path, *self._args)
         self._writer.write(pixels)
         self._last = t
 
@@ -98,12 +105,12 @@ class MovieSink:
 
 def open_sink(
     path: str | Path, width: int, height: int, frame_count: int, *, fps: float = 25.0, crf: int = 18,
-    bit_depth: str = "auto", compression: str = "",
+    preset: str = "medium", bit_depth: str = "auto", compression: str = "",
 ) -> FrameSink:
     """Pick the sink for ``path``: a movie, a numbered sequence, or (one frame) a single image."""
     path = Path(path)
     if is_movie(path):
-        return MovieSink(path, width, height, fps, crf)
+        return MovieSink(path, width, height, fps, crf, preset)
     if is_pattern(path):
         return SequenceSink(path, bit_depth, compression)
     if frame_count != 1:

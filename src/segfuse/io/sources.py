@@ -30,6 +30,7 @@ class FrameSource(Protocol):
     def read(self, t: int) -> np.ndarray: ...
 
     def verify(self) -> None: ...  # decode every frame once (validation)
+    def read_codes(self, t: int) -> np.ndarray: ...
 
 
 class StillSource:
@@ -47,9 +48,13 @@ class StillSource:
         self._lock = threading.Lock()
 
     def read(self, t: int) -> np.ndarray:
+        return images.code_values(self.read_codes(t))
+
+    def read_codes(self, t: int) -> np.ndarray:
         with self._lock:
             if self._pixels is None:
-                self._pixels = images.read_pixels(self.path)
+                self._pixels = images.read_codes(self.path)
+                self._pixels.flags.writeable = False
             return self._pixels
 
     def verify(self) -> None:
@@ -76,10 +81,14 @@ class SequenceSource:
         self.is_float, self.single_is_alpha = info.is_float, info.single_is_alpha
 
     def read(self, t: int) -> np.ndarray:
+        return images.code_values(self.read_codes(t))
+
+    def read_codes(self, t: int) -> np.ndarray:
+        """Frame ``t``'s code values (see ``images.read_codes``)."""
         if t not in self.frames:
             raise InputError(f"{self.path}: frame {t} is outside {self.frames}")
         file = frame_path(self.path, t)
-        pixels = images.read_pixels(file)
+        pixels = images.read_codes(file)
         if pixels.shape[:2] != (self.height, self.width):
             h, w = pixels.shape[:2]
             raise InputError(f"{file}: is {w}×{h} but the sequence is {self.width}×{self.height}")
@@ -124,6 +133,8 @@ class MovieSource:
     def verify(self) -> None:
         """Decode every frame once, in order."""
         self._reader.verify()
+    def read_codes(self, t: int) -> np.ndarray:
+        return self._reader.read_codes(t)
 
 
 def open_source(path: str | Path, frames: FrameRange | None = None) -> FrameSource:

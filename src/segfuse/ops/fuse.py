@@ -97,3 +97,11 @@ def match_colour(reference: np.ndarray, generated: np.ndarray, mask: np.ndarray,
         offset = float(y.mean() - gain * x.mean())
         matched[..., channel] = reference[..., channel] * gain + offset
     return matched
+
+
+def bounding_box(active: np.ndarray, x0: int = 0, y0: int = 0) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) of the True pixels of an H×W bool array (offset by ``x0``, ``y0``); None if none."""
+    if active.size == 0:
+        return None
+    x, y, w, h = cv2.boundingRect(np.ascontiguousarray(active).view(np.uint8))
+    return (x0 + x, y0 + y, x0 + x + w, y0 + y + h) if w and h else None

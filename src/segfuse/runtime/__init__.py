@@ -4,7 +4,7 @@ Node authors import the declaration pieces from here; hosts use ``bind``, ``Eval
 ``render_graph``.
 """
 
-from segfuse.image import Image, alpha_image
+from segfuse.image import Box, Encoded, Image, alpha_image
 from segfuse.io.frames import FrameRange
 from segfuse.runtime.clips import RGB, RGBA, Alpha, Clip, ClipSpec, Components
 from segfuse.runtime.evaluate import Evaluator, FrameCache
@@ -30,7 +30,7 @@ from segfuse.runtime.render import RenderReport, render_graph
 from segfuse.runtime.verify import verify_inputs
 
 __all__ = [
-    "RGB", "RGBA", "Alpha", "Bool", "BoundGraph", "Choice", "Clip", "ClipFrames", "ClipSpec", "Color",
+    "RGB", "RGBA", "Alpha", "Bool", "BoundGraph", "Box", "Encoded", "Choice", "Clip", "ClipFrames", "ClipSpec", "Color",
     "Components", "Double", "Evaluator", "FilePath", "FrameCache", "FrameRange", "GraphDoc", "Image",
     "Int", "NodeDescriptor", "NodeSpec", "ParamValues", "Point2D", "Rect", "RenderReport", "String", "Stroke",
     "Strokes", "alpha_image", "bind", "bind_mapping", "default_registry", "discover", "load_graph", "node",

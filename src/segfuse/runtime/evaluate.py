@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 
 from segfuse.errors import NodeError, SegFuseError
-from segfuse.image import VALID_CHANNELS, Image, check_finite
+from segfuse.image import VALID_CHANNELS, Image
 from segfuse.io.frames import FrameRange
 from segfuse.runtime.graph import BoundGraph, BoundNode
 from segfuse.runtime.node import ClipFrames
@@ -91,13 +91,15 @@ class FrameCache:
         with self._lock:
             stale = [k for k in self._frames if k[0] in oldest and k[1] < oldest[k[0]]]
             for key in stale:
-                self._bytes -= self._frames.pop(key).nbytes
+                del self._frames[key]
+            self._bytes = sum(frame.nbytes for frame in self._frames.values())
 
     def _store(self, key: Key, image: Image) -> None:
         if image.nbytes > self.max_bytes:
             return
         self._frames[key] = image
-        self._bytes += image.nbytes
+        # counted afresh: a frame read as code values grows when a node first converts it whole
+        self._bytes = sum(frame.nbytes for frame in self._frames.values())
         while self._bytes > self.max_bytes:
             _, old = self._frames.popitem(last=False)
             self._bytes -= old.nbytes
@@ -203,5 +205,5 @@ class Evaluator:
             raise NodeError(
                 f"{node.label} at frame {t}: rendered {image.width}×{image.height}×{image.channels} "
                 f"but declared {spec.width}×{spec.height}×{spec.components.value}")
-        check_finite(image.pixels, f"{node.label} at frame {t}")
+        image.check_finite(f"{node.label} at frame {t}")
         return image

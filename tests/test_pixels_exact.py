@@ -1,0 +1,294 @@
+"""Pixels the repair does not change leave bit for bit as they came in (no colour round trip).
+
+The shots are paste-backs made from the built-in sample (its frames and reference portrait,
+shrunk and placed into a small generated plate): outside the pasted crop every frame equals the
+reference, so nothing there may change.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from segfuse.nodes.read import Read
+from segfuse.nodes.reference_fuse import ReferenceFuse
+from segfuse.nodes.write import Write
+
+from segfuse import color
+from segfuse.errors import InputError
+from segfuse.image import Encoded, Image, alpha_image, same_pixels
+from segfuse.io.frames import FrameRange, frame_path
+from segfuse.io.images import read_codes, write_codes
+from segfuse.io.movie import MovieReader, MovieWriter
+from segfuse.paper_graph import FixOptions, paper_graph
+from segfuse.runtime import ClipFrames, bind, render_graph
+from segfuse.runtime.params import ParamValues
+from segfuse.sample import GENERATED, REFERENCE
+
+W, H, CROP, X, Y = 128, 72, 48, 64, 12  # plate size, crop size and where the crop goes
+
+
+def params(node_cls, **values) -> ParamValues:
+    return ParamValues({**{p.name: p.default for p in node_cls.descriptor.params}, **values})
+
+
+def plate16(rng: np.random.Generator) -> np.ndarray:
+    """A smooth 16-bit background whose low bits are noise (a colour round trip would lose them)."""
+    y, x = np.mgrid[0:H, 0:W].astype(np.float32)
+    base = np.stack([0.3 + 0.4 * x / W, 0.35 + 0.3 * y / H, 0.6 - 0.2 * x / W], axis=-1)
+    return np.clip(base * 65535 + rng.integers(-300, 300, (H, W, 3)), 0, 65535).astype(np.uint16)
+
+
+def to16(rgb8: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    small = cv2.resize(rgb8, (CROP, CROP), interpolation=cv2.INTER_AREA).astype(np.int64) * 257
+    return np.clip(small + rng.integers(-100, 100, small.shape), 0, 65535).astype(np.uint16)
+
+
+def paste_back_sequence(folder: Path, frames: int) -> tuple[str, str]:
+    """16-bit PNG paste-back shot: (generated pattern, reference path)."""
+    rng = np.random.default_rng(7)
+    background = plate16(rng)
+    reference = background.copy()
+    portrait = cv2.cvtColor(cv2.imread(str(REFERENCE), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    reference[Y:Y + CROP, X:X + CROP] = to16(portrait, rng)
+    write_codes(folder / "reference.png", reference)
+    with av.open(str(GENERATED)) as container:
+        for t, frame in zip(range(frames), container.decode(video=0), strict=False):
+            shot = background.copy()
+            shot[Y:Y + CROP, X:X + CROP] = to16(frame.to_ndarray(format="rgb24"), rng)
+            write_codes(frame_path(folder / "generated.%04d.png", t), shot)
+    return str(folder / "generated.%04d.png"), str(folder / "reference.png")
+
+
+def test_png_sequence_round_trip_is_bit_exact_outside_the_repaired_crop(tmp_path):
+    generated, reference = paste_back_sequence(tmp_path, 6)
+    doc = paper_graph(FixOptions(generated, reference, str(tmp_path / "out.%04d.png")))
+    doc.nodes["write"].params["bit_depth"] = "16"
+    render_graph(bind(doc))
+    outside = np.ones((H, W), bool)
+    outside[Y:Y + CROP, X:X + CROP] = False
+    changed_inside = 0
+    for t in range(6):
+        source = read_codes(frame_path(generated, t))
+        out = read_codes(tmp_path / f"out.{t:04d}.png")
+        assert out.dtype == np.uint16
+        assert np.array_equal(out[outside], source[outside]), f"frame {t}: pixels outside the crop changed"
+        changed_inside += int((out != source).any(axis=2).sum())
+    assert changed_inside > 0  # the repair did work inside the crop
+
+
+def test_sixteen_bit_colour_round_trip_is_not_exact():
+    """Why the test above can fail: converting 16-bit codes to the working space and back loses bits."""
+    codes = plate16(np.random.default_rng(1))
+    working = color.decode(codes, "srgb", color.working_space())
+    back = np.clip(color.convert(working, color.working_space(), "srgb") * 65535 + 0.5, 0, 65535)
+    assert not np.array_equal(back.astype(np.uint16), codes)
+
+
+@pytest.fixture
+def small_movie(tmp_path) -> Path:
+    rng = np.random.default_rng(3)
+    writer = MovieWriter(tmp_path / "in.mp4", 64, 48, crf=20, preset="ultrafast")
+    for _ in range(2):
+        writer.write(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    writer.close()
+    return tmp_path / "in.mp4"
+
+
+def test_movie_codes_outside_the_roi_reach_the_encoder_unchanged(small_movie, tmp_path, monkeypatch):
+    """Decoded rgb24 code values outside the mattes' ROI are what the encoder is handed."""
+    import segfuse.io.movie as movie
+
+    handed: list[np.ndarray] = []
+
+    real = movie.VideoFrame
+
+    class Recording:
+        @staticmethod
+        def from_ndarray(array, format):  # noqa: A002 - PyAV's keyword
+            handed.append(array.copy())
+            return real.from_ndarray(array, format=format)
+
+    monkeypatch.setattr(movie, "VideoFrame", Recording)
+    read, fuse, write = Read(), ReferenceFuse(), Write()
+    read_p = params(Read, path=str(small_movie))
+    roi = (16, 8, 40, 30)
+    reference = Image(np.full((48, 64, 3), 0.25, np.float32), color.working_space())
+    background = alpha_image(np.zeros((48, 64), np.float32))  # all background: the blend wants everything
+    sink = write.open_sink(read.output_spec({}, read_p), FrameRange(0, 1), params(Write, path=str(tmp_path / "o.mp4")))
+    decoded = MovieReader(small_movie)
+    for t in range(2):
+        frame = read.render(t, {}, read_p)
+        inputs = {"Generated": ClipFrames("Generated", None, t, {t: frame}),
+                  "Reference": ClipFrames("Reference", None, t, {t: reference}),
+                  "GeneratedMatte": ClipFrames("GeneratedMatte", None, t, {t: background.with_roi(roi)}),
+                  "ReferenceMatte": ClipFrames("ReferenceMatte", None, t, {t: background})}
+        fused = fuse.render(t, inputs, params(ReferenceFuse))
+        assert fused.patch_box is not None and not fused.is_converted and not frame.is_converted
+        sink.write(t, fused)
+    sink.close()
+    assert len(handed) == 2
+    for t, array in enumerate(handed):
+        codes = decoded.read_codes(t)
+        inside = np.zeros((48, 64), bool)
+        inside[roi[1]:roi[3], roi[0]:roi[2]] = True
+        assert np.array_equal(array[~inside], codes[~inside])
+        assert not np.array_equal(array[inside], codes[inside])  # the ROI was repaired
+    assert len(MovieReader(tmp_path / "o.mp4")) == 2
+
+
+def test_roi_zeroes_the_fusion_mask_outside_it():
+    size = (40, 30)
+    frame = Image(np.random.default_rng(0).random((30, 40, 3), np.float32), color.working_space())
+    matte = alpha_image(np.zeros((30, 40), np.float32))
+    inputs = {"Generated": ClipFrames("Generated", None, 0, {0: frame}),
+              "Reference": ClipFrames("Reference", None, 0, {0: frame.with_pixels(np.zeros((30, 40, 3)))}),
+              "GeneratedMatte": ClipFrames("GeneratedMatte", None, 0, {0: matte.with_roi((5, 6, 25, 20))}),
+              "ReferenceMatte": ClipFrames("ReferenceMatte", None, 0, {0: matte.with_roi((10, 0, 40, 30))})}
+    mask = ReferenceFuse().render(0, inputs, params(ReferenceFuse, output="mask")).alpha
+    assert mask.shape == size[::-1]
+    assert mask[6:20, 10:25].min() > 0.99  # the two ROIs' intersection
+    outside = np.ones(mask.shape, bool)
+    outside[6:20, 10:25] = False
+    assert mask[outside].max() == 0
+
+
+def test_image_region_and_patch_match_whole_frame_conversion():
+    rng = np.random.default_rng(2)
+    codes = rng.integers(0, 256, (30, 40, 4), dtype=np.uint8)
+    image = Image(encoded=Encoded(codes, color.srgb_space()), colorspace=color.working_space())
+    box = (7, 3, 29, 21)
+    part = image.region(box)
+    assert not image.is_converted
+    assert np.array_equal(part, image.pixels[3:21, 7:29])
+    expected = color.convert(codes.astype(np.float32) * np.float32(1 / 255), color.srgb_space(), color.working_space())
+    assert np.array_equal(image.pixels, expected)  # the lookup table equals OCIO's processor exactly
+    patched = image.with_patch((10, 10, 20, 15), np.full((5, 10, 4), 0.5, np.float32))
+    patched = patched.with_patch((2, 2, 6, 6), np.zeros((4, 4, 4), np.float32))  # merged into one patch
+    assert patched.patch_box == (2, 2, 20, 15)
+    out = patched.codes_in(color.srgb_space(), np.uint8)
+    changed = np.zeros((30, 40), bool)
+    changed[10:15, 10:20] = changed[2:6, 2:6] = True
+    assert np.array_equal(out[~changed], codes[~changed])
+    assert (out[2:6, 2:6, :3] == 0).all() and (out[10:15, 10:20, 3] == 128).all()
+    assert np.array_equal(patched.pixels[10:15, 10:20], np.full((5, 10, 4), 0.5, np.float32))
+    assert patched.codes_in(color.working_space(), np.uint8) is None  # another encoding: convert it all
+    assert patched.codes_in(color.srgb_space(), np.uint16) is None
+
+
+def test_srgb_uint8_hands_out_the_codes_without_converting(monkeypatch):
+    codes = np.random.default_rng(4).integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    image = Image(encoded=Encoded(codes, color.srgb_space()), colorspace=color.working_space())
+    monkeypatch.setattr(color, "convert", lambda *a: pytest.fail("converted"))
+    assert np.array_equal(image.srgb_uint8((2, 3, 10, 9)), codes[3:9, 2:10])
+
+
+def test_same_pixels_compares_codes_and_knows_patches():
+    codes = np.random.default_rng(5).integers(0, 65536, (10, 12, 3), dtype=np.uint16)
+    other = codes.copy()
+    other[4, 5, 2] += 1
+    a = Image(encoded=Encoded(codes, "srgb"), colorspace=color.working_space())
+    b = Image(encoded=Encoded(other, "srgb"), colorspace=color.working_space())
+    same = same_pixels(a, b, (0, 0, 12, 10))
+    assert not same[4, 5] and same.sum() == 119
+    patched = a.with_patch((0, 0, 2, 2), np.zeros((2, 2, 3), np.float32))
+    assert same_pixels(patched, a, (0, 0, 12, 10))[:2, :2].sum() == 0
+    assert same_pixels(a, Image(np.zeros((10, 12, 3), np.float32), color.working_space()), (0, 0, 12, 10)) is None
+
+
+def test_encoder_errors_surface_and_leave_no_file(tmp_path, monkeypatch):
+    import segfuse.io.movie as movie
+
+    class Broken:
+        @staticmethod
+        def from_ndarray(array, format):  # noqa: A002 - PyAV's keyword
+            raise ValueError("no such pixel format")
+
+    writer = MovieWriter(tmp_path / "bad.mp4", 64, 48, preset="ultrafast")
+    monkeypatch.setattr(movie, "VideoFrame", Broken)
+    writer.write(np.zeros((48, 64, 3), np.uint8))  # queued: the encoder thread fails on it
+    with pytest.raises(InputError, match="encoding failed: no such pixel format"):
+        writer.close()
+    writer.abort()
+    assert not list(tmp_path.iterdir())
+
+
+def test_write_records_and_checks_its_h264_settings(tmp_path):
+    from segfuse.runtime import load_graph, save_graph
+    from segfuse.runtime.params import ParamError
+
+    doc = paper_graph(FixOptions("in.mp4", "ref.png", str(tmp_path / "o.mp4"), crf=30, encoder_preset="veryfast"))
+    save_graph(doc, tmp_path / "g.json")
+    assert load_graph(tmp_path / "g.json").nodes["write"].params == {"path": str(tmp_path / "o.mp4"), "crf": 30,
+                                                                     "preset": "veryfast"}
+    with pytest.raises(ParamError, match="'fastest' is not one of ultrafast"):
+        Write.descriptor.param("preset").coerce("fastest")
+    with pytest.raises(InputError, match="preset 'fastest'"):
+        MovieWriter(tmp_path / "x.mp4", 64, 48, preset="fastest")
+    for preset, subme in (("veryfast", b"subme=2"), ("medium", b"subme=7")):
+        writer = MovieWriter(tmp_path / f"{preset}.mp4", 64, 48, crf=30, preset=preset)
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+        writer.close()
+        data = (tmp_path / f"{preset}.mp4").read_bytes()
+        assert b"crf=30.0" in data and subme in data  # x264 stores its settings in the stream
+
+
+def test_temporal_median_carries_the_window_roi():
+    from segfuse.nodes.temporal_median import TemporalMedian
+
+    frames = {t: alpha_image(np.full((8, 10), t / 4, np.float32), roi=(t, 1, 5 + t, 6)) for t in range(3)}
+    node = TemporalMedian()
+    out = node.render(2, {"Source": ClipFrames("Source", None, 2, frames)}, params(TemporalMedian, window=3))
+    assert out.roi == (0, 1, 7, 6)
+    frames[0] = alpha_image(np.zeros((8, 10), np.float32))
+    out = node.render(2, {"Source": ClipFrames("Source", None, 2, frames)}, params(TemporalMedian, window=3))
+    assert out.roi is None
+
+
+def test_region_param_limits_the_repair():
+    frame = Image(encoded=Encoded(np.full((30, 40, 3), 200, np.uint8), "srgb"), colorspace=color.working_space())
+    matte = alpha_image(np.zeros((30, 40), np.float32))
+    inputs = {"Generated": ClipFrames("Generated", None, 0, {0: frame}),
+              "Reference": ClipFrames("Reference", None, 0, {0: frame.with_pixels(np.zeros((30, 40, 3)))}),
+              "GeneratedMatte": ClipFrames("GeneratedMatte", None, 0, {0: matte}),
+              "ReferenceMatte": ClipFrames("ReferenceMatte", None, 0, {0: matte})}
+    out = ReferenceFuse().render(0, inputs, params(ReferenceFuse, region=(0.25, 0.5, 0.5, 1.0)))
+    assert out.patch_box == (10, 15, 20, 30)
+    codes = out.codes_in(color.srgb_space(), np.uint8)
+    assert (codes[15:, 10:20] == 0).all() and (codes[:15] == 200).all() and (codes[:, :10] == 200).all()
+
+
+def test_frame_cache_counts_frames_that_grew_when_converted():
+    from segfuse.runtime import FrameCache
+
+    codes = np.zeros((100, 100, 3), np.uint8)  # 30 kB of codes, 120 kB more once converted
+    cache = FrameCache(max_bytes=200_000)
+    first = cache.get_or_compute(("read", 0), lambda: Image(encoded=Encoded(codes, "srgb"),
+                                                             colorspace=color.working_space()))
+    assert first.pixels.nbytes == 120_000  # a node converts it whole: 150 kB now
+    cache.get_or_compute(("read", 1), lambda: Image(encoded=Encoded(codes, "srgb"), colorspace=color.working_space()))
+    assert cache.nbytes == 150_000 + 30_000
+    cache.get_or_compute(("read", 2), lambda: Image(encoded=Encoded(codes, "srgb"), colorspace=color.working_space()))
+    assert not cache.contains(("read", 0)) and cache.nbytes == 60_000
+
+
+@pytest.mark.parametrize("feather", ["centered", "outside"])
+def test_mask_in_a_roi_equals_the_whole_frame_computation(feather):
+    from segfuse.ops.fuse import fusion_mask
+
+    rng = np.random.default_rng(9)
+    gen_alpha = (cv2.GaussianBlur(rng.random((60, 80), np.float32), (0, 0), 3) > 0.5).astype(np.float32)
+    ref_alpha = np.roll(gen_alpha, 3, axis=1)
+    frame = Image(np.zeros((60, 80, 3), np.float32), color.working_space())
+    inputs = {"Generated": ClipFrames("Generated", None, 0, {0: frame}),
+              "Reference": ClipFrames("Reference", None, 0, {0: frame}),
+              "GeneratedMatte": ClipFrames("GeneratedMatte", None, 0, {0: alpha_image(gen_alpha, roi=(2, 20, 50, 60))}),
+              "ReferenceMatte": ClipFrames("ReferenceMatte", None, 0, {0: alpha_image(ref_alpha)})}
+    p = params(ReferenceFuse, output="mask", protect=2, feather=feather)
+    mask = ReferenceFuse().render(0, inputs, p).alpha
+    whole = fusion_mask(gen_alpha, ref_alpha, 7, 0.0, 2, feather == "outside")
+    assert np.array_equal(mask[20:60, 2:50], whole[20:60, 2:50]) and whole[20:60, 2:50].any()
+    assert not mask[:20].any() and not mask[:, 50:].any()
