@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import cv2
 
-from segfuse import color
 from segfuse.errors import NodeError
 from segfuse.ops.grabcut import portrait_trimap, segment, trimap_from_border, trimap_from_hint, trimap_from_rect
 from segfuse.ops.head_track import is_centred_crop, locate_for
@@ -65,7 +64,7 @@ class GrabCutSegment:
 
     def render(self, t: int, inputs, p) -> Image:
         source = inputs["Source"].frame()
-        rgb = color.to_srgb_uint8(source.rgb, source.colorspace)
+        rgb = source.srgb_uint8()
         height, width = rgb.shape[:2]
         mode = self._mode(inputs, p)
         if mode == "hint":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from segfuse import color
 from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, FilePath, Image, Int, alpha_image, node
 
 
@@ -54,5 +53,5 @@ class MODNetMatte:
         from segfuse.models.modnet import infer_mattes
 
         frames = [clips["Source"].frame() for clips in inputs]
-        images = [color.to_srgb_uint8(f.rgb, f.colorspace) for f in frames]
+        images = [f.srgb_uint8() for f in frames]
         return [alpha_image(m) for m in infer_mattes(self.runner(p), images, p.ref_size)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from segfuse import color
 from segfuse.ops.head_track import is_centred_crop, locate_for, notice
 from segfuse.ops.motion import FLOW_PRESETS, reference_matte_from_motion, reference_matte_in_roi
 from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, Image, Int, alpha_image, node
@@ -83,10 +82,10 @@ class MotionMatte:
 
     def render(self, t: int, inputs, p) -> Image:
         reference = inputs["Reference"].frame()
-        rgb = color.to_srgb_uint8(reference.rgb, reference.colorspace)
+        rgb = reference.srgb_uint8()
         box = None
         if p.framing != "centred":
-            frames = [color.to_srgb_uint8(image.rgb, image.colorspace) for image in inputs["Moving"].frames_available()]
+            frames = [image.srgb_uint8() for image in inputs["Moving"].frames_available()]
             frames = [f for f in frames if f.shape == rgb.shape]
             box, found = locate_for(p.framing, rgb, frames, p.person)
             if not found:
@@ -101,7 +100,7 @@ class MotionMatte:
         size = (small.shape[1], small.shape[0])
         frames = []
         for image in inputs["Moving"].frames_available():
-            moving = color.to_srgb_uint8(image.rgb, image.colorspace)
+            moving = image.srgb_uint8()
             frames.append(cv2.resize(moving, size, interpolation=cv2.INTER_AREA) if moving.shape != small.shape
                           else moving)
         matte = reference_matte_from_motion(small, frames, p.evidence, p.drag_cut, p.edge_depth, p.band,

@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 from segfuse.nodes.motion_matte import at_working_size
 
-from segfuse import color
 from segfuse.ops.head_track import PortraitBox, is_centred_crop, locate_for, notice
 from segfuse.ops.motion import FLOW_PRESETS, track_matte, track_matte_in_roi
 from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, Image, Int, alpha_image, node
@@ -65,8 +64,8 @@ class TrackMatte:
         reference = inputs["Reference"].frame()
         matte = inputs["ReferenceMatte"].frame().alpha
         if p.framing != "centred":
-            frame_rgb = color.to_srgb_uint8(source.rgb, source.colorspace)
-            reference_rgb = color.to_srgb_uint8(reference.rgb, reference.colorspace)
+            frame_rgb = source.srgb_uint8()
+            reference_rgb = reference.srgb_uint8()
             if reference_rgb.shape != frame_rgb.shape:
                 reference_rgb = cv2.resize(reference_rgb, source.size, interpolation=cv2.INTER_AREA)
             if matte.shape != frame_rgb.shape[:2]:
@@ -78,9 +77,9 @@ class TrackMatte:
             if box is not None and not (p.framing == "auto" and is_centred_crop(box, *frame_rgb.shape[:2])):
                 return alpha_image(track_matte_in_roi(frame_rgb, reference_rgb, matte, box, p.working_size, p.flow,
                                                       p.hold_moving))
-        frame_rgb = at_working_size(color.to_srgb_uint8(source.rgb, source.colorspace), p.working_size)
+        frame_rgb = at_working_size(source.srgb_uint8(), p.working_size)
         size = (frame_rgb.shape[1], frame_rgb.shape[0])
-        reference_rgb = color.to_srgb_uint8(reference.rgb, reference.colorspace)
+        reference_rgb = reference.srgb_uint8()
         if reference_rgb.shape[:2] != frame_rgb.shape[:2]:
             reference_rgb = cv2.resize(reference_rgb, size, interpolation=cv2.INTER_AREA)
         if matte.shape != frame_rgb.shape[:2]:
