@@ -6,8 +6,9 @@ import cv2
 import numpy as np
 
 from segfuse import color
+from segfuse.analysis.shot import section_image
 from segfuse.ops.motion import FLOW_PRESETS, reference_matte_from_motion
-from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, Image, Int, alpha_image, node
+from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, FilePath, Image, Int, alpha_image, node
 
 
 def sample_times(frames, samples: int) -> list[int]:
@@ -30,14 +31,16 @@ def at_working_size(rgb: np.ndarray, working_size: int) -> np.ndarray:
     return cv2.resize(rgb, (max(8, round(width * scale)), max(8, round(height * scale))), interpolation=cv2.INTER_AREA)
 
 
-@node(id="org.segfuse.MotionMatte", version=(2, 0), label="Motion Matte", group="SegFuse",
+@node(id="org.segfuse.MotionMatte", version=(2, 1), label="Motion Matte", group="SegFuse",
       help="Cuts the person out of the reference portrait using the generated clip's motion. Each "
            "reference pixel is explained as moving with the head (or shoulders), as background the "
            "head drags part of the way, or as still background, by comparing the frames with the "
            "reference moved each way; a hull around the face fills the smooth parts, and GrabCut "
            "settles the outline from colour. Hair and shoulders that touch the frame are kept (a "
            "fixed portrait prior loses them on tight crops). Reads a few frames spread over the "
-           "whole clip once; the result is a still. Expects a centred head-and-shoulders portrait.")
+           "whole clip once; the result is a still. Expects a centred head-and-shoulders portrait. With "
+           "'analysis' set (segfuse analyse), the matte is read from the shot's analysis file and no frame "
+           "of the clip is read: every host and farm chunk uses the same matte.")
 class MotionMatte:
     clips = (
         Clip("Reference", components=(RGB, RGBA), help="the reference portrait (a still)"),
@@ -59,10 +62,15 @@ class MotionMatte:
         Int("working_size", default=256, min=0, max=16384, help="long side (px) flow and GrabCut run at; 0: full"),
         Choice("flow", options=tuple(FLOW_PRESETS), default="medium", help="DIS optical-flow preset"),
         Int("seed", default=0, min=0, max=2**31 - 1, help="seed of GrabCut's colour-model initialisation"),
+        FilePath("analysis", default="", help="the shot's analysis file (segfuse analyse): its matte is used "
+                                              "instead of reading the clip; empty: learn it at render time"),
     )
     output = Alpha
+    analysis_section = "reference_matte"  # what 'segfuse analyse' stores for this node
 
     def frames_needed(self, t: int, p, ranges=None) -> dict[str, list[int]]:
+        if p.analysis:
+            return {"Moving": []}  # learnt already: the analysis file holds the matte
         frames = (ranges or {}).get("Moving")
         return {"Moving": sample_times(frames, p.samples) if frames is not None else [t]}
 
@@ -74,6 +82,9 @@ class MotionMatte:
 
     def render(self, t: int, inputs, p) -> Image:
         reference = inputs["Reference"].frame()
+        if p.analysis:
+            return section_image(p.analysis, self.analysis_section, self.descriptor.id, p,
+                                 {"Reference": reference}, reference.size)
         rgb = color.to_srgb_uint8(reference.rgb, reference.colorspace)
         small = at_working_size(rgb, p.working_size)
         size = (small.shape[1], small.shape[0])

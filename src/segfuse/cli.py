@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from segfuse import __version__, color
+from segfuse.analysis import cli as analysis_cli
 from segfuse.errors import ColorError, GraphError, SegFuseError
 from segfuse.farm import cli as farm_cli
 from segfuse.io.frames import FrameRange
@@ -70,6 +71,7 @@ def apply_overrides(doc: GraphDoc, assignments: list[str]) -> None:
 def cmd_render(args: argparse.Namespace) -> int:
     doc = load_graph(args.graph)
     apply_overrides(doc, args.set or [])
+    analysis_cli.bring_up_to_date(doc)
     if farm_cli.wants_farm(args):
         return farm_cli.render(args, doc, _progress_bar)
     graph = bind(doc)
@@ -114,6 +116,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
         doc = paper_graph(options, Path.cwd())
     except ValueError as exc:
         raise GraphError(str(exc)) from None
+    analysis_cli.analyse_for_output(doc, args.output)  # learn from the whole clip once, on the way
     if args.save_graph:
         save_graph(doc, args.save_graph)
     graph = bind(doc)
@@ -271,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_render)
     farm_cli.add_parser(sub)
 
+    analysis_cli.add_parser(sub, _frames)
+
     p = sub.add_parser("validate", help="check a graph file without rendering")
     p.add_argument("graph")
     p.set_defaults(func=cmd_validate)
@@ -364,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COLOUR_COMMANDS = ("render", "validate", "fix", "eval", "demo")
+COLOUR_COMMANDS = ("render", "validate", "fix", "eval", "demo", "analyse", "analyze")
 
 
 def main(argv: list[str] | None = None) -> int:
