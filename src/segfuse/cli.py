@@ -71,7 +71,7 @@ def apply_overrides(doc: GraphDoc, assignments: list[str]) -> None:
 def cmd_render(args: argparse.Namespace) -> int:
     doc = load_graph(args.graph)
     apply_overrides(doc, args.set or [])
-    analysis_cli.bring_up_to_date(doc)
+    analysis_cli.bring_up_to_date(doc, refuse=bool(getattr(args, "farm_task", False)))
     if farm_cli.wants_farm(args):
         return farm_cli.render(args, doc, _progress_bar)
     graph = bind(doc)

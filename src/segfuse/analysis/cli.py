@@ -61,12 +61,16 @@ def cmd_analyse(args: argparse.Namespace) -> int:
     return 0
 
 
-def bring_up_to_date(doc: GraphDoc, quiet: bool = False) -> None:
+def bring_up_to_date(doc: GraphDoc, quiet: bool = False, refuse: bool = False) -> None:
     """Before a command-line render: an analysis the graph names that is stale, unreadable or missing
-    is made again (one line says why); a graph that names none is left to learn at render time."""
+    is made again (one line says why); a graph that names none is left to learn at render time.
+    ``refuse`` (a farm task: other tasks read the same file): a stale analysis is an error instead."""
     problems = check_graph(doc)
     if not problems:
         return
+    if refuse:
+        message = next(iter(problems.values()))[1]
+        raise AnalysisError(f"{message}: run 'segfuse analyse' on the graph before its render tasks")
     malformed = [message for kind, message in problems.values() if kind == "malformed"]
     if malformed:  # never overwrite a file that is not an analysis
         raise AnalysisError(f"{malformed[0]} (remove it, or point 'analysis' elsewhere)")
@@ -74,6 +78,20 @@ def bring_up_to_date(doc: GraphDoc, quiet: bool = False) -> None:
     if not quiet:
         why = "; ".join(sorted({message for _, message in problems.values()}))
         print(f"segfuse: analysis redone ({why}) → {report.path}", file=sys.stderr)
+
+
+def analyse_first(doc: GraphDoc) -> None:
+    """A farm's first step: analyse whole-clip nodes that name no analysis yet (the file goes beside
+    the graph), so every chunk reads one analysis instead of the whole clip."""
+    from segfuse.analysis.shot import PARAM
+    from segfuse.runtime.registry import default_registry
+
+    registry = default_registry()
+    unnamed = [n for n, s in doc.nodes.items() if s.type in registry and not s.params.get(PARAM)
+               and getattr(registry.get(s.type).cls, "analysis_section", None)]
+    if unnamed:
+        report = analyse_graph(doc)
+        print(f"segfuse: {describe(report)}", file=sys.stderr)
 
 
 def analyse_for_output(doc: GraphDoc, output: str) -> AnalyseReport:

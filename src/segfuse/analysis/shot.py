@@ -254,6 +254,18 @@ def analyse_graph(doc: GraphDoc, path: str | Path | None = None, *, force: bool 
     return report
 
 
+def as_analysed(graph: BoundGraph) -> BoundGraph:
+    """``graph`` as it reads once analysed (whole-clip nodes read no frames): for planning chunks
+    before the analysis exists. Not for rendering: the file it names is a placeholder."""
+    names = [n for n in analysable(graph) if not getattr(graph.nodes[n].params, PARAM)]
+    if not names:
+        return graph
+    planned = copy.deepcopy(graph.doc)
+    for name in names:
+        planned.nodes[name].params[PARAM] = "planned.analysis.npz"
+    return bind(planned)
+
+
 def _default_path(doc: GraphDoc) -> Path:
     source = Path(doc.source)
     if source.suffix == ".json" and source.name:
