@@ -94,12 +94,15 @@ def render_with_melt(plugins: Path, clip: Path, out_dir: Path, effect: str, para
     return [read_pixels(out_dir / f"f{t + 1:04d}.png")[:, :, :3] for t in range(frames)]
 
 
-def segfuse_fix(clip: Path, out_dir: Path, *extra: str) -> list[np.ndarray]:
+def segfuse_fix(clip: Path, out_dir: Path, *extra: str, preset: str = "classic") -> list[np.ndarray]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEGFUSE_") and k != "OCIO"}
     subprocess.run([sys.executable, "-m", "segfuse.cli", "fix", "--generated", str(clip), "--reference",
-                    str(REFERENCE), "-o", str(out_dir / "f.%04d.png"), "--preset", "classic", "-q", *extra],
+                    str(REFERENCE), "-o", str(out_dir / "f.%04d.png"), "--preset", preset, "-q", *extra],
                    check=True, env=env, timeout=600)
     return [read_pixels(frame_path(out_dir / "f.%04d.png", t))[:, :, :3] for t in range(FRAMES)]
+
+
+CLASSIC = {"reference": str(REFERENCE), "recipe": "classic"}
 
 
 @needs_melt
@@ -127,7 +130,7 @@ def test_grabcut_and_fix_render_in_melt(plugins, clip, tmp_path, ocio):
     for matte in mattes:  # a person matte, not the frame passed through
         assert np.allclose(matte[:, :, 0], matte[:, :, 1]) and 0.05 < matte.mean() < 0.95
     fixed = render_with_melt(plugins, clip, tmp_path / "fix", "org.segfuse.Fix", {"reference": str(REFERENCE)}, 2,
-                             ocio=ocio)
+                             ocio=ocio)  # the default recipe (best), learning from the frames handed so far
     assert all(f.shape == (512, 512, 3) for f in fixed)
 
 
@@ -140,8 +143,29 @@ def test_modnet_matte_renders_in_melt(plugins, clip, tmp_path, modnet_checkpoint
 
 @pytest.fixture(scope="module")
 def melt_fix_serial(plugins, clip, tmp_path_factory):
-    return render_with_melt(plugins, clip, tmp_path_factory.mktemp("melt1"), "org.segfuse.Fix",
-                            {"reference": str(REFERENCE)}, FRAMES, threads=1)
+    return render_with_melt(plugins, clip, tmp_path_factory.mktemp("melt1"), "org.segfuse.Fix", CLASSIC, FRAMES,
+                            threads=1)
+
+
+@needs_melt
+def test_fix_in_melt_with_the_analysis_equals_segfuse_fix_and_without_it_learns(plugins, clip, tmp_path):
+    """The default recipe (best): with 'analysis' set to what 'segfuse analyse' wrote, every frame is the
+    command line's default result; with only 'reference' set, the filter learns from the frames handed
+    so far, says so once, and posts no error."""
+    cli = segfuse_fix(clip, tmp_path / "cli", preset="best")
+    analysis = tmp_path / "shot.analysis.npz"
+    subprocess.run([sys.executable, "-m", "segfuse.cli", "analyse", "--generated", str(clip), "--reference",
+                    str(REFERENCE), "-o", str(analysis)], check=True, timeout=600)
+    analysed = render_with_melt(plugins, clip, tmp_path / "analysed", "org.segfuse.Fix",
+                                {"reference": str(REFERENCE), "analysis": str(analysis)}, FRAMES)
+    learning = render_with_melt(plugins, clip, tmp_path / "learning", "org.segfuse.Fix",
+                                {"reference": str(REFERENCE)}, FRAMES)
+    for t in range(FRAMES):
+        to_cli = float(np.abs(analysed[t] - cli[t]).mean()) * 255
+        learnt = float(np.abs(learning[t] - cli[t]).mean()) * 255
+        print(f"frame {t:2d}: melt (analysis) vs segfuse fix {to_cli:.3f}/255; melt (learning) {learnt:.3f}/255")
+        assert to_cli <= 1.0
+        assert learnt <= 2.0
 
 
 @needs_melt
@@ -190,8 +214,7 @@ def test_temporal_median_in_melt_equals_the_command_line(plugins, clip, tmp_path
 
 @needs_melt
 def test_melt_with_4_threads_gives_the_serial_frames(melt_fix_serial, plugins, clip, tmp_path):
-    threaded = render_with_melt(plugins, clip, tmp_path / "melt4", "org.segfuse.Fix", {"reference": str(REFERENCE)},
-                                FRAMES, threads=4)
+    threaded = render_with_melt(plugins, clip, tmp_path / "melt4", "org.segfuse.Fix", CLASSIC, FRAMES, threads=4)
     same = [bool(np.array_equal(a, b)) for a, b in zip(melt_fix_serial, threaded, strict=True)]
     print("4 threads equal 1 thread, per frame:", same)
     assert all(same)
