@@ -20,7 +20,6 @@ import weakref
 from collections import OrderedDict
 
 import cv2
-import numpy as np
 from segfuse.nodes.grabcut_segment import GrabCutSegment
 from segfuse.nodes.modnet_matte import MODNetMatte
 from segfuse.nodes.motion_matte import MotionMatte, sample_times
@@ -31,13 +30,14 @@ from segfuse.nodes.track_matte import TrackMatte
 
 from segfuse.analysis.shot import section_image
 from segfuse.image import Image
+from segfuse.io.frames import FrameRange
 from segfuse.paper_graph import BEST_FEATHER, BEST_PROTECT
 from segfuse.runtime import RGB, RGBA, Choice, Clip, ClipFrames, FilePath, Int, node
 from segfuse.runtime.params import ParamValues
 
 MEMO_SIZE = 32
 LEARN_MAX = 48  # frames kept to learn the reference's matte from, in hosts that hand one frame at a time
-LEARN_AT = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48)  # learn again when this many distinct frames were seen
+LEARN_AT = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48)  # learn again at these frame counts, then every LEARN_MAX
 TELL_LEARNING = ("learning the reference's person matte from the frames rendered so far (the first frames "
                  "get a rougher matte); for the command line's result on every frame run 'segfuse analyse "
                  "--generated CLIP --reference REF -o shot.analysis.npz' and set 'analysis' to that file")
@@ -82,8 +82,6 @@ class Fix:
         self.motion, self.track = MotionMatte(), TrackMatte()
         self._seen: OrderedDict[int, tuple[bytes, Image]] = OrderedDict()  # frames handed so far (MLT)
         self._seen_key: tuple | None = None
-        self._learnt: tuple[int, Image] | None = None  # (frames handed when it was learnt, matte)
-        self._handed = 0  # distinct frames handed in this stream
         self.learning = False  # the last render learnt from handed frames: hosts tell the user once
         self._memo: OrderedDict[bytes, Image] = OrderedDict()
         self._computing: dict[bytes, threading.Event] = {}  # keys being computed by another thread
@@ -271,42 +269,37 @@ class Fix:
 
     def _learnt_matte(self, t: int, frames: ClipFrames, window: list[int], reference: Image, motion: ParamValues,
                       p) -> Image:
-        """Motion Matte over the frames handed so far (at most LEARN_MAX, thinned evenly), learnt again
-        each time their number reaches a step of LEARN_AT; a frame handed again with other pixels (the
-        clip changed) starts the learning over."""
+        """Motion Matte over the frames handed so far. Frame t uses the matte learnt from the first k
+        frames of the stream (k: the largest step of LEARN_AT, then every LEARN_MAX frames, that t has
+        reached), sampled as Motion Matte samples a clip of k frames: the same frames whatever the
+        render threads' timing, and learnt once per step. A frame handed again with other pixels (the
+        clip changed) starts the learning over; only frames later steps can pick are kept."""
         key = (p.reference, reference.size)
         handed_now = {s: (self._pixels_digest(frames.frame(s)), frames.frame(s)) for s in window}
         with self._lock:
             if self._seen_key != key:
                 self._seen.clear()
-                self._seen_key, self._learnt, self._handed = key, None, 0
+                self._seen_key = key
             for s, (digest, image) in handed_now.items():
                 held = self._seen.get(s)
                 if held is not None and held[0] != digest:  # the clip changed: learn again from scratch
                     self._seen.clear()
-                    self._learnt, self._handed = None, 0
                 if s not in self._seen:
-                    self._handed += 1
                     self._seen[s] = (digest, _small(image, _motion_params().working_size))
-            if len(self._seen) > LEARN_MAX:  # keep every other frame: the set still spans what was seen
-                for s in sorted(self._seen)[1::2]:
-                    if s not in window:
-                        del self._seen[s]
-            handed = self._handed
-            due = self._learnt is None or _learn_step(self._learnt[0]) <= handed
-            seen = dict(sorted((s, held[1]) for s, held in self._seen.items()))
-            learnt = self._learnt
-        if not due and learnt is not None:
-            return learnt[1]
-        times = list(seen)
-        picks = times[1:] if len(times) > 1 else times  # the first often copies the reference's pose
-        if len(picks) > motion.samples:
-            picks = [picks[round(i)] for i in np.linspace(0, len(picks) - 1, motion.samples)]
-        matte = self._motion_matte(reference, {s: seen[s] for s in picks}, motion)
-        with self._lock:
-            if self._learnt is None or self._learnt[0] <= handed:
-                self._learnt = (handed, matte)
-        return matte
+            first = min(self._seen)
+            step = _learn_step_reached(t - first + 1)
+            if len(self._seen) > LEARN_MAX:  # keep what this step and the next two can pick
+                later = _learn_step(step)
+                keep = {*window, *(s for k in (step, later, _learn_step(later)) for s in _picks(first, k, motion))}
+                for s in [s for s in self._seen if s not in keep]:
+                    del self._seen[s]
+            seen = {s: held[1] for s, held in self._seen.items()}
+        chosen = {}
+        for target in _picks(first, step, motion):  # a time never handed (a jump): the nearest earlier one
+            held = max((s for s in seen if s <= target), default=None)
+            if held is not None:
+                chosen[held] = seen[held]
+        return self._motion_matte(reference, chosen, motion)
 
     def _tracked(self, frame: Image, reference: Image, reference_matte: Image, matte_digest: bytes) -> Image:
         digest = hashlib.blake2b(b"track", digest_size=16)
@@ -332,10 +325,22 @@ def _small(image: Image, working_size: int) -> Image:
     return image.with_pixels(cv2.resize(image.pixels, size, interpolation=cv2.INTER_AREA))
 
 
-def _learn_step(handed: int) -> int:
-    """How many handed frames the next learning waits for, after learning at ``handed``."""
-    later = [n for n in LEARN_AT if n > handed]
-    return later[0] if later else handed + LEARN_AT[-1]
+def _learn_step(count: int) -> int:
+    """The next learning step after ``count`` frames."""
+    later = [n for n in LEARN_AT if n > count]
+    return later[0] if later else (count // LEARN_MAX + 1) * LEARN_MAX
+
+
+def _learn_step_reached(count: int) -> int:
+    """The largest learning step within ``count`` frames (at least 1)."""
+    if count >= LEARN_AT[-1]:
+        return max(LEARN_AT[-1], count // LEARN_MAX * LEARN_MAX)
+    return max([n for n in LEARN_AT if n <= count], default=1)
+
+
+def _picks(first: int, count: int, motion: ParamValues) -> list[int]:
+    """The frames Motion Matte samples from a clip of ``count`` frames starting at ``first``."""
+    return sample_times(FrameRange(first, first + count - 1), motion.samples)
 
 
 def _motion_params() -> ParamValues:

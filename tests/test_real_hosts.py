@@ -26,6 +26,7 @@ needs_melt = pytest.mark.skipif(not MELT, reason="set MELT to an MLT melt built 
 needs_pyofx = pytest.mark.skipif(not PYOFX_RUN, reason="set PYOFX_RUN to pyofx_run.py (README)")
 
 FRAMES = 12
+STRESS = int(os.environ.get("SEGFUSE_MELT_STRESS", "0") or 0)  # melt renders in the stress test (e.g. 50)
 def _effects() -> tuple[set[str], set[str]]:
     """Every effect the bundle exposes, and those with a filter context (all MLT can offer)."""
     from segfuse.plugin.ofx import bridge
@@ -242,3 +243,46 @@ def test_pyofx_renders_grabcut_and_passes_fix_with_default_params_through(plugin
     passed = outputs["org.segfuse.Fix"]  # no reference set: the frame, unchanged and opaque
     np.testing.assert_array_equal(passed[:, :, :3], read_pixels(frame)[:, :, :3])
     assert passed.shape[2] == 3 or passed[:, :, 3].min() == 1.0
+
+
+@needs_melt
+@pytest.mark.skipif(not STRESS, reason="set SEGFUSE_MELT_STRESS=N (e.g. 50) to run N melt renders under load")
+def test_many_melt_renders_under_load_all_finish(plugins, clip, tmp_path):
+    """Issue 20's hang: one melt render (GrabCut Segment, PNG-in-mov clip, $OCIO set) once sat for 600 s
+    while the machine was busy. N renders, threads 1 and 4 alternating, while CPU hogs run; a render
+    past the timeout is killed after printing every thread's stack (gdb, where installed)."""
+    import shutil
+    import time
+
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    durations = []
+    try:
+        for i in range(STRESS):
+            threads = 1 if i % 2 == 0 else 4
+            out = tmp_path / f"r{i}"
+            out.mkdir()
+            start = time.monotonic()
+            proc = subprocess.Popen([MELT, str(clip), "out=1", "-filter", "openfx.org.segfuse.GrabCutSegment",
+                                     "-consumer", f"avformat:{out}/f%04d.png", "vcodec=png", f"real_time=-{threads}"],
+                                    env=host_env(plugins, "ocio://default"), stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+            try:
+                log, _ = proc.communicate(timeout=300)
+            except subprocess.TimeoutExpired:
+                stacks = ""
+                if shutil.which("gdb"):
+                    stacks = subprocess.run(["gdb", "-p", str(proc.pid), "-batch", "-ex", "thread apply all bt"],
+                                            capture_output=True, text=True, timeout=120).stdout
+                proc.kill()
+                log, _ = proc.communicate()
+                pytest.fail(f"render {i} (threads {threads}) hung for 300 s; melt's log:\n{log[-2000:]}\n"
+                            f"stacks:\n{stacks[-8000:]}")
+            durations.append(time.monotonic() - start)
+            assert proc.returncode == 0, log[-2000:]
+            assert "OfxMessageError" not in log and "Traceback" not in log, log[-2000:]
+            assert (out / "f0001.png").exists() and (out / "f0002.png").exists(), log[-2000:]
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    print(f"{len(durations)} melt renders finished: {min(durations):.1f}-{max(durations):.1f} s each")
