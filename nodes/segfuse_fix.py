@@ -244,13 +244,11 @@ class Fix:
             self.learning = False
             return section_image(p.analysis, MotionMatte.analysis_section, MotionMatte.descriptor.id, motion,
                                  {"Reference": reference}, reference.size)
-        extra = [s for s in frames.times if s not in window]
-        if extra:  # the host handed frames spread over the clip (frames_needed with ranges)
+        spec = frames.spec
+        picks = sample_times(spec.frames, motion.samples) if spec is not None and spec.frames is not None else []
+        if picks and all(s in frames.times for s in picks):  # the host handed frames spread over the clip
             self.learning = False
-            spec = frames.spec
-            picks = sample_times(spec.frames, motion.samples) if spec is not None and spec.frames else extra
-            chosen = {s: frames.frame(s) for s in picks if s in frames.times}
-            return self._motion_matte(reference, chosen, motion)
+            return self._motion_matte(reference, {s: frames.frame(s) for s in picks}, motion)
         self.learning = True
         return self._learnt_matte(t, frames, window, reference, motion, p)
 
