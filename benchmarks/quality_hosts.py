@@ -89,6 +89,9 @@ def fix_in_process(clip: Clip, reference: Path, **params) -> list[np.ndarray]:
     return out
 
 
+EMPTY_RUNS: list[str] = []  # melt runs that exited 0 having written nothing (retried once)
+
+
 def melt_fix(movie: Path, plugins: Path, out_dir: Path, frames: int, params: dict[str, str],
              threads: int = 1) -> tuple[list[np.ndarray], str]:
     """Frames SegFuse Fix rendered in melt, and melt's log."""
@@ -99,10 +102,16 @@ def melt_fix(movie: Path, plugins: Path, out_dir: Path, frames: int, params: dic
     args = [os.environ["MELT"], str(movie), f"out={frames - 1}", "-filter", "openfx.org.segfuse.Fix",
             *(f"{k}={v}" for k, v in params.items()),
             "-consumer", f"avformat:{out_dir}/f%04d.png", "vcodec=png", f"real_time=-{threads}"]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=1800, env=env)
-    log = result.stdout + result.stderr
-    if result.returncode != 0:
-        raise RuntimeError(f"melt exited {result.returncode}: {log[-1500:]}")
+    for attempt in (1, 2):
+        result = subprocess.run(args, capture_output=True, text=True, timeout=1800, env=env)
+        log = result.stdout + result.stderr
+        if result.returncode != 0:
+            raise RuntimeError(f"melt exited {result.returncode}: {log[-1500:]}")
+        if (out_dir / "f0001.png").exists() or attempt == 2:
+            break
+        # seen once under heavy load: melt exited 0 at once, printing nothing and writing no frame
+        EMPTY_RUNS.append(" ".join(args))
+        print(f"melt wrote nothing and exited 0 (log {len(log)} bytes); running it again", flush=True)
     out = []
     for t in range(frames):
         bgr = cv2.imread(str(out_dir / f"f{t + 1:04d}.png"), cv2.IMREAD_COLOR)
@@ -195,7 +204,7 @@ def main() -> int:
     if notes:
         print("\nhost messages:\n  " + "\n  ".join(notes))
     errors = [n for n in notes if ("OfxMessageError" in n or "Traceback" in n)]
-    print(f"\nOFX errors posted: {len(errors)}")
+    print(f"\nOFX errors posted: {len(errors)}; melt runs that wrote nothing and were run again: {len(EMPTY_RUNS)}")
     return 0
 
 
