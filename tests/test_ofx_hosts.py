@@ -80,6 +80,7 @@ def analysed(tmp_path_factory):
     return Evaluator(bind(doc)), report.path
 
 
+@pytest.mark.slow
 def test_fix_in_an_editor_like_host_with_the_analysis_file_equals_segfuse_fix(mlt, analysed):
     """Recipe best (the default) where the host hands one frame at a time: with 'analysis' set, every
     frame is the command line's (8-bit in and out); without it, the filter learns from the frames handed
