@@ -1,11 +1,14 @@
 """Farm rendering: one process against Dask chunks, the cost of pre-roll, and the scaling model.
 
-    python benchmarks/bench_farm.py [--frames 96] [--size 512] [--workers 2]
+    python benchmarks/bench_farm.py [--frames 96] [--size 512] [--workers 2] [--preset best|classic] [--chunk N]
 
-On the paper graph (preset classic: GrabCut + causal 5-frame median + fusion) over the built-in
-sample played forward then backward to make FRAMES frames at SIZE², all in one run:
+On a preset's graph (default best: Motion Matte + Track Matte + median + fusion; classic: GrabCut
++ causal 5-frame median + fusion) over the built-in sample played forward then backward to make
+FRAMES frames at SIZE², all in one run:
 - fps of `segfuse render` in one process (the baseline) and on `--dask local:N` (cluster start
-  timed apart), with a check that both wrote the same bytes;
+  timed apart), with a check that both wrote the same bytes. The Dask run does what
+  `segfuse render --dask` does: it analyses the shot once first (the best graph's Motion Matte;
+  timed as part of the Dask run), then renders the chunks (default: the farm's default chunking);
 - for chunk sizes 8, 24 and FRAMES: pre-roll node-frames each chunking recomputes (from
   frames_needed through the graph) per frame rendered, and the measured cost of rendering the
   chunks one after the other in one process relative to one whole render;
@@ -48,15 +51,26 @@ def make_clip(folder: Path, frames: int, size: int) -> tuple[str, str]:
     return str(folder / "gen.####.png"), str(folder / "ref.png")
 
 
-def graph_for(clip: tuple[str, str], out: Path, frames: int):
-    return bind(paper_graph(FixOptions(clip[0], clip[1], str(out / "fixed.####.png"),
-                                       frames=FrameRange(0, frames - 1), preset="classic"), out))
+PRESET = "best"
+
+
+def graph_for(clip: tuple[str, str], out: Path, frames: int, analyse: bool = False):
+    """The preset's graph; ``analyse``: the shot analysed first, as a farm does (Motion Matte then
+    reads the analysis file instead of the clip)."""
+    doc = paper_graph(FixOptions(clip[0], clip[1], str(out / "fixed.####.png"), frames=FrameRange(0, frames - 1),
+                                 preset=PRESET), out)
+    if analyse:
+        from segfuse.analysis.shot import analyse_graph
+
+        analyse_graph(doc, out / "shot.analysis.npz")
+    return bind(doc)
 
 
 def grabcuts(graph, cost: Overhead) -> int:
-    """Extra GrabCut evaluations (the cost that dominates this graph) a chunking makes."""
+    """Extra evaluations of the per-frame matte nodes (the cost that dominates these graphs) a
+    chunking makes: GrabCut (classic) or Track Matte (best)."""
     return sum(cost.extra(name) for name, node in graph.nodes.items()
-               if node.instance.descriptor.id == "org.segfuse.GrabCutSegment")
+               if node.instance.descriptor.id in ("org.segfuse.GrabCutSegment", "org.segfuse.TrackMatte"))
 
 
 def main() -> None:
@@ -64,18 +78,23 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=96)
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--workers", type=int, default=2, help="Dask worker processes")
-    ap.add_argument("--chunk", type=int, default=24, help="chunk size of the Dask run and the model")
+    ap.add_argument("--chunk", type=int, default=None,
+                    help="chunk size of the Dask run and the model (default: the farm's default chunking)")
+    ap.add_argument("--preset", default="best", choices=["best", "classic"])
     args = ap.parse_args()
+    global PRESET
+    PRESET = args.preset
     import distributed
 
     from segfuse.farm.dask_backend import farm_render
+    from segfuse.farm.preroll import default_chunk
 
     n = args.frames
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "clip").mkdir()
         clip = make_clip(tmp / "clip", n, args.size)
-        print(f"paper graph, {n} frames at {args.size}×{args.size}")
+        print(f"{PRESET} graph, {n} frames at {args.size}×{args.size}")
         render_graph(graph_for(clip, tmp / "warm", 4))  # imports, OCIO processors: not the render's cost
 
         start = time.perf_counter()
@@ -90,9 +109,11 @@ def main() -> None:
         client = distributed.Client(cluster, set_as_default=False)
         startup_s = time.perf_counter() - start
         try:  # every worker imports and warms up first, as the one-process baseline did
-            farm_render(graph_for(clip, tmp / "warm_dask", args.workers), client, chunk=1, threads=1)
+            farm_render(graph_for(clip, tmp / "warm_dask", args.workers, True), client, chunk=1, threads=1)
             start = time.perf_counter()
-            report = farm_render(graph_for(clip, tmp / "dask", n), client, chunk=args.chunk, threads=1)
+            farm_graph = graph_for(clip, tmp / "dask", n, analyse=PRESET == "best")
+            analyse_s = time.perf_counter() - start
+            report = farm_render(farm_graph, client, chunk=args.chunk, threads=1)
             dask_s = time.perf_counter() - start
         finally:
             client.close()
@@ -105,11 +126,12 @@ def main() -> None:
         again_s = time.perf_counter() - start
         single_fps = 2 * n / (single_s + again_s)
         print(f"one process again: {n / again_s:6.2f} fps; baseline = mean of both runs: {single_fps:.2f} fps")
-        print(f"--dask local:{args.workers}, chunk {args.chunk}: {dask_fps:6.2f} fps  ({dask_s:.1f} s, "
-              f"{len(report.results)} chunks; cluster start {startup_s:.1f} s apart)  "
+        print(f"--dask local:{args.workers}, chunk {report.chunk}: {dask_fps:6.2f} fps  ({dask_s:.1f} s incl. "
+              f"analysis {analyse_s:.1f} s; {len(report.results)} chunks; cluster start {startup_s:.1f} s apart)  "
               f"ratio {dask_fps / single_fps:.2f}× one process; identical bytes: {same}")
 
-        graph = graph_for(clip, tmp / "chunks", n)
+        graph = graph_for(clip, tmp / "chunks", n, analyse=PRESET == "best")
+        args.chunk = args.chunk or default_chunk(graph, FrameRange(0, n - 1), args.workers)
         whole = FrameRange(0, n - 1)
         model, seconds = {}, {}
         for size in [n] + sorted({8, 24, args.chunk} - {n}):  # the whole range first: the baseline of this phase
@@ -118,7 +140,7 @@ def main() -> None:
             for span in split(whole, size):  # each chunk alone: a fresh evaluator, its own pre-roll
                 render_graph(graph, span)
             seconds[size] = time.perf_counter() - start
-        print("chunk  extra GrabCut runs/frame rendered (pre-roll + still)  extra node-frames  "
+        print("chunk  extra matte runs/frame rendered (pre-roll + still)    extra node-frames  "
               "measured time, 1 process")
         for size in sorted(model):
             cost = model[size]

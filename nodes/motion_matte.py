@@ -5,9 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from segfuse.analysis.shot import section_image
 from segfuse.ops.head_track import is_centred_crop, locate_for, notice
 from segfuse.ops.motion import FLOW_PRESETS, reference_matte_from_motion, reference_matte_in_roi
-from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, Image, Int, alpha_image, node
+from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, FilePath, Image, Int, alpha_image, node
 
 
 def sample_times(frames, samples: int) -> list[int]:
@@ -30,7 +31,7 @@ def at_working_size(rgb: np.ndarray, working_size: int) -> np.ndarray:
     return cv2.resize(rgb, (max(8, round(width * scale)), max(8, round(height * scale))), interpolation=cv2.INTER_AREA)
 
 
-@node(id="org.segfuse.MotionMatte", version=(2, 1), label="Motion Matte", group="SegFuse",
+@node(id="org.segfuse.MotionMatte", version=(2, 2), label="Motion Matte", group="SegFuse",
       help="Cuts the person out of the reference portrait using the generated clip's motion. Each "
            "reference pixel is explained as moving with the head (or shoulders), as background the "
            "head drags part of the way, or as still background, by comparing the frames with the "
@@ -40,7 +41,9 @@ def at_working_size(rgb: np.ndarray, working_size: int) -> np.ndarray:
            "whole clip once; the result is a still. framing 'track' finds the person's face (head track) "
            "and works in the region around it, at any frame size and position; outside that region the "
            "matte is 1 (nothing there is blended). No person found: the matte is 1 everywhere and the "
-           "render says so once.")
+           "render says so once. With "
+           "'analysis' set (segfuse analyse), the matte is read from the shot's analysis file and no frame "
+           "of the clip is read: every host and farm chunk uses the same matte.")
 class MotionMatte:
     clips = (
         Clip("Reference", components=(RGB, RGBA), help="the reference portrait (a still)"),
@@ -67,10 +70,15 @@ class MotionMatte:
                     "frame is a centred head-and-shoulders crop (round 2's behaviour); auto: centred for a "
                     "loosely framed square frame with the face in the middle, else track"),
         Int("person", default=0, min=0, max=63, help="which face when several are seen: 0 = the largest"),
+        FilePath("analysis", default="", help="the shot's analysis file (segfuse analyse): its matte is used "
+                                              "instead of reading the clip; empty: learn it at render time"),
     )
     output = Alpha
+    analysis_section = "reference_matte"  # what 'segfuse analyse' stores for this node
 
     def frames_needed(self, t: int, p, ranges=None) -> dict[str, list[int]]:
+        if p.analysis:
+            return {"Moving": []}  # learnt already: the analysis file holds the matte
         frames = (ranges or {}).get("Moving")
         return {"Moving": sample_times(frames, p.samples) if frames is not None else [t]}
 
@@ -82,6 +90,9 @@ class MotionMatte:
 
     def render(self, t: int, inputs, p) -> Image:
         reference = inputs["Reference"].frame()
+        if p.analysis:
+            return section_image(p.analysis, self.analysis_section, self.descriptor.id, p,
+                                 {"Reference": reference}, reference.size)
         rgb = reference.srgb_uint8()
         box = None
         if p.framing != "centred":

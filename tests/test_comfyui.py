@@ -238,7 +238,8 @@ def test_reference_fuse_with_still_reference_equals_the_runtime(sample):
 
 @pytest.mark.slow
 def test_segfuse_fix_node_equals_segfuse_fix_on_the_same_frames(sample):
-    doc = paper_graph(FixOptions(str(sample["gen"]), str(sample["ref"]), "unused.mp4", preset="classic"))
+    """The batch is the whole clip: Fix's default recipe (best) samples it as 'segfuse fix' does."""
+    doc = paper_graph(FixOptions(str(sample["gen"]), str(sample["ref"]), "unused.mp4"))
     evaluator = Evaluator(bind(doc))
     want = tensors.to_outputs([evaluator.render("fuse", t) for t in range(FRAMES)], ("IMAGE",))
     seen = []

@@ -3,6 +3,7 @@ bytes as one process; a killed worker, bad addresses, unseen files and invalid g
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -295,6 +296,49 @@ def test_openjd_template_checks_and_runs_to_identical_frames(tiny_sample, single
     log = run.stdout + run.stderr
     assert "rendered 5 frame(s) of 0-4" in log and "rendered 5 frame(s) of 5-9" in log  # one task per chunk
     assert frames_bytes(tmp_path / "out/fixed.####.png") == single["causal"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_openjd() is None, reason="the openjd CLI (openjd-cli, in the dev extra) is not installed")
+def test_openjd_best_graph_analyses_once_then_renders_chunks_to_identical_frames(tiny_sample, single, tmp_path):
+    """The best graph's template has an Analyse step the chunked Render step depends on; running each
+    step in turn gives the one-process bytes (chunks read the analysis, not the whole clip)."""
+    path = shot(tiny_sample, tmp_path, "best")
+    job = tmp_path / "job.json"
+    assert main(["farm", "export-openjd", str(path), "-o", str(job), "--chunk", "5"]) == 0
+    template = json.loads(job.read_text())
+    assert [s["name"] for s in template["steps"]] == ["Analyse", "Render"]
+    assert template["steps"][1]["dependencies"] == [{"dependsOn": "Analyse"}]
+    check = subprocess.run([_openjd(), "check", str(job)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    for step in ("Analyse", "Render"):
+        run = subprocess.run([_openjd(), "run", str(job), "--step", step, "-p", f"SegFuse={BIN / 'segfuse'}"],
+                             capture_output=True, text=True, cwd=tmp_path)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert load_graph(path).nodes["reference_matte"].params["analysis"] == "shot.analysis.npz"
+    assert frames_bytes(tmp_path / "out/fixed.####.png") == single["best"]
+
+
+@pytest.mark.slow
+def test_dask_render_of_a_48_frame_best_graph_splits_by_default_and_equals_one_process(client, tmp_path, capsys):
+    """No --chunk: the farm analyses first (one line), then the best graph splits into chunks."""
+    reader = MovieReader(GENERATED)
+    for t in range(48):
+        small = cv2.resize(reader.read(t), (48, 48), interpolation=cv2.INTER_AREA)
+        write_pixels(tmp_path / f"gen.{t:04d}.png", small)
+    reader.close()
+    ref = cv2.imread(str(REFERENCE), cv2.IMREAD_COLOR)
+    cv2.imwrite(str(tmp_path / "ref.png"), cv2.resize(ref, (48, 48), interpolation=cv2.INTER_AREA))
+    for name, out in (("one", "one/f.####.png"), ("farm", "farm/f.####.png")):
+        doc = paper_graph(FixOptions(str(tmp_path / "gen.####.png"), str(tmp_path / "ref.png"), out), tmp_path)
+        save_graph(doc, tmp_path / f"{name}.json")
+    render_graph(bind(load_graph(tmp_path / "one.json")))
+    assert main(["render", str(tmp_path / "farm.json"), "--dask", client.scheduler.address, "-q"]) == 0
+    captured = capsys.readouterr()
+    assert "analysed reference_matte" in captured.err
+    chunks = int(captured.out.split(" chunk(s)")[0].rsplit(" ", 1)[1])
+    assert chunks >= 2, captured.out
+    assert frames_bytes(tmp_path / "farm/f.####.png", 48) == frames_bytes(tmp_path / "one/f.####.png", 48)
 
 
 def test_interrupt_stops_every_chunk_and_leaves_only_complete_frames(tiny_sample, single, client, tmp_path):

@@ -41,6 +41,20 @@ def runtime():
     return Evaluator(bind(doc))
 
 
+@pytest.fixture(scope="module")
+def best():
+    """The command line's default graph (the best preset) on the sample's first frames: what the Fix
+    filter runs with recipe 'best' in a host that hands it any frame of the clip."""
+    doc = paper_graph(FixOptions(str(GENERATED), str(REFERENCE), "unused.mp4", frames=FrameRange(0, FRAMES - 1)))
+    return Evaluator(bind(doc))
+
+
+def whole_clip(evaluator) -> ClipSource:
+    """The sample as a host clip over its whole range (Motion Matte samples frames across all of it)."""
+    last = evaluator.graph.nodes["generated"].spec.frames.last
+    return ClipSource(lambda t: rgba(evaluator.render("generated", t)), 0, last)
+
+
 def rendered(host, instance):
     """A cached frame → output function for an effect instance; a failed render fails the test."""
 
@@ -62,9 +76,9 @@ def rgba(image) -> np.ndarray:
 
 def test_every_node_but_read_and_write_is_an_effect(host):
     plugins = host.plugins()
-    assert plugins == {"org.segfuse.Fix": (1, 0), "org.segfuse.GrabCutSegment": (1, 1),
+    assert plugins == {"org.segfuse.Fix": (2, 0), "org.segfuse.GrabCutSegment": (1, 1),
                        "org.segfuse.FaceCoefficients": (1, 0),
-                       "org.segfuse.MODNetMatte": (1, 0), "org.segfuse.MotionMatte": (2, 1),
+                       "org.segfuse.MODNetMatte": (1, 0), "org.segfuse.MotionMatte": (2, 2),
                        "org.segfuse.PIRenderDrive": (1, 1),
                        "org.segfuse.ReferenceFuse": (1, 2), "org.segfuse.TemporalMedian": (1, 0),
                        "org.segfuse.TrackMatte": (1, 2)}
@@ -113,14 +127,23 @@ def test_paper_chain_through_ofx_equals_the_python_runtime(host, runtime):
     assert np.abs(gen_matte(3)[:, :, 0] - runtime.render("generated_matte", 3).alpha).max() <= 1e-6
 
 
-def test_segfuse_fix_filter_equals_segfuse_fix(host, runtime):
-    generated = ClipSource(lambda t: rgba(runtime.render("generated", t)), 0, FRAMES - 1)
+def test_segfuse_fix_filter_equals_segfuse_fix(host, runtime, best):
+    """Recipe best (the default) in a host that hands any frame: frames spread over the clip's range
+    are asked for, and the output equals 'segfuse fix'; recipe classic equals '--preset classic'."""
+    generated = whole_clip(best)
     fix = host.instance("org.segfuse.Fix", FILTER, {"Source": generated}, {"reference": str(REFERENCE)})
-    assert fix.frames_needed(4) == {"Source": (0.0, 4.0)}
+    runs = fix.frames_needed(4)["Source"]  # the window 0-4, then samples spread up to the clip's last frame
+    assert runs[:2] == (0.0, 4.0) and runs[-1] == generated.last and len(runs) > 4
     for t in (4, 0):
         status, out = fix.render(t)
         assert status == 0, host.messages
-        assert np.abs(out[:, :, :3] - runtime.render("fuse", t).pixels).max() <= 1e-6
+        assert np.abs(out[:, :, :3] - best.render("fuse", t).pixels).max() <= 1e-6
+    classic = host.instance("org.segfuse.Fix", FILTER, {"Source": generated},
+                            {"reference": str(REFERENCE), "recipe": 1})
+    assert classic.frames_needed(4) == {"Source": (0.0, 4.0)}
+    status, out = classic.render(4)
+    assert status == 0, host.messages
+    assert np.abs(out[:, :, :3] - runtime.render("fuse", 4).pixels).max() <= 1e-6
 
 
 def test_a_python_exception_is_a_failed_render_with_a_message_and_the_next_render_works(host):
@@ -158,7 +181,7 @@ def test_a_plain_c_host_embeds_python_and_enumerates(bundle, tmp_path):
     binary = next((bundle / "Contents").glob("Linux-*/SegFuse.ofx"))
     result = subprocess.run([str(tmp_path / "host"), str(binary)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "org.segfuse.TemporalMedian 1.0" in result.stdout and "org.segfuse.Fix 1.0" in result.stdout
+    assert "org.segfuse.TemporalMedian 1.0" in result.stdout and "org.segfuse.Fix 2.0" in result.stdout
 
 
 def test_install_command_builds_into_the_plugin_path(tmp_path):
@@ -170,10 +193,11 @@ def test_install_command_builds_into_the_plugin_path(tmp_path):
     assert sys.executable in (env_path / "SegFuse.ofx.bundle" / "Contents" / "Resources" / "python.txt").read_text()
 
 
-def test_renders_from_several_host_threads_equal_serial_renders(host, runtime):
+def test_renders_from_several_host_threads_equal_serial_renders(host, best):
     from concurrent.futures import ThreadPoolExecutor
 
-    generated = ClipSource(lambda t: rgba(runtime.render("generated", t)), 0, FRAMES - 1)
+    runtime = best
+    generated = whole_clip(best)
     instances = [host.instance("org.segfuse.Fix", FILTER, {"Source": generated}, {"reference": str(REFERENCE)})
                  for _ in range(2)]
     with ThreadPoolExecutor(2) as pool:
@@ -195,16 +219,18 @@ def test_a_host_without_temporal_access_is_told_what_happens(bundle, runtime):
     assert any(m.startswith("OfxMessageWarning") and "no access to other frames" in m for m in host.messages)
 
 
-def test_display_referred_hosts_get_and_give_srgb(host, runtime, monkeypatch):
+def test_display_referred_hosts_get_and_give_srgb(host, best, monkeypatch):
     from segfuse import color
 
+    runtime = best
     monkeypatch.setenv("SEGFUSE_OFX_COLORSPACE", "srgb")
 
     def srgb_frame(t):
         image = runtime.render("generated", t)
         return rgba(image.with_pixels(color.convert(image.pixels, image.colorspace, "srgb")))
 
-    fix = host.instance("org.segfuse.Fix", FILTER, {"Source": ClipSource(srgb_frame, 0, FRAMES - 1)},
+    last = best.graph.nodes["generated"].spec.frames.last
+    fix = host.instance("org.segfuse.Fix", FILTER, {"Source": ClipSource(srgb_frame, 0, last)},
                         {"reference": str(REFERENCE)})
     status, out = fix.render(3)
     assert status == 0, host.messages

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import cv2
 import numpy as np
 import pytest
 from segfuse.plugin.ofx import bridge
@@ -57,11 +58,59 @@ def mlt(bundle):
     return MltLikeHost(bundle)
 
 
+CLASSIC = {"reference": str(REFERENCE), "recipe": "classic"}  # SegFuse 0.1's recipe: these tests check host plumbing
+
+
 @pytest.fixture(scope="module")
 def runtime():
     doc = paper_graph(FixOptions(str(GENERATED), str(REFERENCE), "unused.mp4", frames=FrameRange(0, FRAMES - 1),
-                                 preset="classic"))  # what the Fix node runs
+                                 preset="classic"))  # what the Fix node runs with recipe classic
     return Evaluator(bind(doc))
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory):
+    """The command line's default graph on the sample, analysed (segfuse analyse): (evaluator, file)."""
+    from segfuse.analysis.shot import analyse_graph
+
+    folder = tmp_path_factory.mktemp("analysed")
+    doc = paper_graph(FixOptions(str(GENERATED), str(REFERENCE), "unused.mp4", frames=FrameRange(0, FRAMES - 1)),
+                      folder)
+    report = analyse_graph(doc, folder / "shot.analysis.npz")
+    return Evaluator(bind(doc)), report.path
+
+
+@pytest.mark.slow
+def test_fix_in_an_editor_like_host_with_the_analysis_file_equals_segfuse_fix(mlt, analysed):
+    """Recipe best (the default) where the host hands one frame at a time: with 'analysis' set, every
+    frame is the command line's (8-bit in and out); without it, the filter learns from the frames handed
+    so far and says once how to get the full result; no error either way."""
+    best, path = analysed
+    source = _srgb_bytes(best)
+    for t in range(FRAMES):
+        out = _fix_per_frame(mlt, source, t, {"reference": str(REFERENCE), "analysis": str(path)})
+    assert _mean_error(out, best, FRAMES - 1) <= 1.0
+    assert not any("learning" in m for m in mlt.messages)
+    bridge._streams.clear()
+    bridge._impls.clear()
+    for t in range(FRAMES):
+        out = _fix_per_frame(mlt, source, t, {"reference": str(REFERENCE)})
+    told = [m for m in mlt.messages if "segfuse analyse" in m]
+    assert len(told) == 1 and told[0].startswith("OfxMessageWarning"), mlt.messages
+    assert not any(m.startswith("OfxMessageError") for m in mlt.messages)
+    assert _mean_error(out, best, FRAMES - 1) <= 3.0  # learnt from 7 frames only: close, not equal
+
+
+def test_fix_refuses_an_analysis_of_another_reference_with_one_line(mlt, analysed, tmp_path):
+    best, path = analysed
+    other = tmp_path / "other.png"
+    cv2.imwrite(str(other), 255 - cv2.imread(str(REFERENCE)))
+    inst = mlt.instance("org.segfuse.Fix", FILTER, {"Source": _srgb_bytes(best)},
+                        {"reference": str(other), "analysis": str(path)}, output_depth="OfxBitDepthByte")
+    status, _ = inst.render(0)
+    assert status != OK
+    assert any(m.startswith("OfxMessageError") and "stale: made from another 'Reference' image" in m
+               for m in mlt.messages), mlt.messages
 
 
 def _srgb_bytes(runtime):
@@ -105,7 +154,7 @@ def test_fix_in_an_editor_like_host_equals_segfuse_fix_with_window_5(mlt, runtim
     original = GrabCutSegment.render
     monkeypatch.setattr(GrabCutSegment, "render", lambda self, *a: calls.append(1) or original(self, *a))
     source = _srgb_bytes(runtime)
-    outputs = {t: _fix_per_frame(mlt, source, t, {"reference": str(REFERENCE)}) for t in range(FRAMES)}
+    outputs = {t: _fix_per_frame(mlt, source, t, CLASSIC) for t in range(FRAMES)}
     # one segmentation per frame plus the reference's once: per-clip work outlives per-frame instances
     assert len(calls) == FRAMES + 1
     for t in (2, FRAMES - 1):  # 8-bit sRGB in and out, no environment variable: the window-5 result
@@ -132,7 +181,7 @@ def test_per_frame_instances_read_the_reference_once_and_hash_each_frame_once(ml
     monkeypatch.setattr(hashlib, "blake2b", blake2b)
     source = _srgb_bytes(runtime)
     for t in range(FRAMES):
-        _fix_per_frame(mlt, source, t, {"reference": str(REFERENCE)})
+        _fix_per_frame(mlt, source, t, CLASSIC)
     assert len(reads) == 1
     frame_bytes, reference_bytes = 512 * 512 * 4 * 4, 512 * 512 * 3 * 4  # RGBA frames from the host, RGB portrait
     assert hashed.count(reference_bytes) == 1
@@ -148,7 +197,7 @@ def test_render_threads_handing_frames_out_of_order_give_the_serial_frames(mlt, 
     source = _srgb_bytes(runtime)
     order = [1, 0, 3, 2, 5, 4, 6]
     with ThreadPoolExecutor(3) as pool:
-        outputs = dict(zip(order, pool.map(lambda t: _fix_per_frame(mlt, source, t, {"reference": str(REFERENCE)}),
+        outputs = dict(zip(order, pool.map(lambda t: _fix_per_frame(mlt, source, t, CLASSIC),
                                            order), strict=True))
     assert len(calls) == FRAMES + 1  # threads wanting the same matte wait for it rather than redo it
     for t in (4, FRAMES - 1):
@@ -165,7 +214,7 @@ def test_render_threads_segment_their_own_frames_at_the_same_time(runtime, monke
     from segfuse.runtime import ClipFrames
 
     fix = Fix()
-    p = _params(Fix, reference=str(REFERENCE))
+    p = _params(Fix, reference=str(REFERENCE), recipe="classic")
     frames = {t: runtime.render("generated", t) for t in range(FRAMES)}
 
     def render(t):
@@ -233,7 +282,7 @@ def test_an_unusable_ocio_falls_back_with_one_warning(bundle, runtime, monkeypat
         bridge._told.clear()
         source = _srgb_bytes(runtime)
         for t in (0, 1):
-            out = _fix_per_frame(host, source, t, {"reference": str(REFERENCE)})
+            out = _fix_per_frame(host, source, t, CLASSIC)
         assert _mean_error(out, runtime, 1) <= 1.0
         warned = [m for m in host.messages if "$OCIO=ocio://ocio://default cannot be loaded" in m]
         assert len(warned) == 1 and warned[0].startswith("OfxMessageWarning"), host.messages
@@ -247,7 +296,7 @@ def test_the_colourspace_param_overrides_the_depth_rule(bundle, runtime, monkeyp
     host = Host(bundle)
     linear = ClipSource(lambda t: np.concatenate([runtime.render("generated", t).pixels,
                                                   np.ones((512, 512, 1), np.float32)], axis=2), 0, FRAMES - 1)
-    fix = host.instance("org.segfuse.Fix", FILTER, {"Source": linear}, {"reference": str(REFERENCE)})
+    fix = host.instance("org.segfuse.Fix", FILTER, {"Source": linear}, CLASSIC)
     assert host.objects[fix.params["colourspace"]["props"]].values["OfxParamPropChoiceOption"] == [
         b"auto", b"scene_linear", b"srgb"]
     status, out = fix.render(FRAMES - 1)  # float, auto: scene-linear

@@ -417,10 +417,31 @@ def get_regions_of_interest(d: NodeDescriptor, handle: int, in_args: api.Props, 
 def get_frames_needed(d: NodeDescriptor, handle: int, in_args: api.Props, out_args: api.Props) -> int:
     time = in_args.get_double("OfxPropTime")
     t = int(round(time))
-    needed = _instance(handle).frames_needed(t, [c.name for c in d.clips], param_values(d, handle, time))
+    clips = _connected_clips(d, handle, time)
+    needed = _instance(handle).frames_needed(t, list(clips), param_values(d, handle, time), _clip_ranges(clips))
     for name, times in needed.items():
-        out_args.set_doubles(f"OfxImageClipPropFrameRange_{name}", [float(min(times)), float(max(times))])
+        if times:
+            out_args.set_doubles(f"OfxImageClipPropFrameRange_{name}", [float(v) for v in _runs(times)])
     return api.OK
+
+
+def _runs(times: list[int]) -> list[int]:
+    """Frames as OFX frame ranges: (first, last) of each run of consecutive frames, flattened."""
+    runs: list[int] = []
+    for s in sorted(times):
+        if runs and s == runs[-1] + 1:
+            runs[-1] = s
+        else:
+            runs += [s, s]
+    return runs
+
+
+def _clip_ranges(clips: dict[str, _Clip]) -> dict[str, FrameRange | None] | None:
+    """Each clip's frame range as the host declares it, for nodes that learn from a whole clip (Motion
+    Matte, Fix); None on hosts that cannot hand other frames (they would wait for frames never given)."""
+    if not host_has_temporal_access():
+        return None
+    return {name: clip.frames for name, clip in clips.items()}
 
 
 def _output_is_alpha(d: NodeDescriptor, clips: dict[str, _Clip]) -> bool:
@@ -473,7 +494,7 @@ def render(d: NodeDescriptor, handle: int, in_args: api.Props, _out: api.Props) 
     spec = instance.output_spec({n: c.spec for n, c in clips.items()}, params)
     temporal_host = host_has_temporal_access()
     inputs = {}
-    for name, times in instance.frames_needed(t, list(clips), params).items():
+    for name, times in instance.frames_needed(t, list(clips), params, _clip_ranges(clips)).items():
         clip = clips[name]
         if not temporal_host and len(times) > 1:
             images = _frames_from_history(d, handle, clip, t, times, params, choice)
@@ -486,10 +507,14 @@ def render(d: NodeDescriptor, handle: int, in_args: api.Props, _out: api.Props) 
                 image = clip.image(float(s), choice)
                 if image is not None:
                     images[s] = image
-        if t not in images and not images:
+        if t not in images and not images and times:
             raise RuntimeError(f"clip '{name}' has no image at frame {t}")
         inputs[name] = ClipFrames(name, clip.spec, t, images)
     result = instance.render(t, inputs, params)
+    notice = getattr(instance.impl, "host_notice", None)
+    text = notice(params) if callable(notice) else None
+    if text:
+        _tell_once(d, handle, text)
     if result.size != spec.size:
         raise RuntimeError(f"rendered {result.width}×{result.height}, declared {spec.width}×{spec.height}")
     _write_output(handle, time, result, window, choice)

@@ -54,6 +54,10 @@ def render(args: argparse.Namespace, doc: GraphDoc, progress_bar) -> int:
 
     if args.chunk is not None and not args.dask:
         raise FarmError("--chunk splits --dask renders: add --dask local:N or --dask tcp://HOST:PORT")
+    if not args.farm_task:  # learn from the whole clip once, here, before any chunk: chunks read the file
+        from segfuse.analysis.cli import analyse_first
+
+        analyse_first(doc)
     graph = bind(doc)
     refuse_movies(graph)  # a chunk of a movie would replace the whole file with its own frames
     verify_inputs(graph)

@@ -1,9 +1,12 @@
 """Open Job Description job templates: a graph's frame range as chunked tasks for studio queues.
 
-The template has one step whose task parameter is the frame range as ``CHUNK[INT]`` (the
-TASK_CHUNKING extension): the queue hands each task a contiguous range such as ``24-47`` and
-the task runs ``segfuse render GRAPH --frames 24-47 --farm-task``. Every task reads its own
-pre-roll through the graph, so tasks are independent and may run anywhere, in any order.
+The Render step's task parameter is the frame range as ``CHUNK[INT]`` (the TASK_CHUNKING
+extension): the queue hands each task a contiguous range such as ``24-47`` and the task runs
+``segfuse render GRAPH --frames 24-47 --farm-task``. Every task reads its own pre-roll through
+the graph, so tasks are independent and may run anywhere, in any order. A graph with nodes that
+learn from the whole clip (Motion Matte) gets an Analyse step first (``segfuse analyse GRAPH``:
+the shot's analysis, recorded in the graph), which the Render step depends on: chunks then read
+that one analysis instead of the whole clip each.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from segfuse.analysis.shot import analysable, as_analysed
 from segfuse.io.frames import FrameRange
 from segfuse.io.safe_write import OutputError, check_writable_folder, write_text_atomic
 from segfuse.runtime.graph import BoundGraph
@@ -35,7 +39,8 @@ def job_template(graph: BoundGraph, graph_path: Path, template_path: Path, frame
     span = graph_frames(graph, frames)
     if chunk is not None and chunk < 1:
         raise FarmError(f"--chunk {chunk}: a chunk needs at least 1 frame")
-    size = chunk or default_chunk(graph, span, workers=4)
+    analyse = bool(analysable(graph))
+    size = chunk or default_chunk(as_analysed(graph) if analyse else graph, span, workers=4)
     graph_param: dict[str, Any] = {
         "name": "Graph", "type": "PATH", "objectType": "FILE", "dataFlow": "IN",
         "description": "the graph file, at a path every render machine sees (shared filesystem)"}
@@ -54,7 +59,13 @@ def job_template(graph: BoundGraph, graph_path: Path, template_path: Path, frame
             {"name": "SegFuse", "type": "STRING", "default": command,
              "description": "the segfuse command on the render machines"},
         ],
-        "steps": [{
+        "steps": ([{
+            "name": "Analyse",
+            "description": "learn what the whole clip tells once (segfuse analyse), for every chunk to read",
+            "script": {"actions": {"onRun": {
+                "command": "{{Param.SegFuse}}", "args": ["analyse", "{{Param.Graph}}"],
+            }}},
+        }] if analyse else []) + [{
             "name": "Render",
             "parameterSpace": {"taskParameterDefinitions": [{
                 "name": "Frame", "type": "CHUNK[INT]", "range": "{{Param.Frames}}",
@@ -64,6 +75,7 @@ def job_template(graph: BoundGraph, graph_path: Path, template_path: Path, frame
                 "command": "{{Param.SegFuse}}",
                 "args": ["render", "{{Param.Graph}}", "--frames", "{{Task.Param.Frame}}", "--farm-task", "--quiet"],
             }}},
+            **({"dependencies": [{"dependsOn": "Analyse"}]} if analyse else {}),
         }],
     }
 

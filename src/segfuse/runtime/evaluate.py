@@ -152,6 +152,10 @@ class Evaluator:
         """The frame range of each connected input clip (None for a still)."""
         return {clip: self.graph.nodes[source].spec.frames for clip, source in node.inputs.items()}
 
+    def gather(self, node: BoundNode, t: int) -> dict[str, ClipFrames]:
+        """The inputs ``node`` gets to render frame ``t`` (what a shot analysis records)."""
+        return self._gather(node, t)
+
     def _gather(self, node: BoundNode, t: int) -> dict[str, ClipFrames]:
         needed = node.instance.frames_needed(t, node.inputs, node.params, self.input_ranges(node))
         inputs: dict[str, ClipFrames] = {}
