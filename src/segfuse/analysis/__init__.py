@@ -4,6 +4,13 @@
 ``shot``: analysing a graph's whole-clip nodes, keys, staleness, and reading a section in a node.
 """
 
-from segfuse.analysis.store import AnalysisError, Section, ShotAnalysis, load_analysis, save_analysis
-
 __all__ = ["AnalysisError", "Section", "ShotAnalysis", "load_analysis", "save_analysis"]
+
+
+def __getattr__(name: str):
+    """The store's names, imported on first use (``segfuse --help`` registers ``analyse`` without numpy)."""
+    if name in __all__:
+        from segfuse.analysis import store
+
+        return getattr(store, name)
+    raise AttributeError(f"module 'segfuse.analysis' has no attribute '{name}'")

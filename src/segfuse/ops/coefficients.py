@@ -5,7 +5,6 @@ moving a driver's motion onto a source face (PIRender's 260 columns, see models/
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 # Deep3DFaceRecon's 257 coefficients, then the alignment's crop scale and centre: PIRender's 260 columns
 HEADS = (80, 64, 80, 3, 27, 2, 1)  # identity, expression, texture, angles, lighting, (tx, ty), tz
@@ -37,6 +36,8 @@ def smooth_rows(rows: np.ndarray, sigma: float) -> np.ndarray:
     rows = np.asarray(rows, np.float64)
     if sigma <= 0 or len(rows) < 2:
         return rows.astype(np.float32)
+    from scipy.ndimage import gaussian_filter1d  # scipy loads when a clip is smoothed, not to list nodes
+
     return gaussian_filter1d(rows, sigma, axis=0, mode="nearest", truncate=3.0).astype(np.float32)
 
 
