@@ -51,15 +51,10 @@ def _progress_bar(quiet: bool):
 
 
 def _frames(text: str | None) -> FrameRange | None:
-    """``--frames A-B`` (or one frame); a malformed or reversed range is an argument error (exit 2)."""
-    if not text:
-        return None
-    from segfuse.io.frames import FrameRange
+    """``--frames A-B`` (see ``segfuse.io.frames.frames_option``)."""
+    from segfuse.io.frames import frames_option
 
-    try:
-        return FrameRange.parse(text)
-    except SegFuseError as exc:
-        raise GraphError(f"--frames: {exc}") from None
+    return frames_option(text)
 
 
 def apply_overrides(doc: GraphDoc, assignments: list[str]) -> None:

@@ -27,16 +27,10 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
 
 
 def _frames(text: str | None):
-    """``--frames``; a malformed range is an argument error (exit 2)."""
-    if not text:
-        return None
-    from segfuse.errors import GraphError, SegFuseError
-    from segfuse.io.frames import FrameRange
+    """``--frames`` (see ``segfuse.io.frames.frames_option``)."""
+    from segfuse.io.frames import frames_option
 
-    try:
-        return FrameRange.parse(text)
-    except SegFuseError as exc:
-        raise GraphError(f"--frames: {exc}") from None
+    return frames_option(text)
 
 
 def wants_farm(args: argparse.Namespace) -> bool:

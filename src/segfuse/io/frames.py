@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from segfuse.errors import InputError
+from segfuse.errors import GraphError, InputError, SegFuseError
 
 MOVIE_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm")
 
@@ -116,3 +116,14 @@ def describe_gaps(frames: list[int], wanted: FrameRange) -> str:
             start = t
         prev = t
     return ", ".join(runs)
+
+
+def frames_option(text: str | None) -> FrameRange | None:
+    """A ``--frames A-B`` option (or one frame; None when not given); a malformed or reversed range
+    is an argument error (GraphError: exit 2)."""
+    if not text:
+        return None
+    try:
+        return FrameRange.parse(text)
+    except SegFuseError as exc:
+        raise GraphError(f"--frames: {exc}") from None

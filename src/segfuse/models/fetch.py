@@ -10,7 +10,6 @@ that says how to install the file by hand.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import sys
@@ -23,7 +22,7 @@ import zipfile
 from pathlib import Path
 
 from segfuse.io.safe_write import OutputError, atomic_output
-from segfuse.models.weights import REGISTRY, WeightsEntry, WeightsError, models_dir
+from segfuse.models.weights import REGISTRY, WeightsEntry, WeightsError, models_dir, sha256_of
 
 
 def expected_digest(entry: WeightsEntry) -> tuple[str, bool] | None:
@@ -34,17 +33,9 @@ def expected_digest(entry: WeightsEntry) -> tuple[str, bool] | None:
     return (named.group(1), True) if named else None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _check_digest(entry: WeightsEntry, path: Path) -> None:
     check = expected_digest(entry)
-    got = _sha256(path)
+    got = sha256_of(path)
     if check and not (got.startswith(check[0]) if check[1] else got == check[0]):
         raise WeightsError(f"{entry.filename}: downloaded file's sha256 {got} does not match {check[0]}")
 
