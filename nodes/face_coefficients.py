@@ -73,6 +73,10 @@ class FaceCoefficients:
         self._said: set[str] = set()
         self._driving: dict[str, tuple[FrameRange, float | None]] = {}
 
+    def missing_setting(self, p) -> str | None:
+        """A fresh effect in a host is not an error until the driving clip is set (the host says so once)."""
+        return None if p.driving else "set 'driving' to the driving clip (a movie or an image sequence)"
+
     def weights(self, p) -> Path:
         return find_weights("deep3d-face-recon", p.weights)
 
