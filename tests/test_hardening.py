@@ -237,6 +237,15 @@ def test_an_unwritable_output_folder_is_one_line_exit_2(tiny, tmp_path, capsys, 
         one_line(capsys.readouterr().err, r"cannot write to the folder .*locked: permission denied")
 
 
+def test_fix_into_an_unwritable_folder_is_exit_2_before_the_shot_is_analysed(tiny, tmp_path, capsys):
+    """The default preset writes the shot's analysis beside the output: the folder is checked first."""
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the output folder should be")
+    assert main(fix_args(tiny, blocker / "fixed.####.png")) == 2
+    one_line(capsys.readouterr().err, r"cannot write to the folder .*not_a_folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not_a_folder"]
+
+
 # 5. Unreadable inputs are found before the first frame, in one quiet line --------------------------------
 
 

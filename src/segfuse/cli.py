@@ -136,7 +136,9 @@ def cmd_fix(args: argparse.Namespace) -> int:
     graph = bind(doc)
     verify_inputs(graph)  # every input decoded once before the clip is analysed or anything written
     from segfuse.analysis import cli as analysis_cli
+    from segfuse.io.safe_write import check_writable_folder
 
+    check_writable_folder(args.output)  # an unwritable output folder is exit 2 before the analysis is written
     if analysis_cli.analyse_for_output(doc, args.output).path is not None:  # learnt from the whole clip, once
         graph = bind(doc)  # the graph now names the analysis file
     if args.save_graph:
