@@ -8,8 +8,7 @@ from segfuse.errors import NodeError
 from segfuse.ops.grabcut import portrait_trimap, segment, trimap_from_border, trimap_from_hint, trimap_from_rect
 from segfuse.ops.head_track import is_centred_crop, locate_for
 from segfuse.ops.strokes import apply_strokes
-from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, Image, Int, Rect, alpha_image, node
-from segfuse.runtime.params import Strokes
+from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, Image, Int, Rect, Strokes, alpha_image, node
 
 
 @node(id="org.segfuse.GrabCutSegment", version=(1, 1), label="GrabCut Segment", group="SegFuse",

@@ -32,8 +32,7 @@ from segfuse.analysis.shot import section_image
 from segfuse.image import Image
 from segfuse.io.frames import FrameRange
 from segfuse.paper_graph import BEST_FEATHER, BEST_PROTECT
-from segfuse.runtime import RGB, RGBA, Choice, Clip, ClipFrames, FilePath, Int, node
-from segfuse.runtime.params import ParamValues
+from segfuse.runtime import RGB, RGBA, Choice, Clip, ClipFrames, FilePath, Int, ParamValues, node
 
 MEMO_SIZE = 32
 LEARN_MAX = 48  # frames kept to learn the reference's matte from, in hosts that hand one frame at a time

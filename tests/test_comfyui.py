@@ -22,9 +22,21 @@ from segfuse.errors import NodeError, SegFuseError
 from segfuse.io import open_source
 from segfuse.models import weights
 from segfuse.paper_graph import FixOptions, paper_graph
-from segfuse.runtime import Evaluator, FrameRange, bind, default_registry
+from segfuse.runtime import (
+    Bool,
+    Choice,
+    Double,
+    Evaluator,
+    FilePath,
+    FrameRange,
+    Int,
+    String,
+    Strokes,
+    Vector,
+    bind,
+    default_registry,
+)
 from segfuse.runtime.clips import Alpha, Components
-from segfuse.runtime.params import Bool, Choice, Double, FilePath, Int, String, Strokes, _Vector
 from segfuse.sample import GENERATED, REFERENCE
 from tests.comfy_workflow import API_EXAMPLE, UI_EXAMPLE, api_prompt, differences, widget_values
 
@@ -67,7 +79,7 @@ def test_schema_maps_every_clip_and_param(descriptor):
             assert 0 < spec.step <= 0.01
         elif isinstance(param, Choice):
             assert (spec.type, spec.default, spec.options) == ("COMBO", param.default, param.options)
-        elif isinstance(param, _Vector):
+        elif isinstance(param, Vector):
             assert spec.type == "STRING" and param.coerce(spec.default) == tuple(param.default)
         elif isinstance(param, Strokes):  # the graph file's strokes JSON, in a text box
             assert (spec.type, spec.default, spec.multiline) == ("STRING", "", True) and param.coerce("") == {}

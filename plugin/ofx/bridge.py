@@ -31,10 +31,25 @@ from segfuse import color
 from segfuse.errors import NodeError
 from segfuse.image import Image
 from segfuse.io.frames import FrameRange
-from segfuse.runtime import default_registry
-from segfuse.runtime.clips import Alpha, ClipSpec, Components
-from segfuse.runtime.node import ClipFrames, NodeDescriptor, NodeInstance
-from segfuse.runtime.params import Bool, Choice, Color, Double, FilePath, Int, Param, ParamValues, Point2D, Strokes
+from segfuse.runtime import (
+    Alpha,
+    Bool,
+    Choice,
+    ClipFrames,
+    ClipSpec,
+    Color,
+    Components,
+    Double,
+    FilePath,
+    Int,
+    NodeDescriptor,
+    NodeInstance,
+    Param,
+    ParamValues,
+    Point2D,
+    Strokes,
+    default_registry,
+)
 
 HOSTS_READ_AND_WRITE = {"org.segfuse.Read", "org.segfuse.Write"}
 COMPONENT = {"OfxImageComponentAlpha": 1, "OfxImageComponentRGB": 3, "OfxImageComponentRGBA": 4}

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from segfuse.io.frames import FrameRange
-from segfuse.runtime.params import ParamError, Strokes
+from segfuse.runtime import ParamError, Strokes
 
 from . import display
 from .document import ShotDocument

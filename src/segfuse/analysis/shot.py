@@ -32,6 +32,7 @@ from segfuse.analysis.store import AnalysisError, Section, ShotAnalysis, load_an
 from segfuse.errors import GraphError
 from segfuse.image import Image
 from segfuse.io.frames import frame_path, is_pattern
+from segfuse.runtime import topology
 from segfuse.runtime.graph import BoundGraph, bind
 from segfuse.runtime.graphfile import GraphDoc
 from segfuse.runtime.params import FilePath, ParamValues
@@ -99,12 +100,7 @@ def _params_key(graph: BoundGraph, name: str) -> dict[str, Any]:
 
 def upstream(graph: BoundGraph, name: str) -> list[str]:
     """``name`` and every node it reads from, in dependency order."""
-    wanted, stack = {name}, [name]
-    while stack:
-        for source in graph.nodes[stack.pop()].inputs.values():
-            if source not in wanted:
-                wanted.add(source)
-                stack.append(source)
+    wanted = set(topology.upstream(graph.nodes, [name]))
     return [n for n in graph.order if n in wanted]
 
 
