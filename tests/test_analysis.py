@@ -209,8 +209,9 @@ def test_fix_without_an_analysis_learns_from_the_frames_handed_so_far_and_says_s
     fix = Fix()
     p = _params(Fix, reference=graph.graph.nodes["reference"].params.path)
     learnt = []
-    original = fix.motion.render
-    fix.motion.render = lambda t, inputs, q: learnt.append(len(inputs["Moving"].times)) or original(t, inputs, q)
+    motion = fix.nodes["org.segfuse.MotionMatte"]
+    original = motion.render
+    motion.render = lambda t, inputs, q: learnt.append(len(inputs["Moving"].times)) or original(t, inputs, q)
     handed = {}
     for t in range(12):
         handed[t] = graph.render("generated", t)

@@ -224,14 +224,15 @@ def test_render_threads_segment_their_own_frames_at_the_same_time(runtime, monke
     render(4)  # mattes 0–4 and the reference's are known
     both = threading.Barrier(2, timeout=10)  # the mattes of 5 and 6 must be computed at the same time
     own = {frames[5].pixels.tobytes(): 5, frames[6].pixels.tobytes(): 6}
-    original = fix.grabcut.render
+    grabcut_node = fix.nodes["org.segfuse.GrabCutSegment"]
+    original = grabcut_node.render
 
     def grabcut(t, inputs, params):
         if inputs["Source"].frame(0).pixels.tobytes() in own:
             both.wait()
         return original(t, inputs, params)
 
-    monkeypatch.setattr(fix.grabcut, "render", grabcut)
+    monkeypatch.setattr(grabcut_node, "render", grabcut)
     with ThreadPoolExecutor(2) as pool:
         outputs = list(pool.map(render, (5, 6)))
     for t, out in zip((5, 6), outputs, strict=True):

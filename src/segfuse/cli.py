@@ -365,20 +365,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--modnet-weights", help="MODNet .ckpt or .onnx (default: the registry's)")
     p.add_argument("--modnet-backend", choices=["auto", "torch", "onnxruntime"])
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where networks run (MODNet, PIRender)")
-    p.add_argument("--window", type=int, default=5, help="temporal median window (paper: 5)")
-    p.add_argument("--median-mode", default="causal", choices=["causal", "centered"])
-    p.add_argument("--kernel", type=int, default=7, help="fusion Gaussian kernel (paper: 7)")
-    p.add_argument("--reference-fit", default="error", choices=["error", "stretch"],
-                   help="when the reference size differs from the clip's")
-    p.add_argument("--iterations", type=int,
-                   help="GrabCut / Motion Matte iterations (default: the node's, 3 / 5)")
+    p.add_argument("--window", type=int, help="temporal median window (default: Temporal Median's)")
+    p.add_argument("--median-mode", choices=["causal", "centered"], help="default: Temporal Median's")
+    p.add_argument("--kernel", type=int, help="fusion Gaussian kernel (default: Reference Fuse's)")
+    p.add_argument("--reference-fit", choices=["error", "stretch"],
+                   help="when the reference size differs from the clip's (default: Reference Fuse's)")
+    p.add_argument("--iterations", type=int, help="GrabCut / Motion Matte iterations (default: the node's)")
     p.add_argument("--working-size", type=int,
-                   help="long side GrabCut, Motion Matte and Track Matte work at (default 256; 0 = full)")
+                   help="long side GrabCut, Motion Matte and Track Matte work at (default: the node's; 0 = full)")
     p.add_argument("--frames", help="frame range A-B")
     p.add_argument("--crf", type=int,
-                   help="H.264 quality of a movie output (0-51; default: Write's, 18: visually lossless)")
+                   help="H.264 quality of a movie output (0-51, lower is better; default: Write's)")
     p.add_argument("--encoder-preset",
-                   help="H.264 encoder speed of a movie output, ultrafast … veryslow (default: Write's, medium)")
+                   help="H.264 encoder speed of a movie output, ultrafast … veryslow (default: Write's)")
     p.add_argument("--save-graph", metavar="GRAPH.json", help="also save the graph it runs, every param resolved")
     render_options(p)
     p.set_defaults(func=cmd_fix)

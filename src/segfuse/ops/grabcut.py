@@ -110,11 +110,12 @@ def _portrait_trimap_in_box(height: int, width: int, box: PortraitBox) -> np.nda
 
 
 def segment(
-    rgb: np.ndarray, trimap: np.ndarray, iterations: int = 3, working_size: int = 256, seed: int = 0
+    rgb: np.ndarray, trimap: np.ndarray, iterations: int, working_size: int, seed: int = 0
 ) -> np.ndarray:
     """Person mask (float32 H×W, 0 or 1) of a uint8 sRGB image from a GrabCut trimap.
 
-    ``working_size`` caps the long side GrabCut runs at (0 = full resolution); the result is
+    ``iterations`` and ``working_size`` are GrabCut Segment's params (no defaults here: the node's are
+    the pipeline's). ``working_size`` caps the long side GrabCut runs at (0 = full resolution); the result is
     upsampled with a guided filter. ``seed`` fixes OpenCV's RNG (its GMM initialisation uses
     k-means), so a frame segments the same whether rendered alone or in sequence.
     """
