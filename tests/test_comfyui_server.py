@@ -33,15 +33,15 @@ if not COMFYUI_DIR:
     pytest.skip("set COMFYUI_DIR (a ComfyUI checkout) and COMFYUI_PYTHON (its Python) to run", allow_module_level=True)
 
 import torch  # noqa: E402
-from segfuse.plugin.comfyui import schema  # noqa: E402
-from segfuse.plugin.comfyui.install import PACK, install_pack  # noqa: E402
 from tornado.websocket import websocket_connect  # noqa: E402
 
 import segfuse  # noqa: E402
 from segfuse.models.formula import load_formula_weights  # noqa: E402
 from segfuse.models.pirender import PIRenderer  # noqa: E402
+from segfuse.plugin.comfyui import schema  # noqa: E402
+from segfuse.plugin.comfyui.install import PACK, install_pack  # noqa: E402
+from segfuse.research.sample import GENERATED, REFERENCE  # noqa: E402
 from segfuse.runtime import default_registry  # noqa: E402
-from segfuse.sample import GENERATED, REFERENCE  # noqa: E402
 from tests.comfy_workflow import API_EXAMPLE, UI_EXAMPLE, api_prompt, differences  # noqa: E402
 
 FRAMES = 12
