@@ -19,7 +19,10 @@ import threading
 import weakref
 from collections import OrderedDict
 
-import cv2
+from segfuse.analysis.shot import section_image
+from segfuse.image import Image
+from segfuse.io.frames import FrameRange
+from segfuse.lazy import lazy_module
 from segfuse.nodes.grabcut_segment import GrabCutSegment
 from segfuse.nodes.modnet_matte import MODNetMatte
 from segfuse.nodes.motion_matte import MotionMatte, sample_times
@@ -27,13 +30,11 @@ from segfuse.nodes.read import Read
 from segfuse.nodes.reference_fuse import ReferenceFuse
 from segfuse.nodes.temporal_median import TemporalMedian
 from segfuse.nodes.track_matte import TrackMatte
-
-from segfuse.analysis.shot import section_image
-from segfuse.image import Image
-from segfuse.io.frames import FrameRange
 from segfuse.paper_graph import BEST_FEATHER, BEST_PROTECT
 from segfuse.runtime import RGB, RGBA, Choice, Clip, ClipFrames, FilePath, Int, node
 from segfuse.runtime.params import ParamValues
+
+cv2 = lazy_module("cv2")  # OpenCV loads on first use: listing nodes does not need it
 
 MEMO_SIZE = 32
 LEARN_MAX = 48  # frames kept to learn the reference's matte from, in hosts that hand one frame at a time

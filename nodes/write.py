@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from segfuse import color
-from segfuse.io import FrameRange, FrameSink, open_sink
-from segfuse.io.frames import is_movie
-from segfuse.io.images import BIT_DEPTHS
-from segfuse.io.movie import X264_PRESETS
+from segfuse.io.formats import BIT_DEPTHS, X264_PRESETS
+from segfuse.io.frames import FrameRange, is_movie
 from segfuse.runtime import (
     RGB,
     RGBA,
@@ -23,6 +23,9 @@ from segfuse.runtime import (
     String,
     node,
 )
+
+if TYPE_CHECKING:
+    from segfuse.io.sinks import FrameSink
 
 
 @node(id="org.segfuse.Write", version=(1, 1), label="Write", group="SegFuse/IO",
@@ -51,6 +54,8 @@ class Write:
 
     def open_sink(self, spec: ClipSpec, frames: FrameRange, p) -> ColorManagedSink:
         fps = p.fps or spec.fps or 25.0
+        from segfuse.io.sinks import open_sink  # OpenImageIO and PyAV: when a file is written
+
         sink = open_sink(p.path, spec.width, spec.height, len(frames), fps=fps, crf=p.crf, preset=p.preset,
                          bit_depth=p.bit_depth, compression=p.compression)
         return ColorManagedSink(sink, self._target_space(p))

@@ -7,8 +7,11 @@ output is ``(1 - M) * I_gen + M * I_ref``.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
+
+from segfuse.lazy import lazy_module
+
+cv2 = lazy_module("cv2")  # OpenCV loads on first use: listing nodes does not need it
 
 
 def opencv_sigma(kernel: int) -> float:

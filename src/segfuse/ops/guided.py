@@ -6,8 +6,11 @@ image instead of the coarse grid.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
+
+from segfuse.lazy import lazy_module
+
+cv2 = lazy_module("cv2")  # OpenCV loads on first use: listing nodes does not need it
 
 
 def _box(x: np.ndarray, radius: int) -> np.ndarray:

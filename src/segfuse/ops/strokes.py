@@ -11,8 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-import cv2
 import numpy as np
+
+from segfuse.lazy import lazy_module
+
+cv2 = lazy_module("cv2")  # OpenCV loads on first use: listing nodes does not need it
 
 
 class Stroke(Protocol):
@@ -22,7 +25,7 @@ class Stroke(Protocol):
     radius: float
     points: Sequence[tuple[float, float]]
 
-BGD, FGD = cv2.GC_BGD, cv2.GC_FGD
+BGD, FGD = 0, 1  # OpenCV's GC_BGD, GC_FGD (tests/test_grabcut.py)
 UNTOUCHED = 255  # in the override map: keep the trimap's own label
 _VALUE = {"fg": FGD, "bg": BGD, "erase": UNTOUCHED}
 
