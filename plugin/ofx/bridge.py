@@ -24,13 +24,13 @@ import sys
 import threading
 
 import numpy as np
-from segfuse.plugin.ofx import api, host_colour
-from segfuse.plugin.ofx.history import Streams, wait_seconds
 
 from segfuse import color
 from segfuse.errors import NodeError
 from segfuse.image import Image
 from segfuse.io.frames import FrameRange
+from segfuse.plugin.ofx import api, host_colour
+from segfuse.plugin.ofx.history import Streams, wait_seconds
 from segfuse.runtime import default_registry
 from segfuse.runtime.clips import Alpha, ClipSpec, Components
 from segfuse.runtime.node import ClipFrames, NodeDescriptor, NodeInstance
