@@ -12,14 +12,15 @@ import sys
 import threading
 from pathlib import Path
 
-import numpy as np
-
 from segfuse import color
 from segfuse.errors import NodeError
 from segfuse.io.frames import FrameRange
+from segfuse.lazy import lazy_module
 from segfuse.models.weights import find_weights
 from segfuse.ops.coefficients import MODES, PIRENDER_COLUMNS
 from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, ClipSpec, Double, FilePath, Image, node
+
+np = lazy_module("numpy")  # numpy loads on first use: listing nodes does not need it
 
 
 def _analysis():

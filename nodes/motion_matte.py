@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from segfuse.analysis.shot import section_image
 from segfuse.lazy import lazy_module
 from segfuse.models.framing import locate_for
@@ -11,7 +9,8 @@ from segfuse.ops.head_track import is_centred_crop, notice
 from segfuse.ops.motion import FLOW_PRESETS, reference_matte_from_motion, reference_matte_in_roi
 from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, FilePath, Image, Int, alpha_image, node
 
-cv2 = lazy_module("cv2")  # OpenCV loads on first use: listing nodes does not need it
+cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
+np = lazy_module("numpy")
 
 
 def sample_times(frames, samples: int) -> list[int]:

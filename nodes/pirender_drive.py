@@ -8,8 +8,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import numpy as np
-
 from segfuse import color
 from segfuse.errors import InputError, NodeError
 from segfuse.io import FrameRange
@@ -25,7 +23,8 @@ from segfuse.models.framing import locate
 from segfuse.models.weights import find_weights
 from segfuse.runtime import RGB, RGBA, Alpha, Bool, Choice, Clip, FilePath, Image, String, node
 
-cv2 = lazy_module("cv2")  # OpenCV loads on first use: listing nodes does not need it
+cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
+np = lazy_module("numpy")
 
 
 def parse_crop(text: str) -> tuple[float, float, float] | None:

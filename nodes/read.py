@@ -5,12 +5,11 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from segfuse import color
 from segfuse.errors import NodeError
 from segfuse.io.formats import code_values
 from segfuse.io.frames import FrameRange
+from segfuse.lazy import lazy_module
 from segfuse.runtime import (
     RGB,
     RGBA,
@@ -24,6 +23,8 @@ from segfuse.runtime import (
     String,
     node,
 )
+
+np = lazy_module("numpy")  # numpy loads on first use: listing nodes does not need it
 
 if TYPE_CHECKING:
     from segfuse.io.sources import FrameSource

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from segfuse import color
 from segfuse.errors import NodeError
 from segfuse.image import clip_box, same_pixels
@@ -26,7 +24,8 @@ from segfuse.runtime import (
     node,
 )
 
-cv2 = lazy_module("cv2")  # OpenCV loads on first use: listing nodes does not need it
+cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
+np = lazy_module("numpy")
 
 
 @node(id="org.segfuse.ReferenceFuse", version=(1, 2), label="Reference Fuse", group="SegFuse",

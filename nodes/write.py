@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from segfuse import color
 from segfuse.io.formats import BIT_DEPTHS, X264_PRESETS
 from segfuse.io.frames import FrameRange, is_movie
+from segfuse.lazy import lazy_module
 from segfuse.runtime import (
     RGB,
     RGBA,
@@ -23,6 +22,8 @@ from segfuse.runtime import (
     String,
     node,
 )
+
+np = lazy_module("numpy")  # numpy loads on first use: listing nodes does not need it
 
 if TYPE_CHECKING:
     from segfuse.io.sinks import FrameSink

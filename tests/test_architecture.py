@@ -88,9 +88,9 @@ def test_opencv_constants_written_as_numbers_are_opencvs():
 
 
 def test_listing_nodes_loads_no_heavy_library():
-    """`segfuse nodes` and `describe` read the node declarations only: no torch, OpenCV, OpenImageIO,
-    PyAV or OpenColorIO (each is imported when a node first renders or a file opens)."""
-    heavy = ("torch", "cv2", "OpenImageIO", "av", "PyOpenColorIO", "onnxruntime", "scipy")
+    """`segfuse nodes` and `describe` read the node declarations only: no torch, numpy, OpenCV,
+    OpenImageIO, PyAV or OpenColorIO (each is imported when a node first renders or a file opens)."""
+    heavy = ("torch", "numpy", "cv2", "OpenImageIO", "av", "PyOpenColorIO", "onnxruntime", "scipy")
     code = ("import sys; from segfuse.cli import main; main(['nodes']); main(['describe', 'org.segfuse.Fix']);"
             f" print(sorted(m for m in {heavy!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -16,9 +16,10 @@ import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from segfuse.errors import ColorError
+from segfuse.lazy import lazy_module
+
+np = lazy_module("numpy")  # numpy loads on first use: listing nodes does not need it
 
 if TYPE_CHECKING:
     import PyOpenColorIO as OCIO

@@ -6,7 +6,10 @@ writers: declaring or listing nodes imports neither OpenImageIO nor PyAV.
 
 from __future__ import annotations
 
-import numpy as np
+from segfuse.lazy import lazy_module
+
+np = lazy_module("numpy")  # numpy loads on first use: listing nodes does not need it
+
 
 BIT_DEPTHS = ("auto", "8", "16", "half", "float")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")

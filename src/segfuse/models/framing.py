@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
+from segfuse.lazy import lazy_module
 from segfuse.models.weights import WeightsError
 from segfuse.ops import head_track
 from segfuse.ops.head_track import PortraitBox, notice
+
+np = lazy_module("numpy")  # numpy loads on first use: listing nodes does not need it
 
 
 def detect_faces(rgb_uint8: np.ndarray) -> list:

@@ -7,11 +7,10 @@ output is ``(1 - M) * I_gen + M * I_ref``.
 
 from __future__ import annotations
 
-import numpy as np
-
 from segfuse.lazy import lazy_module
 
-cv2 = lazy_module("cv2")  # OpenCV loads on first use: listing nodes does not need it
+cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
+np = lazy_module("numpy")
 
 
 def opencv_sigma(kernel: int) -> float:

@@ -8,13 +8,12 @@ to full resolution with a guided filter so its edge follows the image.
 
 from __future__ import annotations
 
-import numpy as np
-
 from segfuse.lazy import lazy_module
 from segfuse.ops.guided import guided_filter
 from segfuse.ops.head_track import PortraitBox
 
-cv2 = lazy_module("cv2")  # OpenCV loads on first use: listing nodes does not need it
+cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
+np = lazy_module("numpy")
 
 BGD, FGD, PR_BGD, PR_FGD = 0, 1, 2, 3  # OpenCV's GC_BGD, GC_FGD, GC_PR_BGD, GC_PR_FGD (tests/test_grabcut.py)
 

@@ -6,11 +6,10 @@ image instead of the coarse grid.
 
 from __future__ import annotations
 
-import numpy as np
-
 from segfuse.lazy import lazy_module
 
-cv2 = lazy_module("cv2")  # OpenCV loads on first use: listing nodes does not need it
+cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
+np = lazy_module("numpy")
 
 
 def _box(x: np.ndarray, radius: int) -> np.ndarray:

@@ -19,17 +19,16 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from segfuse.lazy import lazy_module
 
-cv2 = lazy_module("cv2")  # OpenCV loads on first use: listing nodes does not need it
+cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
+np = lazy_module("numpy")
 
 # where a centred 256x256 portrait has the eye midpoint (fractions of its side) and how long the
 # eye-midpoint-to-mouth-midpoint distance is (fraction of its side)
 CANONICAL = {"eye_x": 0.504, "eye_y": 0.401, "eye_mouth": 0.271}
 # MTCNN's landmarks inside its own box, on the same portraits: to place landmarks in a box found by motion
-FACE_LAYOUT = np.float32([[0.28, 0.40], [0.75, 0.40], [0.51, 0.57], [0.32, 0.77], [0.72, 0.77]])
+FACE_LAYOUT = ((0.28, 0.40), (0.75, 0.40), (0.51, 0.57), (0.32, 0.77), (0.72, 0.77))
 REACH = 2.0  # region of interest: this many portrait-box sides wide, from ABOVE box sides above the box ...
 ABOVE = 0.3  # ... down to the bottom of the frame (the torso goes on below a head-and-shoulders box)
 TRACK_VERSION = 1
@@ -219,7 +218,7 @@ def motion_box(frames: Sequence[np.ndarray], threshold: float = 6.0) -> tuple[np
     cols = np.nonzero(top_rows.any(axis=0))[0]
     cx = x + (float(np.median(cols)) if cols.size else w / 2)
     box = np.float32([cx - side / 2, y, cx + side / 2, y + 1.2 * side])
-    landmarks = box[:2] + FACE_LAYOUT * (box[2:] - box[:2])
+    landmarks = box[:2] + np.float32(FACE_LAYOUT) * (box[2:] - box[:2])
     return box, landmarks.astype(np.float32)
 
 

@@ -23,13 +23,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from segfuse.lazy import lazy_module
 from segfuse.ops.grabcut import BGD, FGD, segment, trimap_from_hint
 from segfuse.ops.head_track import PortraitBox, crop_to_work, paste_matte
 
-cv2 = lazy_module("cv2")  # OpenCV loads on first use: listing nodes does not need it
+cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
+np = lazy_module("numpy")
 
 # OpenCV's DISOPTICAL_FLOW_PRESET_FAST and _MEDIUM (tests/test_grabcut.py)
 FLOW_PRESETS = {"fast": 1, "medium": 2}
