@@ -38,12 +38,12 @@ from segfuse.io.images import read_codes, read_pixels, write_pixels
 from segfuse.io.movie import MovieWriter
 from segfuse.ops.fuse import fuse, fusion_mask
 from segfuse.ops.grabcut import portrait_trimap, segment, trimap_from_hint, trimap_from_rect
-from segfuse.ops.metrics import iou
 from segfuse.ops.temporal import median_stack
 from segfuse.paper_graph import FixOptions, paper_graph
+from segfuse.research.sample import REFERENCE, load_truth
+from segfuse.research.sample.synth import fit_portrait, synthesize
+from segfuse.research.scoring import iou
 from segfuse.runtime import bind, default_registry, render_graph
-from segfuse.sample import REFERENCE, load_truth
-from segfuse.sample.synth import fit_portrait, synthesize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pasteback  # noqa: E402

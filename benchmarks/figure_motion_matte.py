@@ -19,9 +19,9 @@ import cv2
 import numpy as np
 
 from segfuse.ops.motion import layer_costs, reference_matte_from_motion
-from segfuse.quality.synth import make_clip
+from segfuse.research.quality.synth import make_clip
+from segfuse.research.sample import REFERENCE, load_truth
 from segfuse.runtime import default_registry
-from segfuse.sample import REFERENCE, load_truth
 
 SIZE = 256
 

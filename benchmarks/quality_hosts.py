@@ -3,7 +3,7 @@
     python benchmarks/quality_hosts.py [--portraits DIR] [--frames 24] [--only vox_01,vox_05] [--no-melt]
 
 The clips are ``quality.py --real``'s moving-person clips with every defect (same portraits, same
-seeds). Each is scored against its truth (``segfuse.quality.score``) as:
+seeds). Each is scored against its truth (``segfuse.research.scoring``) as:
 
 - ``raw``: the render itself;
 - ``cli best``: ``segfuse fix`` with its defaults (the best preset; what every host should match);
@@ -42,9 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality_real import MASKS, load_portraits  # noqa: E402
 
 from segfuse import color  # noqa: E402
-from segfuse.quality.runner import run_preset  # noqa: E402
-from segfuse.quality.score import Scores, score_clip  # noqa: E402
-from segfuse.quality.synth import DEFECTS, Clip, make_clip  # noqa: E402
+from segfuse.research.quality.runner import run_preset  # noqa: E402
+from segfuse.research.quality.synth import DEFECTS, Clip, make_clip  # noqa: E402
+from segfuse.research.scoring import Scores, score_clip  # noqa: E402
 
 
 def write_inputs(clip: Clip, folder: Path) -> tuple[Path, Path]:
@@ -68,9 +68,8 @@ def write_inputs(clip: Clip, folder: Path) -> tuple[Path, Path]:
 
 def fix_in_process(clip: Clip, reference: Path, **params) -> list[np.ndarray]:
     """The Fix node as MLT drives it: frames in order, each render handed its window from the frames seen."""
-    from segfuse.nodes.segfuse_fix import Fix
-
     from segfuse.image import Image
+    from segfuse.nodes.segfuse_fix import Fix
     from segfuse.runtime.node import ClipFrames
     from segfuse.runtime.params import ParamValues
 

@@ -20,11 +20,10 @@ import threading
 import weakref
 from collections import OrderedDict
 
-import cv2
-
 from segfuse import pipeline
 from segfuse.image import Image
 from segfuse.io.frames import FrameRange
+from segfuse.lazy import lazy_module
 from segfuse.runtime import (
     RGB,
     RGBA,
@@ -38,6 +37,8 @@ from segfuse.runtime import (
     discover,
     node,
 )
+
+cv2 = lazy_module("cv2")  # OpenCV loads on first use: listing nodes does not need it
 
 MEMO_SIZE = 32
 LEARN_MAX = 48  # frames kept to learn the reference's matte from, in hosts that hand one frame at a time

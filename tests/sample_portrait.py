@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from segfuse.sample import REFERENCE, load_truth
+from segfuse.research.sample import REFERENCE, load_truth
 
 SIZE = 128
 

@@ -13,15 +13,16 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from segfuse.plugin.comfyui import execute, schema, tensors
-from segfuse.plugin.comfyui.execute import NodeRunner
-from segfuse.plugin.comfyui.install import PACK, install_pack
 
 from segfuse import cli, color
 from segfuse.errors import NodeError, SegFuseError
 from segfuse.io import open_source
 from segfuse.models import weights
 from segfuse.paper_graph import FixOptions, paper_graph
+from segfuse.plugin.comfyui import execute, schema, tensors
+from segfuse.plugin.comfyui.execute import NodeRunner
+from segfuse.plugin.comfyui.install import PACK, install_pack
+from segfuse.research.sample import GENERATED, REFERENCE
 from segfuse.runtime import (
     Bool,
     Choice,
@@ -37,7 +38,6 @@ from segfuse.runtime import (
     default_registry,
 )
 from segfuse.runtime.clips import Alpha, Components
-from segfuse.sample import GENERATED, REFERENCE
 from tests.comfy_workflow import API_EXAMPLE, UI_EXAMPLE, api_prompt, differences, widget_values
 
 FRAMES = 6

@@ -35,25 +35,20 @@ if not COMFYUI_DIR:
     pytest.skip("set COMFYUI_DIR (a ComfyUI checkout) and COMFYUI_PYTHON (its Python) to run", allow_module_level=True)
 
 import torch  # noqa: E402
-from segfuse.plugin.comfyui import schema, tensors  # noqa: E402
-from segfuse.plugin.comfyui.install import PACK, install_pack  # noqa: E402
 from tornado.websocket import websocket_connect  # noqa: E402
 
 import segfuse  # noqa: E402
 from segfuse.models.formula import load_formula_weights  # noqa: E402
 from segfuse.models.pirender import PIRenderer  # noqa: E402
 from segfuse.paper_graph import FixOptions, paper_graph  # noqa: E402
+from segfuse.plugin.comfyui import schema, tensors  # noqa: E402
+from segfuse.plugin.comfyui.install import PACK, install_pack  # noqa: E402
+from segfuse.research.quality.synth import Clip, make_clip  # noqa: E402
+from segfuse.research.sample import GENERATED, REFERENCE  # noqa: E402
+from segfuse.research.scoring import Scores, reduction, score_clip  # noqa: E402
 from segfuse.runtime import Evaluator, bind, default_registry  # noqa: E402
-from segfuse.sample import GENERATED, REFERENCE  # noqa: E402
 from tests.comfy_workflow import API_EXAMPLE, UI_EXAMPLE, api_prompt, differences  # noqa: E402
 from tests.sample_portrait import sample_portrait, u8  # noqa: E402
-
-try:  # the ground-truth benchmark's pieces (segfuse.quality before the research package)
-    from segfuse.research.quality.score import Scores, reduction, score_clip
-    from segfuse.research.quality.synth import Clip, make_clip
-except ImportError:
-    from segfuse.quality.score import Scores, reduction, score_clip
-    from segfuse.quality.synth import Clip, make_clip
 
 FRAMES = 12
 TRUTH_SEEDS = (5, 11)  # two moving shots with every defect of the benchmark

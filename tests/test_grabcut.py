@@ -15,7 +15,7 @@ from segfuse.ops.grabcut import (
     trimap_from_hint,
     trimap_from_rect,
 )
-from segfuse.ops.metrics import iou
+from segfuse.research.scoring import iou
 
 
 def synthetic_portrait(size: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -20,8 +20,8 @@ from segfuse.ops.motion import (
     star_hull,
     track_matte,
 )
-from segfuse.quality.score import scored_region
-from segfuse.quality.synth import Motion, make_clip
+from segfuse.research.quality.synth import Motion, make_clip
+from segfuse.research.scoring import scored_region
 
 from .sample_portrait import SIZE, motion_settings, sample_portrait, track_flow, u8
 
@@ -85,7 +85,7 @@ def test_reference_matte_from_motion_keeps_the_person_and_cuts_the_dragged_ring(
 
 
 def test_best_restores_a_known_dragged_region_and_leaves_the_person(portrait):
-    from segfuse.quality.runner import run_preset
+    from segfuse.research.quality.runner import run_preset
 
     clip = make_clip(*portrait, frames=10, seed=5, defects=("drag",))
     best = run_preset(clip, "best")

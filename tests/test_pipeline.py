@@ -4,10 +4,10 @@ default back from the node descriptors, and state only the values in which a rec
 from __future__ import annotations
 
 import pytest
-from segfuse.nodes.segfuse_fix import Fix
 
 from segfuse import pipeline
 from segfuse.cli import build_parser
+from segfuse.nodes.segfuse_fix import Fix
 from segfuse.paper_graph import FixOptions, paper_graph
 from segfuse.runtime import ParamValues, default_registry
 from segfuse.runtime.graph import coerce_params

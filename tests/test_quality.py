@@ -14,9 +14,9 @@ import pytest
 from segfuse.ops.fuse import fusion_mask
 from segfuse.ops.motion import dense_flow, reference_matte_from_motion, track_matte, warp_by_flow
 from segfuse.paper_graph import FixOptions, paper_graph
-from segfuse.quality.recipe import paper_recipe
-from segfuse.quality.score import reduction, score_clip
-from segfuse.quality.synth import DEFECTS, make_clip
+from segfuse.research.quality.recipe import paper_recipe
+from segfuse.research.quality.synth import DEFECTS, make_clip
+from segfuse.research.scoring import reduction, score_clip
 from segfuse.runtime import bind, load_graph, save_graph
 
 from .sample_portrait import SIZE, motion_settings, sample_portrait, track_flow, u8
@@ -92,7 +92,7 @@ def test_person_safe_fuse_never_puts_reference_on_the_person():
 
 
 def test_best_repairs_the_background_and_leaves_the_person_where_the_recipe_damages_it(portrait):
-    from segfuse.quality.runner import run_preset
+    from segfuse.research.quality.runner import run_preset
 
     clip = make_clip(*portrait, frames=10, seed=5, defects=("drag", "speckle"))
     raw = score_clip(clip, clip.generated)

@@ -18,7 +18,7 @@ import pytest
 
 from segfuse.io.frames import frame_path
 from segfuse.io.images import read_pixels
-from segfuse.sample import GENERATED, REFERENCE
+from segfuse.research.sample import GENERATED, REFERENCE
 
 MELT = os.environ.get("MELT", "")
 PYOFX_RUN = os.environ.get("PYOFX_RUN", "")

@@ -4,6 +4,7 @@ wiring; those answers are never errors."""
 
 from __future__ import annotations
 
+from segfuse.errors import NodeError
 from segfuse.plugin.ofx import api, images
 from segfuse.plugin.ofx.clips import HostClip, clip_ranges, connected_clips, unconnected_required
 from segfuse.plugin.ofx.history import frames_from_history
@@ -11,8 +12,6 @@ from segfuse.plugin.ofx.instances import instance, missing_setting
 from segfuse.plugin.ofx.messages import tell_once
 from segfuse.plugin.ofx.params import colourspace_choice, param_values
 from segfuse.plugin.ofx.suites import host_has_temporal_access
-
-from segfuse.errors import NodeError
 from segfuse.runtime import Alpha, ClipFrames, NodeDescriptor
 
 

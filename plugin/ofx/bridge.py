@@ -24,10 +24,9 @@ This module holds the entry points and the action table.
 
 from __future__ import annotations
 
+from segfuse import color
 from segfuse.plugin.ofx import actions, api, describe, history, instances, messages
 from segfuse.plugin.ofx.suites import props, set_host
-
-from segfuse import color
 from segfuse.runtime import NodeDescriptor, default_registry
 
 HOSTS_READ_AND_WRITE = {"org.segfuse.Read", "org.segfuse.Write"}

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import ctypes as C
 
+from segfuse import color
 from segfuse.plugin.ofx import api, host_colour
 from segfuse.plugin.ofx.images import host_pixels_to_image, read_pixels
 from segfuse.plugin.ofx.suites import SUITES, host_has_temporal_access, props
-
-from segfuse import color
 from segfuse.runtime import Alpha, ClipSpec, Components, FrameRange, Image, NodeDescriptor
 
 

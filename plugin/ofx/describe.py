@@ -9,7 +9,6 @@ import ctypes as C
 from segfuse.plugin.ofx import api, host_colour
 from segfuse.plugin.ofx.params import define_param
 from segfuse.plugin.ofx.suites import SUITES, effect_props, props
-
 from segfuse.runtime import Alpha, Components, NodeDescriptor
 
 FILTER, GENERAL = "OfxImageEffectContextFilter", "OfxImageEffectContextGeneral"

@@ -29,9 +29,8 @@ from collections import OrderedDict
 from collections.abc import Hashable, Iterable
 from typing import TYPE_CHECKING
 
-from segfuse.plugin.ofx.messages import tell_once
-
 from segfuse.image import Image
+from segfuse.plugin.ofx.messages import tell_once
 from segfuse.runtime import NodeDescriptor, ParamValues
 
 if TYPE_CHECKING:

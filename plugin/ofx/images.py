@@ -7,10 +7,10 @@ from __future__ import annotations
 import ctypes as C
 
 import numpy as np
-from segfuse.plugin.ofx import api, host_colour
-from segfuse.plugin.ofx.suites import SUITES, props
 
 from segfuse import color
+from segfuse.plugin.ofx import api, host_colour
+from segfuse.plugin.ofx.suites import SUITES, props
 from segfuse.runtime import Alpha, Components, Image
 
 COMPONENT = {"OfxImageComponentAlpha": 1, "OfxImageComponentRGB": 3, "OfxImageComponentRGBA": 4}

@@ -9,7 +9,6 @@ import threading
 from segfuse.plugin.ofx import api
 from segfuse.plugin.ofx.clips import HostClip
 from segfuse.plugin.ofx.messages import tell_colour_config_once, tell_once
-
 from segfuse.runtime import NodeDescriptor, NodeInstance, ParamValues
 
 INSTANCES: dict[int, NodeInstance] = {}

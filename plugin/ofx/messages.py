@@ -6,9 +6,8 @@ import os
 import sys
 import threading
 
-from segfuse.plugin.ofx.suites import SUITES
-
 from segfuse import color
+from segfuse.plugin.ofx.suites import SUITES
 from segfuse.runtime import NodeDescriptor
 
 TOLD: set[tuple[str, str]] = set()  # (effect id, notice) already posted in this process

@@ -10,7 +10,6 @@ import ctypes as C
 
 from segfuse.plugin.ofx import api, host_colour
 from segfuse.plugin.ofx.suites import SUITES, props
-
 from segfuse.runtime import (
     Bool,
     Choice,

@@ -46,7 +46,7 @@ def cmd_drive(args: argparse.Namespace) -> int:
     import numpy as np
 
     from segfuse import color
-    from segfuse.cli import _progress_bar
+    from segfuse.commands.common import progress_bar as _progress_bar
     from segfuse.io.atomic import atomic_output
     from segfuse.io.frames import FrameRange
     from segfuse.models.face_coefficients import driving_analysis

@@ -7,8 +7,10 @@ output is ``(1 - M) * I_gen + M * I_ref``.
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
+from segfuse.lazy import lazy_module
+
+cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
+np = lazy_module("numpy")
 
 
 def opencv_sigma(kernel: int) -> float:

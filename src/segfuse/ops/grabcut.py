@@ -8,13 +8,14 @@ to full resolution with a guided filter so its edge follows the image.
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
-
+from segfuse.lazy import lazy_module
 from segfuse.ops.guided import guided_filter
 from segfuse.ops.head_track import PortraitBox
 
-BGD, FGD, PR_BGD, PR_FGD = cv2.GC_BGD, cv2.GC_FGD, cv2.GC_PR_BGD, cv2.GC_PR_FGD
+cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
+np = lazy_module("numpy")
+
+BGD, FGD, PR_BGD, PR_FGD = 0, 1, 2, 3  # OpenCV's GC_BGD, GC_FGD, GC_PR_BGD, GC_PR_FGD (tests/test_grabcut.py)
 
 
 def trimap_from_hint(hint: np.ndarray, inner: int, outer: int) -> np.ndarray:

@@ -23,13 +23,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import cv2
-import numpy as np
-
+from segfuse.lazy import lazy_module
 from segfuse.ops.grabcut import BGD, FGD, segment, trimap_from_hint
 from segfuse.ops.head_track import PortraitBox, crop_to_work, paste_matte
 
-FLOW_PRESETS = {"fast": cv2.DISOPTICAL_FLOW_PRESET_FAST, "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
+np = lazy_module("numpy")
+
+# OpenCV's DISOPTICAL_FLOW_PRESET_FAST and _MEDIUM (tests/test_grabcut.py)
+FLOW_PRESETS = {"fast": 1, "medium": 2}
 DRAG_FRACTIONS = (0.0, 0.25, 0.5, 0.7, 0.85)  # how far dragged background may follow the head
 NECK = 0.62  # fraction of the height where a head-and-shoulders crop's torso begins
 
