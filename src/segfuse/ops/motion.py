@@ -185,10 +185,10 @@ def layer_costs(reference: np.ndarray, frames: Sequence[np.ndarray], preset: str
         for k, fraction in enumerate((*DRAG_FRACTIONS, 1.0)):
             moved = cv2.remap(image, xs + fraction * head_dx, ys + fraction * head_dy, cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
-            totals[k] += np.abs(moved - plate).sum(axis=2)
+            totals[k] += abs_sum(moved, plate)
         shift = np.median(flow[shoulders], axis=0)
         moved = cv2.remap(image, xs + shift[0], ys + shift[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        totals[-1] += np.abs(moved - plate).sum(axis=2)
+        totals[-1] += abs_sum(moved, plate)
     totals /= len(frames)
     costs = [cv2.boxFilter(c, -1, (patch, patch)) for c in totals]
     return LayerCosts(still=costs[0], dragged=np.min(costs[1:len(DRAG_FRACTIONS)], axis=0),
