@@ -15,7 +15,8 @@ At 512×512 and 1920×1080 (clips synthesised from the built-in sample, with tru
   files; from a PNG-sequence plate as well as from a movie; and with Reference Fuse's region
   set to where the pasted head can reach (its crop and a quarter more on each side), and with the
   shot analysed beforehand (Motion Matte's matte read from the analysis file, as a farm render or a
-  host does after `segfuse analyse`); the imports a process pays once are timed apart;
+  host does after `segfuse analyse`), and that with Track Matte's DIS flow at its `fast` preset (the
+  per-frame cost left); the imports a process pays once are timed apart;
 - with --uhd: the same at 3840×2160 over --uhd-frames frames, `segfuse fix` run as its own
   process so its peak resident memory (getrusage maxrss) is its own.
 """
@@ -207,10 +208,12 @@ def plain_to_sequence(source: Path, pattern: Path) -> float:
 
 
 def fix_graph(generated: Path, reference: Path, output: Path, crf: int | None = None, preset: str | None = None,
-              region: tuple[float, float, float, float] | None = None):
+              region: tuple[float, float, float, float] | None = None, track: dict | None = None):
     doc = paper_graph(FixOptions(str(generated), str(reference), str(output), crf=crf, encoder_preset=preset))
     if region:
         doc.nodes["fuse"].params["region"] = list(region)
+    if track:
+        doc.nodes["generated_matte"].params.update(track)
     return doc
 
 
@@ -269,6 +272,9 @@ def bench_production(width: int, height: int, frames: int, scale: float) -> None
                 if source == movie and preset == "medium":
                     t_fix = timed_fix(source, reference, folder / "fix.mp4", crf=18, preset=preset, region=region)
                     rows.add((f"  same, fuse region = crop + {margin} px", t_fix, t_plain))
+                    t_fix = timed_fix(source, reference, folder / "fix.mp4", analysed=True, crf=18, preset=preset,
+                                      track={"flow": "fast"})
+                    rows.add(("  analysed, Track Matte flow fast", t_fix, t_plain))
         for ext in ("png", "exr"):
             pattern = folder / ext / f"plain.%04d.{ext}"
             pattern.parent.mkdir()
