@@ -13,7 +13,10 @@ At 512×512 and 1920×1080 (clips synthesised from the built-in sample, with tru
   veryfast, against a plain PyAV decode + libx264 encode of the same clip with the same settings,
   timed in the same run; to PNG and EXR sequences against a plain decode + write of the same
   files; from a PNG-sequence plate as well as from a movie; and with Reference Fuse's region
-  set to where the pasted head can reach (its crop and a quarter more on each side);
+  set to where the pasted head can reach (its crop and a quarter more on each side), and with the
+  shot analysed beforehand (Motion Matte's matte read from the analysis file, as a farm render or a
+  host does after `segfuse analyse`), and that with Track Matte's DIS flow at its `fast` preset (the
+  per-frame cost left); the imports a process pays once are timed apart;
 - with --uhd: the same at 3840×2160 over --uhd-frames frames, `segfuse fix` run as its own
   process so its peak resident memory (getrusage maxrss) is its own.
 """
@@ -161,6 +164,12 @@ def bench_size(width: int, height: int, naive_frames: int, e2e_frames: int) -> N
           f"sum of naive stages {1 / naive_frame:5.2f} fps | {naive_frame * e2e_frames / elapsed:5.1f}×")
 
 
+def print_load() -> None:
+    """The machine's load average: ratios hold under load, absolute fps do not."""
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"(machine load: {load} over 1, 5, 15 min, {os.cpu_count()} cores)", flush=True)
+
+
 def plain_transcode(source: Path, output: Path, crf: int, preset: str) -> float:
     """Seconds for a plain PyAV decode (threaded) + libx264 encode of ``source`` with these settings:
     decoded frames go straight to the encoder, the least any tool can do."""
@@ -206,16 +215,26 @@ def plain_to_sequence(source: Path, pattern: Path) -> float:
     return time.perf_counter() - start
 
 
-def fix_graph(generated: Path, reference: Path, output: Path, crf: int = 18, preset: str = "medium",
-              region: tuple[float, float, float, float] | None = None):
+def fix_graph(generated: Path, reference: Path, output: Path, crf: int | None = None, preset: str | None = None,
+              region: tuple[float, float, float, float] | None = None, track: dict | None = None):
     doc = paper_graph(FixOptions(str(generated), str(reference), str(output), crf=crf, encoder_preset=preset))
     if region:
         doc.nodes["fuse"].params["region"] = list(region)
+    if track:
+        doc.nodes["generated_matte"].params.update(track)
     return doc
 
 
-def timed_fix(generated: Path, reference: Path, output: Path, **encoder) -> float:
-    graph = bind(fix_graph(generated, reference, output, **encoder))
+def timed_fix(generated: Path, reference: Path, output: Path, analysed: bool = False, **encoder) -> float:
+    """Seconds for `segfuse fix`'s graph in this process (imports done before): the reference's matte
+    learnt at render time, or with ``analysed`` from the shot's analysis file made beforehand (the
+    render a farm or a host does once `segfuse analyse` ran; the analysis is not timed)."""
+    doc = fix_graph(generated, reference, output, **encoder)
+    if analysed:
+        from segfuse.analysis.shot import analyse_graph
+
+        analyse_graph(doc, output.parent / "shot.analysis.npz", force=True)
+    graph = bind(doc)
     start = time.perf_counter()
     render_graph(graph)
     return time.perf_counter() - start
@@ -245,6 +264,10 @@ def bench_production(width: int, height: int, frames: int, scale: float) -> None
         margin = size // 4  # where the pasted head can reach: its crop and a quarter more each side
         region = ((x - margin) / width, (y - margin) / height, (x + size + margin) / width,
                   (y + size + margin) / height)
+        start = time.perf_counter()
+        import segfuse.models.face_detector  # noqa: F401 - torch, for the face detector: once a process
+
+        print(f"(imports a `segfuse fix` process pays once, not in the rows: {time.perf_counter() - start:.1f} s)")
         rows = _Rows(frames)
         for label, source in (("movie in", movie), ("PNG sequence in", sequence)):
             for preset in ("medium", "veryfast") if source == movie else ("medium",):
@@ -252,14 +275,21 @@ def bench_production(width: int, height: int, frames: int, scale: float) -> None
                 t_fix = timed_fix(source, reference, folder / "fix.mp4", crf=18, preset=preset)
                 rows.add((f"{label} → H.264 crf 18 {preset}", t_fix, t_plain))
                 if source == movie:
+                    t_fix = timed_fix(source, reference, folder / "fix.mp4", analysed=True, crf=18, preset=preset)
+                    rows.add(("  same, the shot analysed beforehand", t_fix, t_plain))
+                if source == movie and preset == "medium":
                     t_fix = timed_fix(source, reference, folder / "fix.mp4", crf=18, preset=preset, region=region)
                     rows.add((f"  same, fuse region = crop + {margin} px", t_fix, t_plain))
+                    t_fix = timed_fix(source, reference, folder / "fix.mp4", analysed=True, crf=18, preset=preset,
+                                      track={"flow": "fast"})
+                    rows.add(("  analysed, Track Matte flow fast", t_fix, t_plain))
         for ext in ("png", "exr"):
             pattern = folder / ext / f"plain.%04d.{ext}"
             pattern.parent.mkdir()
             t_plain = plain_to_sequence(movie, pattern)
             t_fix = timed_fix(movie, reference, folder / ext / f"fix.%04d.{ext}")
             rows.add((f"movie in → {ext.upper()} sequence", t_fix, t_plain))
+        print_load()
 
 
 def bench_uhd(frames: int) -> None:
@@ -278,6 +308,7 @@ def bench_uhd(frames: int) -> None:
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"segfuse fix → H.264 crf 18 medium: {frames / t_fix:5.2f} fps (process start included) | plain "
           f"decode+encode {frames / t_plain:5.2f} fps | {t_fix / t_plain:4.2f}× | peak resident memory {peak:6.0f} MiB")
+    print_load()
 
 
 def main() -> int:
@@ -287,15 +318,17 @@ def main() -> int:
     parser.add_argument("--e2e-frames", type=int, default=48, help="frames of the 1080p paste-back shot")
     parser.add_argument("--uhd", action="store_true", help="also the 3840×2160 run")
     parser.add_argument("--uhd-frames", type=int, default=300)
+    parser.add_argument("--uhd-only", action="store_true", help="only the 3840×2160 run")
     args = parser.parse_args()
     color.working_space()
     print(f"python {sys.version.split()[0]}, OpenCV {cv2.__version__}, numpy {np.__version__}, "
           f"{os.cpu_count()} cores")
-    if not args.skip_stages:
+    if not (args.skip_stages or args.uhd_only):
         bench_size(512, 512, naive_frames=2 if args.quick else 4, e2e_frames=16 if args.quick else 48)
         bench_size(1920, 1080, naive_frames=1 if args.quick else 2, e2e_frames=8 if args.quick else 24)
-    bench_production(1920, 1080, 12 if args.quick else args.e2e_frames, scale=1.0)
-    if args.uhd:
+    if not args.uhd_only:
+        bench_production(1920, 1080, 12 if args.quick else args.e2e_frames, scale=1.0)
+    if args.uhd or args.uhd_only:
         bench_uhd(args.uhd_frames)
     return 0
 

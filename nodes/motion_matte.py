@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from segfuse.analysis.shot import section_image
+from segfuse.image import roi_alpha
 from segfuse.lazy import lazy_module
 from segfuse.models.framing import locate_for
 from segfuse.ops.head_track import is_centred_crop, notice
-from segfuse.ops.motion import FLOW_PRESETS, reference_matte_from_motion, reference_matte_in_roi
+from segfuse.ops.motion import FLOW_PRESETS, reference_matte_from_motion, reference_matte_roi
 from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, FilePath, Image, Int, alpha_image, node
 
 cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
@@ -105,10 +106,10 @@ class MotionMatte:
                 notice("no person found in the reference or the clip: frames pass through unchanged")
                 return alpha_image(np.ones(rgb.shape[:2], np.float32))
         if box is not None and not (p.framing == "auto" and is_centred_crop(box, *rgb.shape[:2])):
-            matte = reference_matte_in_roi(rgb, frames, box, p.working_size, evidence=p.evidence,
-                                           drag_cut=p.drag_cut, edge_depth=p.edge_depth, band=p.band,
-                                           iterations=p.iterations, preset=p.flow, seed=p.seed)
-            return alpha_image(matte)
+            matte, roi = reference_matte_roi(rgb, frames, box, p.working_size, evidence=p.evidence,
+                                             drag_cut=p.drag_cut, edge_depth=p.edge_depth, band=p.band,
+                                             iterations=p.iterations, preset=p.flow, seed=p.seed)
+            return roi_alpha(matte, roi, reference.size)  # 1 (kept as rendered) outside the region
         small = at_working_size(rgb, p.working_size)
         size = (small.shape[1], small.shape[0])
         frames = []

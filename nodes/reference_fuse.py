@@ -85,12 +85,11 @@ class ReferenceFuse:
         generated_matte = inputs["GeneratedMatte"].frame()
         reference_matte = inputs["ReferenceMatte"].frame()
         size = generated.size
-        reference_alpha = reference_matte.alpha
-        if reference_alpha.shape[::-1] != size:
-            reference_alpha = cv2.resize(reference_alpha, size, interpolation=cv2.INTER_LINEAR)
+        if reference_matte.size != size:
+            reference_matte = alpha_image(cv2.resize(reference_matte.alpha, size, interpolation=cv2.INTER_LINEAR))
         roi = self._region(generated_matte, reference_matte, size, p.region)
         x0, y0, x1, y1 = roi or (0, 0, size[0], size[1])
-        mask = self._mask(generated_matte.alpha, reference_alpha, (x0, y0, x1, y1), p)  # M over the ROI
+        mask = self._mask(generated_matte, reference_matte, (x0, y0, x1, y1), p)  # M over the ROI
         if p.output == "mask" or p.match_colour:
             full = np.zeros((size[1], size[0]), np.float32)
             full[y0:y1, x0:x1] = mask
@@ -114,16 +113,27 @@ class ReferenceFuse:
         return generated.with_patch(box, values)
 
     @staticmethod
-    def _mask(generated_alpha: np.ndarray, reference_alpha: np.ndarray, roi: Box, p) -> np.ndarray:
-        """M over ``roi`` only: computed on the ROI grown by the filters' reach, so every value equals
-        the whole frame's computation; outside the ROI M is 0 (the frame passes through)."""
-        height, width = generated_alpha.shape
+    def _mask(generated_matte: Image, reference_matte: Image, roi: Box, p) -> np.ndarray:
+        """M over ``roi`` only: computed on the ROI grown by the filters' reach (only that much of
+        either matte is read), so every value equals the whole frame's computation; outside the ROI
+        M is 0 (the frame passes through)."""
+        width, height = generated_matte.size
         reach = p.kernel // 2 + p.protect + (p.kernel // 2 if p.feather == "outside" else 0) + 1
         x0, y0, x1, y1 = roi
-        gx0, gy0, gx1, gy1 = clip_box((x0 - reach, y0 - reach, x1 + reach, y1 + reach), width, height) or roi
-        mask = fusion_mask(generated_alpha[gy0:gy1, gx0:gx1], reference_alpha[gy0:gy1, gx0:gx1], p.kernel,
-                           p.sigma, p.protect, p.feather == "outside")
+        grown = clip_box((x0 - reach, y0 - reach, x1 + reach, y1 + reach), width, height) or roi
+        gx0, gy0 = grown[:2]
+        mask = fusion_mask(ReferenceFuse._alpha(generated_matte, grown), ReferenceFuse._alpha(reference_matte, grown),
+                           p.kernel, p.sigma, p.protect, p.feather == "outside")
         return np.ascontiguousarray(mask[y0 - gy0:y1 - gy0, x0 - gx0:x1 - gx0])
+
+    @staticmethod
+    def _alpha(matte: Image, box: Box) -> np.ndarray:
+        """The matte's alpha over ``box`` (H×W float32), converting or copying only that rectangle."""
+        if matte.is_converted:
+            return matte.alpha[box[1]:box[3], box[0]:box[2]]
+        values = matte.region(box)
+        return values[:, :, 0] if matte.channels == 1 else values[:, :, 3] if matte.channels == 4 \
+            else np.ones(values.shape[:2], np.float32)
 
     @staticmethod
     def _region(generated_matte: Image, reference_matte: Image, size: tuple[int, int],

@@ -41,7 +41,13 @@ class TemporalMedian:
     def render(self, t: int, inputs, p) -> Image:
         clip = inputs["Source"]
         frames = clip.frames_available()
+        roi = window_roi(frames)
+        if roi is not None:  # only the region carries information: the median there, frame t's pixels around
+            median = median_stack([f.region(roi) for f in frames])
+            if p.hold_current:
+                median = np.maximum(median, clip.frame(t).region(roi))
+            return clip.frame(t).with_patch(roi, median).with_roi(roi)
         median = median_stack([f.pixels for f in frames])
         if p.hold_current:
             median = np.maximum(median, clip.frame(t).pixels)
-        return frames[0].with_pixels(median).with_roi(window_roi(frames))
+        return frames[0].with_pixels(median)

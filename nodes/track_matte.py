@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+import weakref
+from dataclasses import dataclass
 
+from segfuse.image import roi_alpha
 from segfuse.lazy import lazy_module
 from segfuse.models.framing import locate_for
 from segfuse.nodes.motion_matte import at_working_size
 from segfuse.ops.head_track import PortraitBox, is_centred_crop, notice
-from segfuse.ops.motion import FLOW_PRESETS, track_matte, track_matte_in_roi
+from segfuse.ops.motion import FLOW_PRESETS, TrackedReference, track_matte
 from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, Image, Int, alpha_image, node
 
 cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
 np = lazy_module("numpy")
+
+
+@dataclass(frozen=True)
+class _Held:
+    key: tuple
+    reference: weakref.ref
+    matte: weakref.ref
+    digest: bytes
+    tracked: TrackedReference | None
 
 
 @node(id="org.segfuse.TrackMatte", version=(1, 2), label="Track Matte", group="SegFuse",
@@ -43,19 +56,53 @@ class TrackMatte:
     )
 
     def __init__(self) -> None:
-        self._located: tuple[bytes, tuple[PortraitBox | None, bool]] | None = None  # per reference (and person)
+        self._lock = threading.Lock()
+        self._held: _Held | None = None  # the reference's work, for the images it was made from
 
-    def _box(self, framing: str, reference: np.ndarray, frame: np.ndarray,
-             person: int) -> tuple[PortraitBox | None, bool]:
-        """The reference's portrait box (found once per reference); without a face there, this frame's
-        face or where it moves against the reference (see ``locate_for``)."""
-        key = hashlib.blake2b(reference.tobytes() + bytes([person]) + framing.encode(), digest_size=16).digest()
-        held = self._located
-        if held is not None and held[0] == key and held[1][1]:
-            return held[1]
-        located = locate_for(framing, reference, (), person)
-        self._located = (key, located)
-        return located if located[1] else locate_for(framing, reference, [frame], person)
+    def _tracked(self, p, reference: Image, matte: Image, frame: np.ndarray) -> tuple[TrackedReference | None, bool]:
+        """The reference's tracking setup (``TrackedReference``) for this shot, worked out once: found by
+        the identity of the reference and matte images, else by their contents. Without a face in the
+        reference, this frame's face or where it moves against the reference gives the box (per frame).
+        (None, True): no box (the centred priors apply); (_, False): no person at all."""
+        key = (p.framing, p.person, p.working_size, frame.shape)
+        with self._lock:
+            held = self._held
+        if held is not None and held.key == key and held.reference() is reference and held.matte() is matte:
+            return held.tracked, True
+        reference_rgb = reference.srgb_uint8()
+        if reference_rgb.shape != frame.shape:
+            reference_rgb = cv2.resize(reference_rgb, frame.shape[1::-1], interpolation=cv2.INTER_AREA)
+        box, found = locate_for(p.framing, reference_rgb, (), p.person)
+        if not found:  # the reference shows no face: this frame decides
+            box, found = locate_for(p.framing, reference_rgb, [frame], p.person)
+            inside = self._matte_inside(matte, box, frame, p)
+            return (TrackedReference.build(reference_rgb, inside, box, p.working_size) if inside is not None
+                    else None), found
+        inside = self._matte_inside(matte, box, frame, p)
+        digest = hashlib.blake2b(reference_rgb.tobytes() + (inside.tobytes() if inside is not None else b""),
+                                 digest_size=16).digest()
+        if held is not None and held.key == key and held.digest == digest:
+            tracked = held.tracked  # the same contents in new images (e.g. read again after the cache let go)
+        else:
+            tracked = TrackedReference.build(reference_rgb, inside, box, p.working_size) if inside is not None \
+                else None
+        with self._lock:
+            self._held = _Held(key, weakref.ref(reference), weakref.ref(matte), digest, tracked)
+        return tracked, True
+
+    @staticmethod
+    def _matte_inside(matte: Image, box: PortraitBox | None, frame: np.ndarray, p) -> np.ndarray | None:
+        """The reference matte over the region of interest around ``box`` (at the frame's size), read
+        for that region only; None when the centred priors apply instead (no box, or a centred crop)."""
+        if box is None or (p.framing == "auto" and is_centred_crop(box, *frame.shape[:2])):
+            return None
+        height, width = frame.shape[:2]
+        x0, y0, x1, y1 = box.roi(height, width)
+        if matte.size == (width, height):
+            return matte.region((x0, y0, x1, y1))[:, :, 0]
+        whole = cv2.resize(matte.alpha, (width, height), interpolation=cv2.INTER_LINEAR) >= 0.5
+        return whole.astype(np.float32)[y0:y1, x0:x1]
+
     output = Alpha
 
     def region_of_definition(self, inputs, p) -> tuple[int, int]:
@@ -64,21 +111,15 @@ class TrackMatte:
     def render(self, t: int, inputs, p) -> Image:
         source = inputs["Source"].frame()
         reference = inputs["Reference"].frame()
-        matte = inputs["ReferenceMatte"].frame().alpha
         if p.framing != "centred":
             frame_rgb = source.srgb_uint8()
-            reference_rgb = reference.srgb_uint8()
-            if reference_rgb.shape != frame_rgb.shape:
-                reference_rgb = cv2.resize(reference_rgb, source.size, interpolation=cv2.INTER_AREA)
-            if matte.shape != frame_rgb.shape[:2]:
-                matte = (cv2.resize(matte, source.size, interpolation=cv2.INTER_LINEAR) >= 0.5).astype(np.float32)
-            box, found = self._box(p.framing, reference_rgb, frame_rgb, p.person)
+            tracked, found = self._tracked(p, reference, inputs["ReferenceMatte"].frame(), frame_rgb)
             if not found:
                 notice("no person found in the reference or the clip: frames pass through unchanged")
                 return alpha_image(np.ones(frame_rgb.shape[:2], np.float32))
-            if box is not None and not (p.framing == "auto" and is_centred_crop(box, *frame_rgb.shape[:2])):
-                return alpha_image(track_matte_in_roi(frame_rgb, reference_rgb, matte, box, p.working_size, p.flow,
-                                                      p.hold_moving))
+            if tracked is not None:  # the matte exists only around the person: 1 (kept as rendered) elsewhere
+                return roi_alpha(tracked.track(frame_rgb, p.flow, p.hold_moving), tracked.roi, source.size)
+        matte = inputs["ReferenceMatte"].frame().alpha
         frame_rgb = at_working_size(source.srgb_uint8(), p.working_size)
         size = (frame_rgb.shape[1], frame_rgb.shape[0])
         reference_rgb = reference.srgb_uint8()

@@ -292,3 +292,90 @@ def test_mask_in_a_roi_equals_the_whole_frame_computation(feather):
     whole = fusion_mask(gen_alpha, ref_alpha, 7, 0.0, 2, feather == "outside")
     assert np.array_equal(mask[20:60, 2:50], whole[20:60, 2:50]) and whole[20:60, 2:50].any()
     assert not mask[:20].any() and not mask[:, 50:].any()
+
+
+def test_roi_alpha_holds_only_its_region_and_reads_like_the_whole_frame():
+    from segfuse.image import roi_alpha
+
+    values = np.random.default_rng(11).random((30, 20), np.float32)
+    matte = roi_alpha(values, (50, 40, 70, 70), (200, 100))
+    whole = np.ones((100, 200), np.float32)
+    whole[40:70, 50:70] = values
+    assert matte.size == (200, 100) and matte.roi == (50, 40, 70, 70)
+    assert matte.nbytes < 3000  # the region and one constant, not 80 kB of frame
+    assert np.array_equal(matte.region((45, 35, 75, 90))[:, :, 0], whole[35:90, 45:75])
+    assert not matte.is_converted
+    matte.check_finite("matte")
+    assert np.array_equal(matte.alpha, whole)
+    with pytest.raises(ValueError, match="do not fit"):
+        roi_alpha(values, (0, 0, 10, 10), (200, 100))
+
+
+def test_median_and_fuse_work_only_inside_the_mattes_region():
+    """ROI mattes (as Track Matte and Motion Matte make them) go through the median and the blend
+    without any whole-frame matte being made, and give the whole-frame computation's pixels."""
+    from segfuse.image import roi_alpha
+    from segfuse.nodes.temporal_median import TemporalMedian
+
+    rng = np.random.default_rng(12)
+    roi, size = (30, 10, 90, 60), (128, 72)
+    codes = rng.integers(0, 256, (72, 128, 3), dtype=np.uint8)
+    frame = Image(encoded=Encoded(codes, color.srgb_space()), colorspace=color.working_space())
+    reference = Image(encoded=Encoded(rng.integers(0, 256, (72, 128, 3), dtype=np.uint8), color.srgb_space()),
+                      colorspace=color.working_space())
+    blobs = [(cv2.GaussianBlur(rng.random((50, 60), np.float32), (0, 0), 4) > 0.5).astype(np.float32)
+             for _ in range(3)]
+    mattes = {t: roi_alpha(b, roi, size) for t, b in enumerate(blobs)}
+    reference_matte = roi_alpha(blobs[0], roi, size)
+    median = TemporalMedian().render(2, {"Source": ClipFrames("Source", None, 2, mattes)},
+                                     params(TemporalMedian, window=3, hold_current=True))
+    fused = ReferenceFuse().render(2, {
+        "Generated": ClipFrames("Generated", None, 2, {2: frame}),
+        "Reference": ClipFrames("Reference", None, 2, {2: reference}),
+        "GeneratedMatte": ClipFrames("GeneratedMatte", None, 2, {2: median}),
+        "ReferenceMatte": ClipFrames("ReferenceMatte", None, 2, {2: reference_matte})},
+        params(ReferenceFuse, protect=1))
+    assert not any(m.is_converted for m in (*mattes.values(), reference_matte, median))
+    assert median.roi == roi
+    box = fused.patch_box
+    assert box is not None and roi[0] <= box[0] and roi[1] <= box[1] and box[2] <= roi[2] and box[3] <= roi[3]
+    # the same mattes made whole: the same pixels
+    whole = {t: alpha_image(m.alpha, roi=roi) for t, m in mattes.items()}
+    expected = ReferenceFuse().render(2, {
+        "Generated": ClipFrames("Generated", None, 2, {2: frame}),
+        "Reference": ClipFrames("Reference", None, 2, {2: reference}),
+        "GeneratedMatte": ClipFrames("GeneratedMatte", None, 2, {2: TemporalMedian().render(
+            2, {"Source": ClipFrames("Source", None, 2, whole)}, params(TemporalMedian, window=3, hold_current=True))}),
+        "ReferenceMatte": ClipFrames("ReferenceMatte", None, 2, {2: alpha_image(reference_matte.alpha, roi=roi)})},
+        params(ReferenceFuse, protect=1))
+    assert np.array_equal(fused.codes_in(color.srgb_space(), np.uint8), expected.codes_in(color.srgb_space(), np.uint8))
+    out = fused.codes_in(color.srgb_space(), np.uint8)
+    outside = np.ones((72, 128), bool)
+    outside[roi[1]:roi[3], roi[0]:roi[2]] = False
+    assert np.array_equal(out[outside], codes[outside])
+
+
+def test_tracking_with_the_reference_worked_out_once_equals_the_per_frame_computation():
+    from segfuse.ops.head_track import PortraitBox, crop_to_work, roi_matte
+    from segfuse.ops.motion import TrackedReference, abs_sum, track_matte, working_scale
+
+    rng = np.random.default_rng(13)
+    a, b = rng.random((40, 30, 3), np.float32), rng.random((40, 30, 3), np.float32)
+    assert np.array_equal(abs_sum(a, b), np.abs(a - b).sum(axis=2))
+    portrait = cv2.cvtColor(cv2.imread(str(REFERENCE), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    with av.open(str(GENERATED)) as container:
+        moved = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    reference, frame = np.full((180, 320, 3), 120, np.uint8), np.full((180, 320, 3), 120, np.uint8)
+    reference[20:148, 150:278] = cv2.resize(portrait, (128, 128), interpolation=cv2.INTER_AREA)
+    frame[20:148, 150:278] = cv2.resize(moved, (128, 128), interpolation=cv2.INTER_AREA)
+    box = PortraitBox(185.0, 30.0, 60.0)
+    roi = box.roi(180, 320)
+    matte = np.zeros((180, 320), np.float32)
+    matte[35:180, 190:250] = 1.0
+    tracked = TrackedReference.build(reference, matte[roi[1]:roi[3], roi[0]:roi[2]], box, 96)
+    scale = working_scale(box, 96)
+    small = crop_to_work(frame, roi, scale)
+    inner = box.mapped(small.shape[1] / (roi[2] - roi[0]), roi[0], roi[1])
+    expected = roi_matte(track_matte(small, crop_to_work(reference, roi, scale),
+                                     crop_to_work(matte, roi, scale, cv2.INTER_LINEAR), "medium", 0.03, inner), roi)
+    assert tracked.roi == roi and np.array_equal(tracked.track(frame, "medium", 0.03), expected)

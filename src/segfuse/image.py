@@ -141,10 +141,11 @@ class Image:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held: float pixels once converted, code values, patch (shared arrays count in each image)."""
+        """Bytes held: float pixels once converted, code values, patch (shared arrays count in each image;
+        a constant held as one broadcast value counts its one value)."""
         total = self._pixels.nbytes if self._pixels is not None else 0
         if self.encoded is not None:
-            total += self.encoded.codes.nbytes
+            total += held_bytes(self.encoded.codes)
         return total + (self._patch.nbytes if self._patch is not None else 0)
 
     # -- pixels ----------------------------------------------------------------------------------
@@ -276,8 +277,9 @@ class Image:
         if self._pixels is not None:
             check_finite(self._pixels, where)
             return
-        if self.encoded.codes.dtype == np.float32:
-            check_finite(self.encoded.codes, where)
+        codes = self.encoded.codes
+        if codes.dtype == np.float32:
+            check_finite(codes[tuple(slice(0, 1) if step == 0 else slice(None) for step in codes.strides)], where)
         if self._patch is not None:
             check_finite(self._patch, where)
 
@@ -330,6 +332,28 @@ def quantize(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
 def alpha_image(alpha: np.ndarray, roi: Box | None = None) -> Image:
     """Wrap an H×W matte (person = 1) as a one-channel Image (``roi``: where it was worked out)."""
     return Image(np.ascontiguousarray(alpha, dtype=np.float32)[:, :, None], roi=roi)
+
+
+def roi_alpha(values: np.ndarray, roi: Box, size: tuple[int, int], outside: float = 1.0) -> Image:
+    """A (width, height) matte that is ``values`` (H×W, the ROI's size) inside ``roi`` and the constant
+    ``outside`` elsewhere, with ``roi`` set. Nothing frame-sized is allocated: the constant is one
+    broadcast value, and the whole frame exists only if a node asks for ``pixels`` (``region`` of a
+    box converts that box alone), so a matte worked out around a head costs the head's pixels."""
+    width, height = size
+    x0, y0, x1, y1 = roi
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    if values.shape[:2] != (y1 - y0, x1 - x0):
+        raise ValueError(f"ROI values {values.shape} do not fit the ROI {roi}")
+    constant = np.broadcast_to(np.float32(outside), (height, width, 1))
+    return Image(None, "", encoded=Encoded(constant, ""), patch=(roi, values.reshape(y1 - y0, x1 - x0, 1)), roi=roi)
+
+
+def held_bytes(array: np.ndarray) -> int:
+    """Bytes an array really holds: a broadcast axis (stride 0) counts once."""
+    count = array.itemsize
+    for extent, step in zip(array.shape, array.strides, strict=True):
+        count *= extent if step else 1
+    return count
 
 
 def check_finite(pixels: np.ndarray, where: str) -> None:

@@ -15,7 +15,10 @@ interest* around it (the box grown by ``REACH``) at a working size.
 
 from __future__ import annotations
 
+import hashlib
 import sys
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -269,11 +272,36 @@ def locate(reference: np.ndarray, frames: Sequence[np.ndarray] = (), person: int
     clip moves; None when there is no person at all. ``detector`` finds the faces of one image
     (``segfuse.models.framing.locate`` passes MTCNN's)."""
     for image in (reference, *frames):
-        faces = detector(image)
+        faces = detector(image) if detector is not None else detect_cached(image)
         if len(faces) > person:
             return PortraitBox.from_landmarks(faces[person].landmarks)
     guessed = motion_box([reference, *frames]) if frames else None
     return PortraitBox.from_landmarks(guessed[1]) if guessed is not None else None
+
+
+_detected: OrderedDict[bytes, list] = OrderedDict()
+_detected_lock = threading.Lock()
+DETECTIONS_KEPT = 8
+
+
+def detect_cached(image: np.ndarray) -> list:
+    """The face detector's faces in ``image``, remembered by its contents when there are any: Motion
+    Matte and Track Matte (and every render thread) locate the person in the same reference, which is
+    detected once. An image without a face is asked again (the detector's own errors then repeat)."""
+    from segfuse.models.face_detector import detect_faces
+
+    key = hashlib.blake2b(image.tobytes() + str(image.shape).encode(), digest_size=16).digest()
+    with _detected_lock:
+        faces = _detected.get(key)
+    if faces is None:
+        faces = detect_faces(image)
+        if not faces:
+            return faces
+        with _detected_lock:
+            _detected[key] = faces
+            while len(_detected) > DETECTIONS_KEPT:
+                _detected.popitem(last=False)
+    return faces
 
 
 def is_centred_crop(box: PortraitBox, height: int, width: int) -> bool:
@@ -299,13 +327,19 @@ def crop_to_work(image: np.ndarray, roi: tuple[int, int, int, int], scale: float
     return cv2.resize(part, size, interpolation=interpolation)
 
 
+def roi_matte(matte: np.ndarray, roi: tuple[int, int, int, int]) -> np.ndarray:
+    """A working-size matte brought to its region of interest's full-resolution size (binary float32)."""
+    x0, y0, x1, y1 = roi
+    if matte.shape != (y1 - y0, x1 - x0):
+        matte = cv2.resize(matte.astype(np.float32), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    return (matte >= 0.5).astype(np.float32)
+
+
 def paste_matte(matte: np.ndarray, roi: tuple[int, int, int, int], height: int, width: int,
                 outside: float = 1.0) -> np.ndarray:
     """A working-size matte brought back to its region of interest in a full frame (binary);
     ``outside`` fills the rest (1: the person is kept as rendered there, so nothing is blended)."""
     x0, y0, x1, y1 = roi
     full = np.full((height, width), outside, np.float32)
-    if matte.shape != (y1 - y0, x1 - x0):
-        matte = cv2.resize(matte.astype(np.float32), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
-    full[y0:y1, x0:x1] = (matte >= 0.5).astype(np.float32)
+    full[y0:y1, x0:x1] = roi_matte(matte, roi)
     return full
