@@ -8,6 +8,11 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one of several worker processes (pyproject's addopts run two): one intra-op thread each, set before
+    # torch or ONNX Runtime load, so the workers do not fight over the cores (the tests' models are small;
+    # extra threads would only spin). Subprocesses the tests start inherit it.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from segfuse.runtime import bind, parse_graph  # noqa: E402
 from segfuse.runtime.registry import NodeRegistry, discover  # noqa: E402
@@ -37,6 +42,16 @@ def make_graph(registry, tmp_path):
 
 
 FIXTURES = TESTS / "fixtures"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files holding ``slow`` cases first (most of them first), the rest in their usual order: with
+    ``--dist loadfile`` a long file started last would keep one worker busy after the other is done."""
+    slow: dict[str, int] = {}
+    for item in items:
+        slow[item.module.__name__] = slow.get(item.module.__name__, 0) + (item.get_closest_marker("slow") is not None)
+    order = {name: i for i, name in enumerate(slow)}
+    items.sort(key=lambda item: (-slow[item.module.__name__], order[item.module.__name__]))
 
 
 @pytest.fixture(scope="session")
