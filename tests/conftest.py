@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -100,11 +101,21 @@ def modnet_onnx(formula_modnet, tmp_path_factory):
     import types
 
     import torch
+    from filelock import FileLock
 
     from segfuse.models.modnet_runtime import export_onnx
 
-    before = {k: v.clone() for k, v in formula_modnet.state_dict().items()}
-    path = export_onnx(formula_modnet, tmp_path_factory.mktemp("onnx") / "modnet.onnx")
-    after = formula_modnet.state_dict()
-    kept = not formula_modnet.training and all(torch.equal(v, before[k]) for k, v in after.items())
-    return types.SimpleNamespace(path=path, kept_model=kept)
+    # under xdist the workers share the run's temporary folder (the parent of each worker's): the first
+    # worker to get here exports, the other reuses its file and its record of the check
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    path, record = shared / "modnet_formula.onnx", shared / "modnet_formula.onnx.json"
+    with FileLock(str(shared / "modnet_formula.onnx.lock")):
+        if not record.exists():
+            before = {k: v.clone() for k, v in formula_modnet.state_dict().items()}
+            export_onnx(formula_modnet, path)
+            after = formula_modnet.state_dict()
+            kept = not formula_modnet.training and all(torch.equal(v, before[k]) for k, v in after.items())
+            record.write_text(json.dumps({"kept_model": kept}))
+    return types.SimpleNamespace(path=path, kept_model=json.loads(record.read_text())["kept_model"])
