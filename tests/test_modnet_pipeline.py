@@ -31,11 +31,12 @@ def run(*args: str, env: dict) -> subprocess.CompletedProcess:
                 os.environ[key] = value
 
 
-def test_models_import_list_verify_and_export(modnet_checkpoint, tmp_path):
+def test_models_import_list_verify_and_export(modnet_checkpoint, small_sample, tmp_path):
+    generated, reference = small_sample  # the missing weights are found after the inputs are read
     env = {"SEGFUSE_MODELS": str(tmp_path / "models")}
     listed = run("models", "list", env=env)
     assert "modnet-photographic" in listed.stdout and "not installed" in listed.stdout
-    missing = run("fix", "--generated", str(GENERATED), "--reference", str(REFERENCE), "-o",
+    missing = run("fix", "--generated", str(generated), "--reference", str(reference), "-o",
                   str(tmp_path / "o.mp4"), "--segmenter", "modnet", "-q", env=env)
     assert_one_line_error(missing, r"node '(generated|reference)_matte' \(org.segfuse.MODNetMatte\): "
                                    r"modnet_photographic_portrait_matting.ckpt .* not found", 2)
