@@ -30,7 +30,7 @@ from segfuse.models.face_recon import FaceReconNet, FaceReconRunner, align_face,
 from segfuse.models.formula import load_formula_weights
 from segfuse.models.pirender import PIRenderer
 from segfuse.models.pirender_runtime import PIRenderRunner, conform, load_pirender, to_srgb
-from segfuse.sample import GENERATED, REFERENCE
+from segfuse.research.sample import GENERATED, REFERENCE
 
 CPU: dict[float, float] = {}  # wall seconds of a timed call → the CPU seconds it used (all threads)
 

@@ -32,8 +32,8 @@ from segfuse.io.frames import FrameRange, frame_path
 from segfuse.io.images import write_pixels
 from segfuse.io.movie import MovieReader
 from segfuse.paper_graph import FixOptions, paper_graph
+from segfuse.research.sample import GENERATED, REFERENCE
 from segfuse.runtime import bind, render_graph
-from segfuse.sample import GENERATED, REFERENCE
 
 
 def make_clip(folder: Path, frames: int, size: int) -> tuple[str, str]:

@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from segfuse.plugin.ofx.build import build_bundle
 
-from segfuse.sample import GENERATED, REFERENCE
+from segfuse.plugin.ofx.build import build_bundle
+from segfuse.research.sample import GENERATED, REFERENCE
 
 
 def write_clip(path: Path, frames: int) -> None:

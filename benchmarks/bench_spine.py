@@ -38,15 +38,20 @@ from segfuse.io.images import read_codes, read_pixels, write_pixels
 from segfuse.io.movie import MovieWriter
 from segfuse.ops.fuse import fuse, fusion_mask
 from segfuse.ops.grabcut import portrait_trimap, segment, trimap_from_hint, trimap_from_rect
-from segfuse.ops.metrics import iou
 from segfuse.ops.temporal import median_stack
 from segfuse.paper_graph import FixOptions, paper_graph
-from segfuse.runtime import bind, render_graph
-from segfuse.sample import REFERENCE, load_truth
-from segfuse.sample.synth import fit_portrait, synthesize
+from segfuse.research.sample import REFERENCE, load_truth
+from segfuse.research.sample.synth import fit_portrait, synthesize
+from segfuse.research.scoring import iou
+from segfuse.runtime import bind, default_registry, render_graph
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pasteback  # noqa: E402
+
+
+def node_defaults(node_id: str) -> dict:
+    """A node's param defaults: the pipeline's values for the bare ops timed here."""
+    return {p.name: p.default for p in default_registry().get(node_id).params}
 
 
 def timed(fn, repeat: int) -> float:
@@ -107,8 +112,9 @@ def bench_size(width: int, height: int, naive_frames: int, e2e_frames: int) -> N
           f"{t_median_np / t_ours:5.1f}×")
 
     gen_alpha, ref_alpha = mattes[0], ref_mask.astype(np.float32)
+    kernel = node_defaults("org.segfuse.ReferenceFuse")["kernel"]
     t_fuse_np = timed(lambda: naive_fuse(clip[0], ref, gen_alpha, ref_alpha), 5)
-    t_ours = timed(lambda: fuse(clip[0], ref, fusion_mask(gen_alpha, ref_alpha)), 20)
+    t_ours = timed(lambda: fuse(clip[0], ref, fusion_mask(gen_alpha, ref_alpha, kernel)), 20)
     print(f"Reference Fuse:             ours {1 / t_ours:8.1f} fps | numpy     {1 / t_fuse_np:7.1f} fps | "
           f"{t_fuse_np / t_ours:5.1f}×")
 
@@ -117,11 +123,13 @@ def bench_size(width: int, height: int, naive_frames: int, e2e_frames: int) -> N
     naive = [naive_grabcut(to_u8[i], masks[i]) for i in picks]
     t_naive = (time.perf_counter() - start) / len(picks)
     iou_naive = np.mean([iou(m, masks[i].astype(np.float32)) for m, i in zip(naive, picks, strict=True)])
-    ref_matte = segment(ref_u8, portrait_trimap(height, width))
+    grabcut = node_defaults("org.segfuse.GrabCutSegment")
+    solve = (grabcut["iterations"], grabcut["working_size"])
+    ref_matte = segment(ref_u8, portrait_trimap(height, width), *solve)
     short = min(width, height)
-    hint = trimap_from_hint(ref_matte, round(0.03 * short), round(0.06 * short))
+    hint = trimap_from_hint(ref_matte, round(grabcut["hint_inner"] * short), round(grabcut["hint_outer"] * short))
     start = time.perf_counter()
-    ours = [segment(to_u8[i], hint) for i in picks]
+    ours = [segment(to_u8[i], hint, *solve) for i in picks]
     t_hint = (time.perf_counter() - start) / len(picks)
     iou_hint = np.mean([iou(m, masks[i].astype(np.float32)) for m, i in zip(ours, picks, strict=True)])
     ys, xs = np.nonzero(masks[0])

@@ -30,15 +30,14 @@ import numpy as np
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from segfuse.plugin.studio import display  # noqa: E402
-from segfuse.plugin.studio.engine import ViewerEngine  # noqa: E402
-
 from segfuse.io.images import read_pixels, write_pixels  # noqa: E402
 from segfuse.io.movie import MovieReader  # noqa: E402
 from segfuse.ops.grabcut import portrait_trimap, segment  # noqa: E402
 from segfuse.paper_graph import FixOptions, paper_graph  # noqa: E402
+from segfuse.plugin.studio import display  # noqa: E402
+from segfuse.plugin.studio.engine import ViewerEngine  # noqa: E402
+from segfuse.research.sample import GENERATED, REFERENCE  # noqa: E402
 from segfuse.runtime import default_registry  # noqa: E402
-from segfuse.sample import GENERATED, REFERENCE  # noqa: E402
 
 FRAMES, T = 12, 8
 

@@ -19,8 +19,9 @@ import cv2
 import numpy as np
 
 from segfuse.ops.motion import layer_costs, reference_matte_from_motion
-from segfuse.quality.synth import make_clip
-from segfuse.sample import REFERENCE, load_truth
+from segfuse.research.quality.synth import make_clip
+from segfuse.research.sample import REFERENCE, load_truth
+from segfuse.runtime import default_registry
 
 SIZE = 256
 
@@ -55,7 +56,9 @@ def main() -> int:
     reference = u8(clip.reference)
     frames = [u8(clip.generated[t]) for t in (3, 6, 9, 12, 14, 17, 20, 23)]
     costs = layer_costs(reference, frames)
-    matte = reference_matte_from_motion(reference, frames) > 0.5
+    motion = {p.name: p.default for p in default_registry().get("org.segfuse.MotionMatte").params}
+    settings = {k: motion[k] for k in ("evidence", "drag_cut", "edge_depth", "band", "iterations")}
+    matte = reference_matte_from_motion(reference, frames, **settings, preset=motion["flow"]) > 0.5
     overlay = reference.copy()
     overlay[~matte] = (0.35 * overlay[~matte] + [0, 0, 90]).astype(np.uint8)
     outline = cv2.morphologyEx(truth.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0

@@ -15,7 +15,7 @@ import av
 import cv2
 import numpy as np
 
-from segfuse.sample import GENERATED, REFERENCE
+from segfuse.research.sample import GENERATED, REFERENCE
 
 
 def plate(width: int, height: int, seed: int = 0) -> np.ndarray:

@@ -19,12 +19,12 @@ import tempfile
 from pathlib import Path
 
 from segfuse.errors import SegFuseError
-from segfuse.evaluation import ClipInput, evaluate
 from segfuse.io.frames import MOVIE_EXTENSIONS, scan_frames
 from segfuse.paper_graph import FixOptions, paper_graph
-from segfuse.report import table, write_report
+from segfuse.research.evaluation import ClipInput, evaluate
+from segfuse.research.report import table, write_report
+from segfuse.research.sample import GENERATED, REFERENCE
 from segfuse.runtime import bind, render_graph
-from segfuse.sample import GENERATED, REFERENCE
 
 
 def sample_clips(work: Path) -> list[ClipInput]:

@@ -27,9 +27,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality_real import MASKS, TUNING, load_portraits  # noqa: E402
 
-from segfuse.quality.runner import run_preset, run_recipe  # noqa: E402
-from segfuse.quality.score import Scores, score_clip  # noqa: E402
-from segfuse.quality.synth import DEFECTS, Clip, make_clip  # noqa: E402
+from segfuse.research.quality.runner import run_preset, run_recipe  # noqa: E402
+from segfuse.research.quality.synth import DEFECTS, Clip, make_clip  # noqa: E402
+from segfuse.research.scoring import Scores, score_clip  # noqa: E402
 
 ROWS = ("raw", "paper recipe", "segfuse best", "best, centred priors")
 CENTRED = {"framing": "centred"}  # round 2's best: priors fixed to a centred crop, the whole frame worked on

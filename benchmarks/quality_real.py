@@ -15,9 +15,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from segfuse.quality.runner import Repair, run_preset, run_recipe
-from segfuse.quality.score import Scores, score_clip
-from segfuse.quality.synth import DEFECTS, make_clip
+from segfuse.research.quality.runner import Repair, run_preset, run_recipe
+from segfuse.research.quality.synth import DEFECTS, make_clip
+from segfuse.research.scoring import Scores, score_clip
 
 MASKS = Path(__file__).resolve().parent / "data" / "vox_masks"
 TUNING = ("vox_01", "vox_05", "vox_09")  # the portraits defaults were chosen on

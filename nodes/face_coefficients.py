@@ -12,14 +12,15 @@ import sys
 import threading
 from pathlib import Path
 
-import numpy as np
-
 from segfuse import color
 from segfuse.errors import NodeError
-from segfuse.io import FrameRange, open_source
+from segfuse.io.frames import FrameRange
+from segfuse.lazy import lazy_module
 from segfuse.models.weights import find_weights
 from segfuse.ops.coefficients import MODES, PIRENDER_COLUMNS
 from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, ClipSpec, Double, FilePath, Image, node
+
+np = lazy_module("numpy")  # numpy loads on first use: listing nodes does not need it
 
 
 def _analysis():
@@ -95,6 +96,8 @@ class FaceCoefficients:
         """The driving clip's frame range and rate (its file opened once per path)."""
         with self._lock:
             if path not in self._driving:
+                from segfuse.io.sources import open_source  # OpenImageIO and PyAV: when a clip opens
+
                 source = open_source(path)
                 if source.frames is None:
                     raise NodeError(f"param 'driving': {path} is a still image; give a movie or a sequence")

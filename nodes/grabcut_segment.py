@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import cv2
-
 from segfuse.errors import NodeError
+from segfuse.lazy import lazy_module
+from segfuse.models.framing import locate_for
 from segfuse.ops.grabcut import portrait_trimap, segment, trimap_from_border, trimap_from_hint, trimap_from_rect
-from segfuse.ops.head_track import is_centred_crop, locate_for
+from segfuse.ops.head_track import is_centred_crop
 from segfuse.ops.strokes import apply_strokes
-from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, Image, Int, Rect, alpha_image, node
-from segfuse.runtime.params import Strokes
+from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, Image, Int, Rect, Strokes, alpha_image, node
+
+cv2 = lazy_module("cv2")  # OpenCV loads on first use: listing nodes does not need it
 
 
 @node(id="org.segfuse.GrabCutSegment", version=(1, 1), label="GrabCut Segment", group="SegFuse",

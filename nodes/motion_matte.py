@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
-
 from segfuse.analysis.shot import section_image
-from segfuse.ops.head_track import is_centred_crop, locate_for, notice
+from segfuse.lazy import lazy_module
+from segfuse.models.framing import locate_for
+from segfuse.ops.head_track import is_centred_crop, notice
 from segfuse.ops.motion import FLOW_PRESETS, reference_matte_from_motion, reference_matte_in_roi
 from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, FilePath, Image, Int, alpha_image, node
+
+cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
+np = lazy_module("numpy")
 
 
 def sample_times(frames, samples: int) -> list[int]:

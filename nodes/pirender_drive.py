@@ -8,12 +8,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from segfuse import color
 from segfuse.errors import InputError, NodeError
 from segfuse.io import FrameRange
+from segfuse.lazy import lazy_module
 from segfuse.models.driving import (
     RADIUS,
     driving_windows,
@@ -21,9 +19,12 @@ from segfuse.models.driving import (
     load_coefficients,
     select_semantics,
 )
+from segfuse.models.framing import locate
 from segfuse.models.weights import find_weights
-from segfuse.ops.head_track import locate
 from segfuse.runtime import RGB, RGBA, Alpha, Bool, Choice, Clip, FilePath, Image, String, node
+
+cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
+np = lazy_module("numpy")
 
 
 def parse_crop(text: str) -> tuple[float, float, float] | None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from segfuse import color
 from segfuse.errors import NodeError
-from segfuse.io import FrameRange, FrameSource, open_source
-from segfuse.io.images import code_values
+from segfuse.io.formats import code_values
+from segfuse.io.frames import FrameRange
+from segfuse.lazy import lazy_module
 from segfuse.runtime import (
     RGB,
     RGBA,
@@ -23,6 +23,11 @@ from segfuse.runtime import (
     String,
     node,
 )
+
+np = lazy_module("numpy")  # numpy loads on first use: listing nodes does not need it
+
+if TYPE_CHECKING:
+    from segfuse.io.sources import FrameSource
 
 CHANNEL_MODES = ("auto", "rgb", "rgba", "alpha")
 
@@ -54,6 +59,8 @@ class Read:
             if self._key != key:
                 if not p.path:
                     raise NodeError("param 'path' is empty")
+                from segfuse.io.sources import open_source  # OpenImageIO and PyAV: when a file opens
+
                 wanted = FrameRange.parse(p.frames) if p.frames.strip() else None
                 self._source, self._key = open_source(p.path, wanted), key
             return self._source

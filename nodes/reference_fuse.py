@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
-
 from segfuse import color
 from segfuse.errors import NodeError
 from segfuse.image import clip_box, same_pixels
+from segfuse.lazy import lazy_module
 from segfuse.ops.fuse import bounding_box, fuse, fusion_mask, match_colour
 from segfuse.runtime import (
     RGB,
@@ -25,6 +23,9 @@ from segfuse.runtime import (
     alpha_image,
     node,
 )
+
+cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
+np = lazy_module("numpy")
 
 
 @node(id="org.segfuse.ReferenceFuse", version=(1, 2), label="Reference Fuse", group="SegFuse",

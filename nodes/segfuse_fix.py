@@ -13,27 +13,32 @@ person who moved: kept for comparison)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import threading
 import weakref
 from collections import OrderedDict
 
-import cv2
-from segfuse.nodes.grabcut_segment import GrabCutSegment
-from segfuse.nodes.modnet_matte import MODNetMatte
-from segfuse.nodes.motion_matte import MotionMatte, sample_times
-from segfuse.nodes.read import Read
-from segfuse.nodes.reference_fuse import ReferenceFuse
-from segfuse.nodes.temporal_median import TemporalMedian
-from segfuse.nodes.track_matte import TrackMatte
-
-from segfuse.analysis.shot import section_image
+from segfuse import pipeline
 from segfuse.image import Image
 from segfuse.io.frames import FrameRange
-from segfuse.paper_graph import BEST_FEATHER, BEST_PROTECT
-from segfuse.runtime import RGB, RGBA, Choice, Clip, ClipFrames, FilePath, Int, node
-from segfuse.runtime.params import ParamValues
+from segfuse.lazy import lazy_module
+from segfuse.runtime import (
+    RGB,
+    RGBA,
+    Choice,
+    Clip,
+    ClipFrames,
+    FilePath,
+    NodeDescriptor,
+    Param,
+    ParamValues,
+    discover,
+    node,
+)
+
+cv2 = lazy_module("cv2")  # OpenCV loads on first use: listing nodes does not need it
 
 MEMO_SIZE = 32
 LEARN_MAX = 48  # frames kept to learn the reference's matte from, in hosts that hand one frame at a time
@@ -42,10 +47,24 @@ TELL_LEARNING = ("learning the reference's person matte from the frames rendered
                  "get a rougher matte); for the command line's result on every frame run 'segfuse analyse "
                  "--generated CLIP --reference REF -o shot.analysis.npz' and set 'analysis' to that file")
 
+# the built-in nodes Fix is made of, by id (a registry of its own: Fix may be imported while the
+# process-wide registry is still being discovered)
+_BUILTIN = discover(extra_paths=[])
+_INNER: dict[str, NodeDescriptor] = {
+    node_type: _BUILTIN.get(node_type) for node_type in (pipeline.READ, *pipeline.node_types(pipeline.FIX_RECIPES))}
+CLASSIC_SEGMENTERS = tuple(s for s in pipeline.SEGMENTERS if ("classic", s) in pipeline.MATTES)
+
 
 def _params(node_cls, **values) -> ParamValues:
+    """A node's params: its descriptor's defaults, with ``values`` set."""
     defaults = {p.name: p.default for p in node_cls.descriptor.params}
     return ParamValues({**defaults, **values})
+
+
+def _mirror(name: str, help: str) -> Param:
+    """Fix's param ``name``: a copy of the inner param it sets (default, range, choices: the inner node's)."""
+    node_type, param = pipeline.FIX_PARAMS[name][0]
+    return dataclasses.replace(_INNER[node_type].param(param), name=name, label="", help=help)
 
 
 @node(id="org.segfuse.Fix", version=(2, 0), label="SegFuse Fix", group="SegFuse",
@@ -57,29 +76,33 @@ def _params(node_cls, **values) -> ParamValues:
            "rendered so far. recipe 'classic' is SegFuse 0.1's per-frame GrabCut (it pastes the still "
            "reference over a person who moved).")
 class Fix:
+    """The preset's graph (``segfuse.pipeline``) evaluated inside one node: its whole-clip step (the
+    reference's matte) learnt as the host allows, per-frame steps memoised on their inputs' pixels
+    (hosts render frame after frame, and each frame is in ``window`` renders), the temporal step over
+    the window the host handed."""
+
     clips = (Clip("Source", components=(RGB, RGBA), temporal=True, help="the generated clip to repair"),)
     params = (
         FilePath("reference", default="", help="the reference portrait (the clean background)"),
         FilePath("analysis", default="", help="the shot's analysis file (segfuse analyse): the reference's "
                                               "matte learnt from the whole clip (recipe best)"),
-        Choice("recipe", options=("best", "classic"), default="best",
+        Choice("recipe", options=pipeline.FIX_RECIPES, default=pipeline.FIX_RECIPES[0],
                help="best: segfuse fix's default graph; classic: SegFuse 0.1's per-frame GrabCut (worse on "
                     "a moving person, kept for comparison)"),
-        Choice("segmenter", options=("grabcut", "modnet", "hybrid"), default="grabcut", help="recipe classic"),
-        Int("window", default=5, min=1, max=31, odd=True, help="temporal median window (paper: 5)"),
-        Int("kernel", default=7, min=1, max=99, odd=True, help="fusion Gaussian kernel (paper: 7)"),
-        Int("iterations", default=3, min=1, max=20, help="GrabCut iterations (recipe classic)"),
-        Int("working_size", default=256, min=0, max=16384,
-            help="GrabCut solve size (long side; 0 = full; recipe classic)"),
-        FilePath("modnet_weights", default="", help="MODNet weights for modnet/hybrid (recipe classic)"),
-        Choice("reference_fit", options=("error", "stretch"), default="error"),
+        Choice("segmenter", options=CLASSIC_SEGMENTERS, default=pipeline.DEFAULT_SEGMENTER["classic"],
+               help="recipe classic"),
+        _mirror("window", "temporal median window (Temporal Median's window)"),
+        _mirror("kernel", "fusion Gaussian kernel (Reference Fuse's kernel)"),
+        _mirror("iterations", "GrabCut iterations (recipe classic)"),
+        _mirror("working_size", "GrabCut solve size (long side; 0 = full; recipe classic)"),
+        _mirror("modnet_weights", "MODNet weights for modnet/hybrid (recipe classic)"),
+        _mirror("reference_fit", "when the reference's size differs from the clip's"),
     )
     output = RGB
 
     def __init__(self) -> None:
-        self.read, self.grabcut, self.modnet = Read(), GrabCutSegment(), MODNetMatte()
-        self.median, self.fuse = TemporalMedian(), ReferenceFuse()
-        self.motion, self.track = MotionMatte(), TrackMatte()
+        self.nodes = {node_type: descriptor.cls() for node_type, descriptor in _INNER.items()}  # one of each type
+        self.read = self.nodes[pipeline.READ]
         self._seen: OrderedDict[int, tuple[bytes, Image]] = OrderedDict()  # frames handed so far (MLT)
         self._seen_key: tuple | None = None
         self.learning = False  # the last render learnt from handed frames: hosts tell the user once
@@ -90,20 +113,53 @@ class Fix:
         self._digests: weakref.WeakKeyDictionary[Image, bytes] = weakref.WeakKeyDictionary()
         self._reference: tuple[tuple, Image] | None = None  # (path, mtime, size) and the image read
 
+    # ---- the recipe --------------------------------------------------------------------------
+
+    @staticmethod
+    def steps(p) -> dict[str, tuple[pipeline.Step, ParamValues]]:
+        """The recipe's steps with their params: the node's defaults, the recipe's own values, and
+        Fix's params set on the inner params they mirror."""
+        steps = pipeline.recipe(p.recipe, None if p.recipe == "best" else p.segmenter)
+        values = {name: p[name] for name in pipeline.FIX_PARAMS}
+        return {step.name: (step, ParamValues({**{q.name: q.default for q in _INNER[step.type].params},
+                                                **pipeline.with_values(step, values, pipeline.FIX_PARAMS)}))
+                for step in steps}
+
+    @staticmethod
+    def _kind(step: pipeline.Step) -> str:
+        """whole-clip (learns from the clip: Motion Matte), temporal (a window: Temporal Median) or frame."""
+        descriptor = _INNER[step.type]
+        if getattr(descriptor.cls, "analysis_section", None):
+            return "whole-clip"
+        return "temporal" if any(c.temporal for c in descriptor.clips) else "frame"
+
+    def _whole_clip_step(self, p) -> tuple[pipeline.Step, ParamValues] | None:
+        return next((entry for entry in self.steps(p).values() if self._kind(entry[0]) == "whole-clip"), None)
+
+    def _window(self, t: int, steps) -> list[int]:
+        """The frames the temporal step reads at ``t``."""
+        step, params = next(entry for entry in steps.values() if self._kind(entry[0]) == "temporal")
+        needed = self.nodes[step.type].frames_needed(t, params)
+        return sorted({s for frames in needed.values() for s in frames})
+
+    # ---- the node's actions --------------------------------------------------------------------
+
     def missing_setting(self, p) -> str | None:
         """Hosts pass frames through until the reference is set (a fresh effect must not fail renders)."""
         return None if p.reference else "set 'reference' to the reference portrait (the clean background)"
 
     def frames_needed(self, t: int, p, ranges=None) -> dict[str, list[int]]:
-        window = list(range(t - p.window + 1, t + 1))
+        window = self._window(t, self.steps(p))
         frames = (ranges or {}).get("Source")
-        if p.recipe == "best" and not p.analysis and frames is not None:  # a host that hands any frame
-            window += sample_times(frames, _motion_params().samples)
+        whole = self._whole_clip_step(p)
+        if whole is not None and not p.analysis and frames is not None:  # a host that hands any frame
+            window += self._samples(whole, frames)
         return {"Source": sorted(set(window))}
 
     def host_notice(self, p) -> str | None:
         """What a host should tell the user once (the bridge posts it through the host)."""
-        return TELL_LEARNING if self.learning and p.recipe == "best" and not p.analysis else None
+        learns = self._whole_clip_step(p) is not None
+        return TELL_LEARNING if self.learning and learns and not p.analysis else None
 
     def region_of_definition(self, inputs, p) -> tuple[int, int]:
         from segfuse.errors import NodeError
@@ -117,8 +173,53 @@ class Fix:
                             f"{source.width}×{source.height} (set reference_fit to stretch)")
         return source.size
 
+    def render(self, t: int, inputs, p) -> Image:
+        steps = self.steps(p)
+        frames = inputs["Source"]
+        reference = self._reference_image(p)
+        window = [s for s in frames.times if s in set(self._window(t, steps))]
+        known: dict[str, Image] = {"reference": reference}
+        for name, (step, params) in steps.items():
+            if self._kind(step) == "whole-clip":
+                known[name] = self._whole_clip(step, params, t, frames, window, reference, p)
+        fused = self._image(pipeline.OUTPUT, t, steps, frames, known, window)
+        return fused if fused.channels == 3 else Image(fused.pixels[:, :, :3].copy(), fused.colorspace)
+
+    # ---- evaluating the steps ------------------------------------------------------------------
+
+    def _image(self, name: str, s: int, steps, frames: ClipFrames, known: dict[str, Image],
+               window: list[int]) -> Image:
+        """Step ``name``'s image at frame ``s``."""
+        if name == "generated":
+            return frames.frame(s)
+        if name in known:
+            return known[name]
+        step, params = steps[name]
+        instance = self.nodes[step.type]
+        if self._kind(step) == "temporal":
+            # newest first: host render threads on t and t+1 each compute their own frame's inputs at
+            # once instead of waiting for the other's (in time order, melt's N threads ran one at a time)
+            clips = {clip: {u: self._image(source, u, steps, frames, known, window) for u in reversed(window)}
+                     for clip, source in step.inputs.items()}
+            return instance.render(s, {clip: ClipFrames(clip, None, s, images) for clip, images in clips.items()},
+                                   params)
+        images = {clip: self._image(source, s, steps, frames, known, window) for clip, source in step.inputs.items()}
+        if name == pipeline.OUTPUT:  # the frame itself: rendered once per render, not kept
+            return instance.render(s, {clip: ClipFrames(clip, None, s, {s: image}) for clip, image in images.items()},
+                                   params)
+        digest = hashlib.blake2b(repr((step.type, sorted(params.as_dict().items()))).encode(), digest_size=16)
+        for clip in sorted(images):
+            digest.update(clip.encode())
+            digest.update(self._pixels_digest(images[clip]))
+
+        def compute() -> Image:
+            return instance.render(0, {clip: ClipFrames(clip, None, 0, {0: image}) for clip, image in images.items()},
+                                   params)
+
+        return self._memoised(digest.digest(), compute)
+
     def _read_params(self, p) -> ParamValues:
-        return _params(Read, path=p.reference)
+        return _params(self.read, path=p.reference)
 
     def _memoised(self, key: bytes, compute) -> Image:
         """The memo's image for ``key``, computed once even when several host threads (melt's render
@@ -170,108 +271,53 @@ class Fix:
             self._reference = (key, image)
         return image
 
-    def _matte(self, image: Image, hint: Image | None, p, init: str) -> Image:
-        """The segmenter's matte of one image (memoised on its pixels and the settings)."""
-        digest = hashlib.blake2b(self._pixels_digest(image), digest_size=16)
-        digest.update(repr((init, p.segmenter, p.iterations, p.working_size, p.modnet_weights)).encode())
-        if hint is not None:
-            digest.update(self._pixels_digest(hint))
+    # ---- the whole-clip step (recipe best: the reference's matte learnt from the clip's motion) ----
 
-        def compute() -> Image:
-            source = {"Source": ClipFrames("Source", None, 0, {0: image})}
-            solve = {"iterations": p.iterations, "working_size": p.working_size}
-            if p.segmenter != "grabcut":
-                modnet_matte = self.modnet.render(0, source, _params(MODNetMatte, weights=p.modnet_weights))
-                if p.segmenter == "modnet":
-                    return modnet_matte
-                hint_image, mode = modnet_matte, "hint"
-            else:
-                hint_image, mode = hint, init
-            inputs = dict(source)
-            if hint_image is not None:
-                inputs["Hint"] = ClipFrames("Hint", None, 0, {0: hint_image})
-            return self.grabcut.render(0, inputs, _params(GrabCutSegment, init=mode, **solve))
+    def _samples(self, whole: tuple[pipeline.Step, ParamValues], frames: FrameRange) -> list[int]:
+        """The frames the whole-clip step reads from a clip of ``frames``."""
+        step, params = whole
+        moving = next(clip for clip, source in step.inputs.items() if source == "generated")
+        return list(self.nodes[step.type].frames_needed(0, params, ranges={moving: frames})[moving])
 
-        return self._memoised(digest.digest(), compute)
-
-    def render(self, t: int, inputs, p) -> Image:
-        if p.recipe == "best":
-            return self._render_best(t, inputs, p)
-        reference = self._reference_image(p)
-        reference_matte = self._matte(reference, None, p, "portrait")
-        frames = inputs["Source"]
-        # newest first: host render threads on t and t+1 each segment their own frame at once instead of
-        # waiting for the other's matte (in time order, melt's N threads ran one GrabCut at a time)
-        mattes = {s: self._matte(frames.frame(s), reference_matte, p, "hint") for s in reversed(frames.times)}
-        median = self.median.render(t, {"Source": ClipFrames("Source", None, t, mattes)},
-                                    _params(TemporalMedian, window=p.window))
-        fuse_inputs = {
-            "Generated": ClipFrames("Generated", None, t, {t: frames.frame(t)}),
-            "Reference": ClipFrames("Reference", None, t, {t: reference}),
-            "GeneratedMatte": ClipFrames("GeneratedMatte", None, t, {t: median}),
-            "ReferenceMatte": ClipFrames("ReferenceMatte", None, t, {t: reference_matte}),
-        }
-        fused = self.fuse.render(t, fuse_inputs, _params(ReferenceFuse, kernel=p.kernel, reference_fit=p.reference_fit))
-        return fused if fused.channels == 3 else Image(fused.pixels[:, :, :3].copy(), fused.colorspace)
-
-    # ---- recipe best ---------------------------------------------------------------------------
-
-    def _render_best(self, t: int, inputs, p) -> Image:
-        reference = self._reference_image(p)
-        frames = inputs["Source"]
-        window = [s for s in frames.times if t - p.window < s <= t]
-        reference_matte = self._best_reference_matte(t, frames, window, reference, p)
-        matte_digest = self._pixels_digest(reference_matte)
-        tracked = {s: self._tracked(frames.frame(s), reference, reference_matte, matte_digest)
-                   for s in reversed(window)}
-        median = self.median.render(t, {"Source": ClipFrames("Source", None, t, tracked)},
-                                    _params(TemporalMedian, window=p.window, hold_current=True))
-        fuse_inputs = {
-            "Generated": ClipFrames("Generated", None, t, {t: frames.frame(t)}),
-            "Reference": ClipFrames("Reference", None, t, {t: reference}),
-            "GeneratedMatte": ClipFrames("GeneratedMatte", None, t, {t: median}),
-            "ReferenceMatte": ClipFrames("ReferenceMatte", None, t, {t: reference_matte}),
-        }
-        fused = self.fuse.render(t, fuse_inputs, _params(ReferenceFuse, kernel=p.kernel, reference_fit=p.reference_fit,
-                                                         protect=BEST_PROTECT, feather=BEST_FEATHER))
-        return fused if fused.channels == 3 else Image(fused.pixels[:, :, :3].copy(), fused.colorspace)
-
-    def _best_reference_matte(self, t: int, frames: ClipFrames, window: list[int], reference: Image, p) -> Image:
+    def _whole_clip(self, step: pipeline.Step, params: ParamValues, t: int, frames: ClipFrames, window: list[int],
+                    reference: Image, p) -> Image:
         """From the analysis file; else from frames spread over the clip (hosts that hand them);
         else learnt from the frames handed so far."""
-        motion = _motion_params()
         if p.analysis:
             self.learning = False
-            return section_image(p.analysis, MotionMatte.analysis_section, MotionMatte.descriptor.id, motion,
-                                 {"Reference": reference}, reference.size)
+            stills = {clip: ClipFrames(clip, None, 0, {0: reference})
+                      for clip, source in step.inputs.items() if source == "reference"}
+            return self.nodes[step.type].render(0, stills, ParamValues({**params.as_dict(), "analysis": p.analysis}))
         spec = frames.spec
-        picks = sample_times(spec.frames, motion.samples) if spec is not None and spec.frames is not None else []
+        picks = self._samples((step, params), spec.frames) if spec is not None and spec.frames is not None else []
         if picks and all(s in frames.times for s in picks):  # the host handed frames spread over the clip
             self.learning = False
-            return self._motion_matte(reference, {s: frames.frame(s) for s in picks}, motion)
+            return self._learn(step, params, reference, {s: frames.frame(s) for s in picks})
         self.learning = True
-        return self._learnt_matte(t, frames, window, reference, motion, p)
+        return self._learnt_matte(t, frames, window, reference, (step, params), p)
 
-    def _motion_matte(self, reference: Image, chosen: dict[int, Image], motion: ParamValues) -> Image:
-        digest = hashlib.blake2b(b"motion", digest_size=16)
+    def _learn(self, step: pipeline.Step, params: ParamValues, reference: Image, chosen: dict[int, Image]) -> Image:
+        digest = hashlib.blake2b(b"whole-clip", digest_size=16)
+        digest.update(repr((step.type, sorted(params.as_dict().items()))).encode())
         digest.update(self._pixels_digest(reference))
         for s in sorted(chosen):
             digest.update(self._pixels_digest(chosen[s]))
 
         def compute() -> Image:
-            inputs = {"Reference": ClipFrames("Reference", None, 0, {0: reference}),
-                      "Moving": ClipFrames("Moving", None, 0, chosen)}
-            return self.motion.render(0, inputs, motion)
+            inputs = {clip: ClipFrames(clip, None, 0, {0: reference} if source == "reference" else chosen)
+                      for clip, source in step.inputs.items()}
+            return self.nodes[step.type].render(0, inputs, params)
 
         return self._memoised(digest.digest(), compute)
 
-    def _learnt_matte(self, t: int, frames: ClipFrames, window: list[int], reference: Image, motion: ParamValues,
-                      p) -> Image:
-        """Motion Matte over the frames handed so far. Frame t uses the matte learnt from the first k
-        frames of the stream (k: the largest step of LEARN_AT, then every LEARN_MAX frames, that t has
-        reached), sampled as Motion Matte samples a clip of k frames: the same frames whatever the
+    def _learnt_matte(self, t: int, frames: ClipFrames, window: list[int], reference: Image,
+                      whole: tuple[pipeline.Step, ParamValues], p) -> Image:
+        """The whole-clip step over the frames handed so far. Frame t uses the matte learnt from the
+        first k frames of the stream (k: the largest step of LEARN_AT, then every LEARN_MAX frames, that
+        t has reached), sampled as the step samples a clip of k frames: the same frames whatever the
         render threads' timing, and learnt once per step. A frame handed again with other pixels (the
         clip changed) starts the learning over; only frames later steps can pick are kept."""
+        step, params = whole
         key = (p.reference, reference.size)
         handed_now = {s: (self._pixels_digest(frames.frame(s)), frames.frame(s)) for s in window}
         with self._lock:
@@ -283,34 +329,22 @@ class Fix:
                 if held is not None and held[0] != digest:  # the clip changed: learn again from scratch
                     self._seen.clear()
                 if s not in self._seen:
-                    self._seen[s] = (digest, _small(image, _motion_params().working_size))
+                    self._seen[s] = (digest, _small(image, params.working_size))
             first = min(self._seen)
-            step = _learn_step_reached(t - first + 1)
+            count = _learn_step_reached(t - first + 1)
             if len(self._seen) > LEARN_MAX:  # keep what this step and the next two can pick
-                later = _learn_step(step)
-                keep = {*window, *(s for k in (step, later, _learn_step(later)) for s in _picks(first, k, motion))}
+                later = _learn_step(count)
+                keep = {*window, *(s for k in (count, later, _learn_step(later))
+                                   for s in self._samples(whole, _first(first, k)))}
                 for s in [s for s in self._seen if s not in keep]:
                     del self._seen[s]
             seen = {s: held[1] for s, held in self._seen.items()}
         chosen = {}
-        for target in _picks(first, step, motion):  # a time never handed (a jump): the nearest earlier one
+        for target in self._samples(whole, _first(first, count)):  # a time never handed (a jump): the nearest earlier
             held = max((s for s in seen if s <= target), default=None)
             if held is not None:
                 chosen[held] = seen[held]
-        return self._motion_matte(reference, chosen, motion)
-
-    def _tracked(self, frame: Image, reference: Image, reference_matte: Image, matte_digest: bytes) -> Image:
-        digest = hashlib.blake2b(b"track", digest_size=16)
-        digest.update(self._pixels_digest(frame))
-        digest.update(matte_digest)
-
-        def compute() -> Image:
-            inputs = {"Source": ClipFrames("Source", None, 0, {0: frame}),
-                      "Reference": ClipFrames("Reference", None, 0, {0: reference}),
-                      "ReferenceMatte": ClipFrames("ReferenceMatte", None, 0, {0: reference_matte})}
-            return self.track.render(0, inputs, _params(TrackMatte))
-
-        return self._memoised(digest.digest(), compute)
+        return self._learn(step, params, reference, chosen)
 
 
 def _small(image: Image, working_size: int) -> Image:
@@ -336,11 +370,6 @@ def _learn_step_reached(count: int) -> int:
     return max([n for n in LEARN_AT if n <= count], default=1)
 
 
-def _picks(first: int, count: int, motion: ParamValues) -> list[int]:
-    """The frames Motion Matte samples from a clip of ``count`` frames starting at ``first``."""
-    return sample_times(FrameRange(first, first + count - 1), motion.samples)
-
-
-def _motion_params() -> ParamValues:
-    """Motion Matte's defaults: the matte 'segfuse fix' learns (and the one an analysis file must hold)."""
-    return _params(MotionMatte)
+def _first(first: int, count: int) -> FrameRange:
+    """The first ``count`` frames of a stream starting at ``first``."""
+    return FrameRange(first, first + count - 1)

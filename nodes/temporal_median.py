@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
-
+from segfuse.lazy import lazy_module
 from segfuse.ops.temporal import median_stack
 from segfuse.runtime import RGB, RGBA, Alpha, Bool, Box, Choice, Clip, Image, Int, node
+
+np = lazy_module("numpy")  # numpy loads on first use: listing nodes does not need it
 
 
 def window_roi(frames: list[Image]) -> Box | None:

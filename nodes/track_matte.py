@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 
-import cv2
-import numpy as np
+from segfuse.lazy import lazy_module
+from segfuse.models.framing import locate_for
 from segfuse.nodes.motion_matte import at_working_size
-
-from segfuse.ops.head_track import PortraitBox, is_centred_crop, locate_for, notice
+from segfuse.ops.head_track import PortraitBox, is_centred_crop, notice
 from segfuse.ops.motion import FLOW_PRESETS, track_matte, track_matte_in_roi
 from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, Image, Int, alpha_image, node
+
+cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
+np = lazy_module("numpy")
 
 
 @node(id="org.segfuse.TrackMatte", version=(1, 2), label="Track Matte", group="SegFuse",

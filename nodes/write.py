@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
 from segfuse import color
-from segfuse.io import FrameRange, FrameSink, open_sink
-from segfuse.io.frames import is_movie
-from segfuse.io.images import BIT_DEPTHS
-from segfuse.io.movie import X264_PRESETS
+from segfuse.io.formats import BIT_DEPTHS, X264_PRESETS
+from segfuse.io.frames import FrameRange, is_movie
+from segfuse.lazy import lazy_module
 from segfuse.runtime import (
     RGB,
     RGBA,
@@ -23,6 +22,11 @@ from segfuse.runtime import (
     String,
     node,
 )
+
+np = lazy_module("numpy")  # numpy loads on first use: listing nodes does not need it
+
+if TYPE_CHECKING:
+    from segfuse.io.sinks import FrameSink
 
 
 @node(id="org.segfuse.Write", version=(1, 1), label="Write", group="SegFuse/IO",
@@ -51,6 +55,8 @@ class Write:
 
     def open_sink(self, spec: ClipSpec, frames: FrameRange, p) -> ColorManagedSink:
         fps = p.fps or spec.fps or 25.0
+        from segfuse.io.sinks import open_sink  # OpenImageIO and PyAV: when a file is written
+
         sink = open_sink(p.path, spec.width, spec.height, len(frames), fps=fps, crf=p.crf, preset=p.preset,
                          bit_depth=p.bit_depth, compression=p.compression)
         return ColorManagedSink(sink, self._target_space(p))

@@ -76,14 +76,14 @@ def modnet_checkpoint(formula_modnet, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def small_sample(tmp_path_factory) -> tuple[Path, Path]:
-    """The built-in sample (``segfuse.sample``) shrunk to 128×128: its first 12 frames as a PNG
+    """The built-in sample (``segfuse.research.sample``) shrunk to 128×128: its first 12 frames as a PNG
     sequence and its reference. Whole-graph behaviour (frame independence, parallel renders) does
     not depend on size, and a sixteenth of the pixels keeps the suite fast."""
     import cv2
 
     from segfuse.io.images import read_pixels, write_pixels
     from segfuse.io.movie import MovieReader
-    from segfuse.sample import GENERATED, REFERENCE
+    from segfuse.research.sample import GENERATED, REFERENCE
 
     folder = tmp_path_factory.mktemp("small_sample")
     reader = MovieReader(GENERATED)

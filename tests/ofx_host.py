@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from segfuse.plugin.ofx import api
 
 OK, FAILED, UNKNOWN, UNSUPPORTED, BAD_INDEX, DEFAULT = 0, 1, 3, 5, 10, 14

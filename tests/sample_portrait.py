@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from segfuse.sample import REFERENCE, load_truth
+from segfuse.research.sample import REFERENCE, load_truth
 
 SIZE = 128
 
@@ -22,3 +22,22 @@ def sample_portrait(size: int = SIZE) -> tuple[np.ndarray, np.ndarray]:
 def u8(rgb: np.ndarray) -> np.ndarray:
     """Float sRGB in [0, 1] as 8-bit code values (rounded)."""
     return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def node_defaults(node_id: str) -> dict:
+    """A node's param defaults (the ops take the pipeline's settings from the nodes; they state none)."""
+    from segfuse.runtime import default_registry
+
+    return {p.name: p.default for p in default_registry().get(node_id).params}
+
+
+def motion_settings() -> dict:
+    """Motion Matte's defaults as ``reference_matte_from_motion``'s settings."""
+    d = node_defaults("org.segfuse.MotionMatte")
+    return {"evidence": d["evidence"], "drag_cut": d["drag_cut"], "edge_depth": d["edge_depth"], "band": d["band"],
+            "iterations": d["iterations"], "preset": d["flow"]}
+
+
+def track_flow() -> str:
+    """Track Matte's default optical-flow preset."""
+    return node_defaults("org.segfuse.TrackMatte")["flow"]

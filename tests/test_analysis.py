@@ -19,8 +19,8 @@ from segfuse.io.frames import FrameRange
 from segfuse.io.images import write_pixels
 from segfuse.io.movie import MovieReader
 from segfuse.paper_graph import FixOptions, paper_graph
+from segfuse.research.sample import GENERATED, REFERENCE
 from segfuse.runtime import Evaluator, bind, load_graph, save_graph
-from segfuse.sample import GENERATED, REFERENCE
 
 SIZE, FRAMES = 96, 48  # the sample's 48 frames, small: a farm's default chunking splits 48 frames
 
@@ -184,7 +184,6 @@ def test_chunks_plan_on_the_analysis_and_split_the_best_graph(tiny, analysed, tm
 def test_the_fix_filter_reads_the_same_analysis_as_the_graph(analysed):
     """SegFuse Fix (what single-frame hosts run) with 'analysis' set gives the graph's pixels."""
     from segfuse.nodes.segfuse_fix import Fix, _params
-
     from segfuse.runtime import ClipFrames
 
     path, analysis = analysed
@@ -201,7 +200,6 @@ def test_the_fix_filter_reads_the_same_analysis_as_the_graph(analysed):
 
 def test_fix_without_an_analysis_learns_from_the_frames_handed_so_far_and_says_so(analysed):
     from segfuse.nodes.segfuse_fix import LEARN_AT, Fix, _params
-
     from segfuse.runtime import ClipFrames
 
     path, _ = analysed
@@ -209,8 +207,9 @@ def test_fix_without_an_analysis_learns_from_the_frames_handed_so_far_and_says_s
     fix = Fix()
     p = _params(Fix, reference=graph.graph.nodes["reference"].params.path)
     learnt = []
-    original = fix.motion.render
-    fix.motion.render = lambda t, inputs, q: learnt.append(len(inputs["Moving"].times)) or original(t, inputs, q)
+    motion = fix.nodes["org.segfuse.MotionMatte"]
+    original = motion.render
+    motion.render = lambda t, inputs, q: learnt.append(len(inputs["Moving"].times)) or original(t, inputs, q)
     handed = {}
     for t in range(12):
         handed[t] = graph.render("generated", t)

@@ -17,11 +17,11 @@ import OpenImageIO as oiio
 import pytest
 
 from segfuse.cli import main
-from segfuse.demo import GRAPH_NAME, LABEL_HEIGHT
 from segfuse.io.frames import frame_path
 from segfuse.io.images import read_pixels, write_pixels
 from segfuse.io.movie import MovieReader, MovieWriter
-from segfuse.sample import GENERATED, REFERENCE
+from segfuse.research.demo import GRAPH_NAME, LABEL_HEIGHT
+from segfuse.research.sample import GENERATED, REFERENCE
 
 from .conftest import TEST_NODES
 
@@ -255,7 +255,7 @@ def test_demo_writes_outputs_and_improves_the_background(tmp_path):
     for panel in range(4):  # each panel has a label: light text on its dark band
         band = side_by_side[:LABEL_HEIGHT, panel * 512:(panel + 1) * 512]
         assert band.max() > 0.8 and np.median(band) < 0.2
-    from segfuse.sample import load_truth
+    from segfuse.research.sample import load_truth
 
     matte = side_by_side[LABEL_HEIGHT:, 3 * 512:, 0]  # the matte panel: white = person, as compositors read it
     person = load_truth().generated[24]

@@ -13,19 +13,31 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from segfuse.plugin.comfyui import execute, schema, tensors
-from segfuse.plugin.comfyui.execute import NodeRunner
-from segfuse.plugin.comfyui.install import PACK, install_pack
 
 from segfuse import cli, color
 from segfuse.errors import NodeError, SegFuseError
 from segfuse.io import open_source
 from segfuse.models import weights
 from segfuse.paper_graph import FixOptions, paper_graph
-from segfuse.runtime import Evaluator, FrameRange, bind, default_registry
+from segfuse.plugin.comfyui import execute, schema, tensors
+from segfuse.plugin.comfyui.execute import NodeRunner
+from segfuse.plugin.comfyui.install import PACK, install_pack
+from segfuse.research.sample import GENERATED, REFERENCE
+from segfuse.runtime import (
+    Bool,
+    Choice,
+    Double,
+    Evaluator,
+    FilePath,
+    FrameRange,
+    Int,
+    String,
+    Strokes,
+    Vector,
+    bind,
+    default_registry,
+)
 from segfuse.runtime.clips import Alpha, Components
-from segfuse.runtime.params import Bool, Choice, Double, FilePath, Int, String, Strokes, _Vector
-from segfuse.sample import GENERATED, REFERENCE
 from tests.comfy_workflow import API_EXAMPLE, UI_EXAMPLE, api_prompt, differences, widget_values
 
 FRAMES = 6
@@ -67,7 +79,7 @@ def test_schema_maps_every_clip_and_param(descriptor):
             assert 0 < spec.step <= 0.01
         elif isinstance(param, Choice):
             assert (spec.type, spec.default, spec.options) == ("COMBO", param.default, param.options)
-        elif isinstance(param, _Vector):
+        elif isinstance(param, Vector):
             assert spec.type == "STRING" and param.coerce(spec.default) == tuple(param.default)
         elif isinstance(param, Strokes):  # the graph file's strokes JSON, in a text box
             assert (spec.type, spec.default, spec.multiline) == ("STRING", "", True) and param.coerce("") == {}
@@ -395,8 +407,8 @@ def test_example_workflow_wires_existing_inputs_with_valid_values():
     descriptors = {schema.node_id(d): d for d in exposed_nodes()}
     workflow = json.loads(API_EXAMPLE.read_text())
     ours = {k: v for k, v in workflow.items() if v["class_type"].startswith("SegFuse_")}
-    assert {v["class_type"] for v in ours.values()} >= {
-        "SegFuse_GrabCutSegment", "SegFuse_TemporalMedian", "SegFuse_ReferenceFuse"}
+    assert {v["class_type"] for v in ours.values()} == {
+        "SegFuse_MotionMatte", "SegFuse_TrackMatte", "SegFuse_TemporalMedian", "SegFuse_ReferenceFuse"}
     for entry in ours.values():
         s, d = schemas[entry["class_type"]], descriptors[entry["class_type"]]
         for name, value in entry["inputs"].items():
@@ -409,6 +421,32 @@ def test_example_workflow_wires_existing_inputs_with_valid_values():
                 d.param(name).coerce(value)
         for clip in d.clips:
             assert clip.optional or clip.name in entry["inputs"]
+
+
+def test_example_workflow_is_the_command_lines_default_graph():
+    """The example builds what `segfuse fix` (preset best) builds: the same SegFuse nodes, wired the
+    same way, every param equal (the API file's widgets, else the node's default). Motion Matte
+    reads the whole clip (Get Video Components), the repair the frames taken from it."""
+    workflow = json.loads(API_EXAMPLE.read_text())
+    cli_graph = paper_graph(FixOptions("gen.mp4", "ref.png", "out.####.png"))
+    ids = {"reference_matte": "5", "generated_matte": "6", "median": "7", "fuse": "8"}
+    sources = {"generated": "3", "reference": "4", **ids}
+    registry = default_registry()
+    for name, key in ids.items():
+        spec, entry = cli_graph.nodes[name], workflow[key]
+        descriptor = registry.get(spec.type)
+        assert entry["class_type"] == schema.node_id(descriptor), (name, entry["class_type"])
+        for param in descriptor.params:
+            if param.name == "analysis":
+                continue  # fix adds its own analysis file; the workflow learns the matte at render time
+            want = param.coerce(spec.params.get(param.name, param.default))
+            got = param.coerce(entry["inputs"].get(param.name, param.default))
+            assert got == want, (name, param.name, got, want)
+        wired = {clip: entry["inputs"][clip][0] for clip in spec.inputs}
+        want = {clip: "2" if clip == "Moving" else sources[source] for clip, source in spec.inputs.items()}
+        assert wired == want, (name, wired, want)
+    assert workflow["2"]["inputs"]["video"] == ["1", 0] and workflow["3"]["inputs"]["image"] == ["2", 0]
+    assert workflow["8"]["inputs"]["GeneratedMatte"] == ["7", 1]  # the median's MASK output
 
 
 def test_file_params_go_through_the_hosts_resolver(tmp_path):

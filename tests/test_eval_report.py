@@ -16,7 +16,7 @@ from segfuse.io.images import write_pixels
 from segfuse.io.movie import MovieReader
 from segfuse.models.backbones import AlexNetFeatures
 from segfuse.models.formula import formula_state_dict
-from segfuse.sample import GENERATED, REFERENCE
+from segfuse.research.sample import GENERATED, REFERENCE
 
 from .test_cli import assert_one_line_error, segfuse
 
@@ -103,8 +103,8 @@ def test_clips_of_other_sizes_lengths_or_none_are_refused(fused, tmp_path):
 def test_plots_are_skipped_with_a_note_without_matplotlib(tmp_path, monkeypatch):
     import builtins
 
-    from segfuse.evaluation import ClipInput, evaluate
-    from segfuse.report import write_report
+    from segfuse.research.evaluation import ClipInput, evaluate
+    from segfuse.research.report import write_report
 
     real_import = builtins.__import__
 

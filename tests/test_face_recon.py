@@ -150,11 +150,10 @@ def test_pirender_reads_expression_angles_translation_and_the_crop_columns():
 def test_pirender_drive_reads_the_coefficients_clip_like_a_coefficient_file(mode):
     """Rows handed to PIRender Drive as Face Coefficients' 260×1 images make the official windows (rows t-13…t+13
     clamped to the clip), the same as the array read from a file."""
-    from segfuse.nodes.pirender_drive import PIRenderDrive
-
     from segfuse.image import Image
     from segfuse.io.frames import FrameRange
     from segfuse.models.driving import driving_windows
+    from segfuse.nodes.pirender_drive import PIRenderDrive
     from segfuse.runtime import Alpha, ClipFrames, ClipSpec
 
     rows = np.random.default_rng(5).normal(size=(20, 260)).astype(np.float32)

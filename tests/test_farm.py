@@ -22,8 +22,8 @@ from segfuse.io.frames import FrameRange, frame_path
 from segfuse.io.images import write_pixels
 from segfuse.io.movie import MovieReader
 from segfuse.paper_graph import FixOptions, paper_graph
+from segfuse.research.sample import GENERATED, REFERENCE
 from segfuse.runtime import bind, load_graph, render_graph, save_graph
-from segfuse.sample import GENERATED, REFERENCE
 
 SIZE = 96  # the sample scaled down: the pipeline is the same, the test is fast
 FRAMES = 10

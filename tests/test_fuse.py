@@ -49,7 +49,7 @@ def test_fusion_mask_and_blend_equal_equations_7_and_8(soft):
 def test_mask_is_one_where_both_are_background_and_zero_deep_inside_the_person():
     gen_alpha = np.zeros((40, 40), np.float32)
     gen_alpha[10:30, 10:30] = 1
-    m = fusion_mask(gen_alpha, np.zeros_like(gen_alpha))
+    m = fusion_mask(gen_alpha, np.zeros_like(gen_alpha), kernel=7)
     assert m[0, 0] == pytest.approx(1.0) and m[20, 20] == pytest.approx(0.0)
     assert 0 < m[10, 20] < 1  # the edge is feathered
 

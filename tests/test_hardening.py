@@ -3,7 +3,7 @@ code, no option is silently ignored. One test (or more) per finding, each run in
 ``segfuse.cli.main`` unless the behaviour under test is the process itself.
 
 Inputs are small and made here: the built-in sample's first frames shrunk to 96×96 (the sample is
-SegFuse's own synthetic clip, ``segfuse.sample``) and a few noise frames.
+SegFuse's own synthetic clip, ``segfuse.research.sample``) and a few noise frames.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from segfuse.io.frames import frame_path
 from segfuse.io.images import read_pixels, write_pixels
 from segfuse.io.movie import MovieReader
 from segfuse.io.safe_write import OutputError, write_bytes_atomic
-from segfuse.sample import GENERATED, REFERENCE
+from segfuse.research.sample import GENERATED, REFERENCE
 
 SIZE = 96
 FRAMES = 6
@@ -414,8 +414,8 @@ def test_a_cycle_names_only_the_nodes_on_it(tmp_path, capsys):
 
 
 def test_eval_reports_flicker_change_with_the_readmes_sign_and_the_page_has_headers():
-    from segfuse.evaluation import ClipScores, Evaluation
-    from segfuse.report import _html, table
+    from segfuse.research.evaluation import ClipScores, Evaluation
+    from segfuse.research.report import _html, table
 
     raw = ClipScores("raw", "raw.mp4", [0, 1], {"psnr_bg": [30.0, 30.0], "flicker_bg": [0.0010]})
     fixed = ClipScores("fixed", "fixed.mp4", [0, 1], {"psnr_bg": [33.0, 33.0], "flicker_bg": [0.0005]})
@@ -446,9 +446,8 @@ def test_models_list_columns_line_up(monkeypatch, tmp_path, capsys):
 
 
 def test_the_matte_overlay_of_a_median_is_drawn_over_the_plate(tmp_path):
-    from segfuse.plugin.studio.document import ShotDocument
-
     from segfuse.paper_graph import FixOptions, paper_graph
+    from segfuse.plugin.studio.document import ShotDocument
 
     for preset in ("best", "classic"):
         shot = ShotDocument.from_graphdoc(paper_graph(FixOptions("gen.mp4", "ref.png", "o.mp4", preset=preset),
@@ -479,8 +478,8 @@ def test_ctrl_c_during_a_movie_says_the_partial_movie_was_removed(tiny, tmp_path
 
 
 def test_the_demo_graph_file_is_named_for_the_best_preset():
-    from segfuse.demo import GRAPH_NAME
     from segfuse.paper_graph import FixOptions, paper_graph
+    from segfuse.research.demo import GRAPH_NAME
 
     assert GRAPH_NAME == "best_graph.json"
     description = paper_graph(FixOptions("g.mp4", "r.png", "o.mp4")).description

@@ -16,8 +16,8 @@ from segfuse.models.face_detector import Face
 from segfuse.models.weights import WeightsError, find_weights
 from segfuse.ops import head_track
 from segfuse.ops.head_track import HeadTrack, PortraitBox, motion_box, track_head
-from segfuse.quality.runner import run_preset
-from segfuse.quality.synth import Clip, make_clip
+from segfuse.research.quality.runner import run_preset
+from segfuse.research.quality.synth import Clip, make_clip
 
 from .sample_portrait import sample_portrait
 
@@ -165,8 +165,8 @@ def test_a_shot_with_no_person_passes_through_with_one_message(capfd, monkeypatc
 def test_grabcut_portrait_prior_follows_the_face_off_centre():
     import cv2
 
+    from segfuse.models.framing import locate
     from segfuse.ops.grabcut import BGD, FGD, portrait_trimap, segment
-    from segfuse.ops.head_track import locate
 
     portrait, mask = sample_portrait(128)
     image = cv2.copyMakeBorder(np.round(portrait * 255).astype(np.uint8), 0, 0, 180, 12, cv2.BORDER_REPLICATE)
@@ -189,8 +189,8 @@ def test_grabcut_portrait_prior_follows_the_face_off_centre():
 def test_pirender_face_crop_is_the_portrait_box_inside_the_frame():
     import cv2
 
+    from segfuse.models.framing import locate
     from segfuse.models.pirender_runtime import conform
-    from segfuse.ops.head_track import locate
 
     portrait, _ = sample_portrait(128)
     wide = cv2.copyMakeBorder(np.round(portrait * 255).astype(np.uint8), 40, 0, 150, 30, cv2.BORDER_REPLICATE)
@@ -215,7 +215,7 @@ def test_auto_framing_keeps_the_centred_priors_only_for_a_loose_square_frame_wit
 
 def test_without_the_detector_auto_framing_notes_it_once_and_track_names_the_install(tmp_path, monkeypatch):
     from segfuse.models import face_detector
-    from segfuse.ops.head_track import locate_for
+    from segfuse.models.framing import locate_for
 
     monkeypatch.setenv("SEGFUSE_MODELS", str(tmp_path))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -13,7 +13,7 @@ from segfuse.models.backbones import AlexNetFeatures, VGG16Features
 from segfuse.models.formula import formula_state_dict
 from segfuse.models.lpips import LPIPS
 from segfuse.models.weights import WeightsError
-from segfuse.ops.metrics import flicker, psnr, ssim
+from segfuse.research.scoring import flicker, psnr, ssim
 
 from .conftest import FIXTURES
 

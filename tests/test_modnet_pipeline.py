@@ -11,8 +11,8 @@ from segfuse.io.frames import frame_path
 from segfuse.io.images import read_pixels
 from segfuse.io.movie import MovieReader
 from segfuse.paper_graph import FixOptions, paper_graph
+from segfuse.research.sample import GENERATED, REFERENCE
 from segfuse.runtime import Evaluator, FrameRange, bind
-from segfuse.sample import GENERATED, REFERENCE
 
 from .test_cli import assert_one_line_error, segfuse
 

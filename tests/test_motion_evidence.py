@@ -20,10 +20,10 @@ from segfuse.ops.motion import (
     star_hull,
     track_matte,
 )
-from segfuse.quality.score import scored_region
-from segfuse.quality.synth import Motion, make_clip
+from segfuse.research.quality.synth import Motion, make_clip
+from segfuse.research.scoring import scored_region
 
-from .sample_portrait import SIZE, sample_portrait, u8
+from .sample_portrait import SIZE, motion_settings, sample_portrait, track_flow, u8
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,8 @@ def test_star_hull_fills_an_outline_and_ignores_specks():
 
 def test_reference_matte_from_motion_keeps_the_person_and_cuts_the_dragged_ring(portrait):
     clip = make_clip(*portrait, frames=12, seed=2)  # every defect
-    matte = reference_matte_from_motion(u8(clip.reference), [u8(clip.generated[t]) for t in range(1, 12, 2)])
+    matte = reference_matte_from_motion(u8(clip.reference), [u8(clip.generated[t]) for t in range(1, 12, 2)],
+                                        **motion_settings())
     person = portrait[1] > 0.5
     ours = matte > 0.5
     assert (person & ~ours).sum() / person.sum() < 0.06, "almost none of the person is lost"
@@ -84,7 +85,7 @@ def test_reference_matte_from_motion_keeps_the_person_and_cuts_the_dragged_ring(
 
 
 def test_best_restores_a_known_dragged_region_and_leaves_the_person(portrait):
-    from segfuse.quality.runner import run_preset
+    from segfuse.research.quality.runner import run_preset
 
     clip = make_clip(*portrait, frames=10, seed=5, defects=("drag",))
     best = run_preset(clip, "best")
@@ -141,8 +142,8 @@ def test_hold_moving_keeps_shoulders_the_reference_matte_missed(portrait):
     for t in (3, 5, 7):
         person = clip.truth_alpha[t] >= 0.5
         change = np.abs(clip.generated[t] - clip.reference).mean(axis=2)  # what pasting would do
-        carried = track_matte(u8(clip.generated[t]), u8(clip.reference), missing) > 0.5
-        held = track_matte(u8(clip.generated[t]), u8(clip.reference), missing, hold_moving=0.03) > 0.5
+        carried = track_matte(u8(clip.generated[t]), u8(clip.reference), missing, track_flow()) > 0.5
+        held = track_matte(u8(clip.generated[t]), u8(clip.reference), missing, track_flow(), hold_moving=0.03) > 0.5
         assert carried[person & below_neck].mean() < 0.05, "the carried matte alone loses them"
         damage_before = change[person & below_neck & ~carried].sum()
         damage_after = change[person & below_neck & ~held].sum()

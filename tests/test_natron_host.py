@@ -18,7 +18,7 @@ import pytest
 
 from segfuse.io.frames import frame_path
 from segfuse.io.images import read_pixels, write_pixels
-from segfuse.sample import GENERATED, REFERENCE
+from segfuse.research.sample import GENERATED, REFERENCE
 
 WORK = Path(os.environ["NATRON_WORK"]) if os.environ.get("NATRON_WORK") else None
 pytestmark = pytest.mark.skipif(WORK is None, reason="set NATRON_WORK to a build-natron.sh build to run NatronRenderer")
@@ -47,7 +47,6 @@ def natron_env(plugins: Path, home: Path) -> dict[str, str]:
         if not link.exists():
             link.symlink_to(Path("/usr/lib/python3/dist-packages") / package)
     import segfuse.ocio
-
     from segfuse.models.weights import models_dir
 
     # Natron runs with its own HOME: point it at the user's models folder, so the plugin finds the face
@@ -109,9 +108,8 @@ def setup(tmp_path_factory) -> Natron:
     """The bundle, the sample's frames 1–12 as a PNG sequence, the reference, Natron's env, and the
     error-looking lines Natron prints by itself (headless start-up: no display for OpenGL, no qtpy),
     found by rendering a plain Read → Write with only openfx-io on the plugin path."""
-    from segfuse.plugin.ofx.build import build_bundle
-
     from segfuse.io.sources import open_source
+    from segfuse.plugin.ofx.build import build_bundle
 
     root = tmp_path_factory.mktemp("natron")
     plugins = root / "plugins"

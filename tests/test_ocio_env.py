@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from segfuse.ocio import CONFIG_PATH
 
 from segfuse import color
 from segfuse.cli import main
 from segfuse.errors import ColorError
+from segfuse.ocio import CONFIG_PATH
 
 
 @pytest.fixture(autouse=True)

@@ -9,13 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 import pytest
-from segfuse.plugin.ofx import bridge
-from segfuse.plugin.ofx.build import build_bundle
 
 from segfuse import color
 from segfuse.paper_graph import FixOptions, paper_graph
+from segfuse.plugin.ofx import bridge
+from segfuse.plugin.ofx.build import build_bundle
+from segfuse.research.sample import GENERATED, REFERENCE
 from segfuse.runtime import Evaluator, FrameRange, bind
-from segfuse.sample import GENERATED, REFERENCE
 
 from .ofx_host import OK, ClipSource, Host, PropSet
 
@@ -210,7 +210,6 @@ def test_render_threads_segment_their_own_frames_at_the_same_time(runtime, monke
     import threading
 
     from segfuse.nodes.segfuse_fix import Fix, _params
-
     from segfuse.runtime import ClipFrames
 
     fix = Fix()
@@ -224,14 +223,15 @@ def test_render_threads_segment_their_own_frames_at_the_same_time(runtime, monke
     render(4)  # mattes 0–4 and the reference's are known
     both = threading.Barrier(2, timeout=10)  # the mattes of 5 and 6 must be computed at the same time
     own = {frames[5].pixels.tobytes(): 5, frames[6].pixels.tobytes(): 6}
-    original = fix.grabcut.render
+    grabcut_node = fix.nodes["org.segfuse.GrabCutSegment"]
+    original = grabcut_node.render
 
     def grabcut(t, inputs, params):
         if inputs["Source"].frame(0).pixels.tobytes() in own:
             both.wait()
         return original(t, inputs, params)
 
-    monkeypatch.setattr(fix.grabcut, "render", grabcut)
+    monkeypatch.setattr(grabcut_node, "render", grabcut)
     with ThreadPoolExecutor(2) as pool:
         outputs = list(pool.map(render, (5, 6)))
     for t, out in zip((5, 6), outputs, strict=True):
@@ -351,9 +351,8 @@ def test_history_serves_the_unbroken_run_and_waits_for_a_frame_in_flight():
     import threading
     import time
 
-    from segfuse.plugin.ofx.history import SLACK, History
-
     from segfuse.image import Image
+    from segfuse.plugin.ofx.history import SLACK, History
 
     def frame(v):
         return Image(np.full((2, 2, 1), v, np.float32))

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from segfuse.plugin.ofx.build import build_bundle
 
 from segfuse.paper_graph import FixOptions, paper_graph
+from segfuse.plugin.ofx.build import build_bundle
+from segfuse.research.sample import GENERATED, REFERENCE
 from segfuse.runtime import Evaluator, FrameRange, bind
-from segfuse.sample import GENERATED, REFERENCE
 
 from .ofx_host import DEFAULT, OK, ClipSource, Host, Instance
 

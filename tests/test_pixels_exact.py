@@ -13,9 +13,6 @@ import av
 import cv2
 import numpy as np
 import pytest
-from segfuse.nodes.read import Read
-from segfuse.nodes.reference_fuse import ReferenceFuse
-from segfuse.nodes.write import Write
 
 from segfuse import color
 from segfuse.errors import InputError
@@ -23,10 +20,13 @@ from segfuse.image import Encoded, Image, alpha_image, same_pixels
 from segfuse.io.frames import FrameRange, frame_path
 from segfuse.io.images import read_codes, write_codes
 from segfuse.io.movie import MovieReader, MovieWriter
+from segfuse.nodes.read import Read
+from segfuse.nodes.reference_fuse import ReferenceFuse
+from segfuse.nodes.write import Write
 from segfuse.paper_graph import FixOptions, paper_graph
+from segfuse.research.sample import GENERATED, REFERENCE
 from segfuse.runtime import ClipFrames, bind, render_graph
 from segfuse.runtime.params import ParamValues
-from segfuse.sample import GENERATED, REFERENCE
 
 W, H, CROP, X, Y = 128, 72, 48, 64, 12  # plate size, crop size and where the crop goes
 

@@ -13,13 +13,13 @@ import pytest
 
 from segfuse.ops.fuse import fusion_mask
 from segfuse.ops.motion import dense_flow, reference_matte_from_motion, track_matte, warp_by_flow
-from segfuse.paper_graph import BEST_FEATHER, BEST_PROTECT, FixOptions, paper_graph
-from segfuse.quality.recipe import paper_recipe
-from segfuse.quality.score import reduction, score_clip
-from segfuse.quality.synth import DEFECTS, make_clip
+from segfuse.paper_graph import FixOptions, paper_graph
+from segfuse.research.quality.recipe import paper_recipe
+from segfuse.research.quality.synth import DEFECTS, make_clip
+from segfuse.research.scoring import reduction, score_clip
 from segfuse.runtime import bind, load_graph, save_graph
 
-from .sample_portrait import SIZE, sample_portrait, u8
+from .sample_portrait import SIZE, motion_settings, sample_portrait, track_flow, u8
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_flow_finds_a_known_shift_and_tracking_restores_the_moved_matte(portrait
     inner = cv2.erode((moved_mask > 0.5).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     assert np.median(flow[inner][:, 0]) == pytest.approx(-4, abs=0.5)
     assert np.median(flow[inner][:, 1]) == pytest.approx(3, abs=0.5)
-    tracked = track_matte(moved, u8(rgb), mask)
+    tracked = track_matte(moved, u8(rgb), mask, track_flow())
     iou = ((tracked > 0.5) & (moved_mask > 0.5)).sum() / ((tracked > 0.5) | (moved_mask > 0.5)).sum()
     assert iou > 0.95
     assert np.allclose(warp_by_flow(mask, np.zeros((SIZE, SIZE, 2), np.float32)), mask)
@@ -72,7 +72,7 @@ def test_flow_finds_a_known_shift_and_tracking_restores_the_moved_matte(portrait
 def test_motion_matte_keeps_the_moving_person_and_drops_the_still_background(portrait):
     clip = make_clip(*portrait, frames=12, seed=2, defects=("speckle",))
     frames = [u8(clip.generated[t]) for t in (2, 4, 6, 8, 10, 11)]
-    matte = reference_matte_from_motion(u8(clip.reference), frames)
+    matte = reference_matte_from_motion(u8(clip.reference), frames, **motion_settings())
     person, background = portrait[1] > 0.5, portrait[1] < 0.5
     head = person & (np.arange(SIZE)[:, None] < 0.55 * SIZE)  # the head moves most
     assert matte[head].mean() > 0.9, "the moving head must not be cut away"
@@ -92,7 +92,7 @@ def test_person_safe_fuse_never_puts_reference_on_the_person():
 
 
 def test_best_repairs_the_background_and_leaves_the_person_where_the_recipe_damages_it(portrait):
-    from segfuse.quality.runner import run_preset
+    from segfuse.research.quality.runner import run_preset
 
     clip = make_clip(*portrait, frames=10, seed=5, defects=("drag", "speckle"))
     raw = score_clip(clip, clip.generated)
@@ -118,10 +118,9 @@ def test_preset_round_trips_through_a_graph_file(tmp_path, preset):
     if preset == "best":
         assert {"org.segfuse.MotionMatte", "org.segfuse.TrackMatte"} <= types
         assert again.nodes["median"].params["hold_current"] is True
-        assert again.nodes["fuse"].params["feather"] == BEST_FEATHER
-        assert again.nodes["fuse"].params["protect"] == BEST_PROTECT
+        assert again.nodes["fuse"].params == {"protect": 1}  # feather: Reference Fuse's default
     elif preset == "paper":
-        assert again.nodes["generated_matte"].params == {"init": "border", "iterations": 3, "working_size": 0}
+        assert again.nodes["generated_matte"].params == {"init": "border", "working_size": 0}
     else:
         assert "org.segfuse.MotionMatte" not in types
     json.loads(path.read_text())

@@ -18,7 +18,7 @@ import pytest
 
 from segfuse.io.frames import frame_path
 from segfuse.io.images import read_pixels
-from segfuse.sample import GENERATED, REFERENCE
+from segfuse.research.sample import GENERATED, REFERENCE
 
 MELT = os.environ.get("MELT", "")
 PYOFX_RUN = os.environ.get("PYOFX_RUN", "")
@@ -84,9 +84,11 @@ def melt(plugins: Path, *args: str, ocio: str | None = None, timeout: int = 600)
 
 
 def render_with_melt(plugins: Path, clip: Path, out_dir: Path, effect: str, params: dict, frames: int,
-                     threads: int = 1, ocio: str | None = None) -> list[np.ndarray]:
+                     threads: int = 1, ocio: str | None = None, chain: bool = True) -> list[np.ndarray]:
+    """The README's recipe: the clip read with -chain (RGB kept), PNG frames out."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = melt(plugins, str(clip), f"out={frames - 1}", "-filter", f"openfx.{effect}",
+    result = melt(plugins, *(["-chain"] if chain else []), str(clip), f"out={frames - 1}",
+                  "-filter", f"openfx.{effect}",
                   *(f"{k}={v}" for k, v in params.items()),
                   "-consumer", f"avformat:{out_dir}/f%04d.png", "vcodec=png", f"real_time=-{threads}", ocio=ocio)
     log = result.stdout + result.stderr
@@ -104,6 +106,27 @@ def segfuse_fix(clip: Path, out_dir: Path, *extra: str, preset: str = "classic")
 
 
 CLASSIC = {"reference": str(REFERENCE), "recipe": "classic"}
+
+
+@needs_melt
+def test_melt_passes_a_chained_clip_through_bit_exact(plugins, clip, tmp_path):
+    """The README's recipe reads the clip with -chain: Fix with no reference set then hands back the
+    clip's very pixels. A plain producer goes through MLT's loader, whose deinterlace normaliser
+    (avdeinterlace, where MLT has no xine module) turns every frame into limited-range 4:2:2 YUV and
+    back; that is printed, not asserted, as it depends on the MLT build's modules."""
+    import av
+
+    with av.open(str(clip)) as movie:
+        decoded = movie.decode(video=0)
+        source = [next(decoded).to_ndarray(format="rgb24") for _ in range(2)]
+    chained = render_with_melt(plugins, clip, tmp_path / "chain", "org.segfuse.Fix", {}, 2)
+    plain = render_with_melt(plugins, clip, tmp_path / "plain", "org.segfuse.Fix", {}, 2, chain=False)
+    for t in range(2):
+        got = np.round(chained[t] * 255).astype(np.uint8)
+        moved = float(np.abs(plain[t] * 255 - source[t]).mean())
+        print(f"frame {t}: -chain pixels changed {int(np.count_nonzero(got != source[t]))}; "
+              f"a plain producer moves the frame {moved:.3f}/255 mean")
+        np.testing.assert_array_equal(got, source[t])
 
 
 @needs_melt
@@ -249,18 +272,22 @@ def test_pyofx_renders_grabcut_and_passes_fix_with_default_params_through(plugin
 @pytest.mark.skipif(not STRESS, reason="set SEGFUSE_MELT_STRESS=N (e.g. 50) to run N melt renders under load")
 def test_many_melt_renders_under_load_all_finish(plugins, clip, tmp_path):
     """Issue 20's hang: one melt render (GrabCut Segment, PNG-in-mov clip, $OCIO set) once sat for 600 s
-    while the machine was busy. N renders, threads 1 and 4 alternating, while CPU hogs run; a render
+    while the machine was busy. N renders, threads 1 and 4 alternating, while two CPU hogs run; a render
     past the timeout is killed after printing every thread's stack (gdb, where installed).
 
-    Reproduced here (render 18 of 50, load average ~20): melt's main thread asleep in its transport loop,
-    no consumer or render thread left, no frame written, nothing printed. The cause is in MLT, not in the
-    plugin: the avformat consumer's consumer_start() creates the consumer thread and only then sets the
-    consumer's "running" property to 1; the thread's frame loop runs while "running" is set. When the
-    starting thread is descheduled past the new thread's set-up (a busy machine), the consumer thread
-    finds "running" still 0, writes nothing and ends; "running" is then set to 1 and never cleared, so
-    melt waits for a consumer that is gone. (The same race can also end melt at once with exit status 0
-    and no frame, seen once in benchmarks/quality_hosts.py.) The fix belongs in MLT: set "running"
-    before pthread_create."""
+    The cause is in MLT, not in the plugin (read in MLT's source, commit 54f38d1e): the avformat
+    consumer's consumer_start() creates the consumer thread and only then sets the consumer's "running"
+    property to 1; the thread's frame loop runs while "running" is set, and on leaving it the thread
+    calls mlt_consumer_stopped(), which sets "running" to 0. When the starting thread is descheduled
+    past the new thread's set-up (a busy machine), the consumer thread finds "running" still 0, writes
+    nothing and ends; "running" is then set to 1 and never cleared, so melt's main loop waits for a
+    consumer that is gone (the stack gdb prints: main asleep in its transport loop, no consumer or
+    render thread). If "running" is set between the thread's check and its end, melt exits 0 at once
+    with no frame instead. No consumer property or melt option avoids it (real_time, terminate_on_pause,
+    -chain, the multi consumer all start the same thread the same way); the fix is one line in MLT:
+    set "running" before pthread_create. Stock MLT failed this test (render 17/18 of 50 hung); with
+    that line changed (MLT_REPOSITORY pointing at a copy of MLT's modules whose avformat module has
+    it) all 50 finished (README, "Trying real OFX hosts")."""
     import shutil
     import time
 

@@ -14,11 +14,11 @@ pytest.importorskip("pytestqt", reason="the editor tests need pytest-qt")
 
 from PySide6.QtCore import QPoint, QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
-from segfuse.plugin.studio.window import StudioWindow  # noqa: E402
 
 from segfuse.cli import main as segfuse_main  # noqa: E402
 from segfuse.io.frames import FrameRange  # noqa: E402
 from segfuse.io.images import read_pixels  # noqa: E402
+from segfuse.plugin.studio.window import StudioWindow  # noqa: E402
 from tests.studio_clip import write_clip  # noqa: E402
 
 RECT = [0.1, 0.1, 0.9, 1.0]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from segfuse.plugin.studio.document import EditError, ShotDocument
-from segfuse.plugin.studio.engine import ViewerEngine
 
 from segfuse.paper_graph import FixOptions, paper_graph
+from segfuse.plugin.studio.document import EditError, ShotDocument
+from segfuse.plugin.studio.engine import ViewerEngine
 from segfuse.runtime import default_registry, load_graph
 from tests.studio_clip import write_clip
 

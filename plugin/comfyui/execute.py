@@ -22,10 +22,21 @@ import torch
 from segfuse.errors import NodeError, SegFuseError
 from segfuse.image import Image
 from segfuse.io.frames import FrameRange
-from segfuse.runtime import ClipSpec, Components, Evaluator, GraphDoc, node
-from segfuse.runtime.graph import BoundGraph, BoundNode
-from segfuse.runtime.node import NodeDescriptor, NodeInstance
-from segfuse.runtime.params import FilePath, ParamError, ParamValues, _Vector
+from segfuse.runtime import (
+    BoundGraph,
+    BoundNode,
+    ClipSpec,
+    Components,
+    Evaluator,
+    FilePath,
+    GraphDoc,
+    NodeDescriptor,
+    NodeInstance,
+    ParamError,
+    ParamValues,
+    Vector,
+    node,
+)
 
 from . import tensors
 from .schema import NodeSchema, build_schema, output_kinds
@@ -84,7 +95,7 @@ def param_values(descriptor: NodeDescriptor, widgets: Mapping[str, Any],
     values = {}
     for param in descriptor.params:
         raw = widgets.get(param.name, param.default)
-        if isinstance(param, _Vector) and isinstance(raw, str) and not raw.strip():
+        if isinstance(param, Vector) and isinstance(raw, str) and not raw.strip():
             raw = param.default
         try:
             value = param.coerce(raw)

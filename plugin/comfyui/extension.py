@@ -17,9 +17,7 @@ import folder_paths
 from comfy_api.latest import ComfyExtension, io
 
 from segfuse.models import weights
-from segfuse.runtime import default_registry
-from segfuse.runtime.node import NodeDescriptor
-from segfuse.runtime.params import FilePath
+from segfuse.runtime import FilePath, NodeDescriptor, default_registry
 
 from .execute import NodeRunner
 from .schema import IMAGE, MASK, InputSpec, NodeSchema, OutputSpec, build_schema, exposed

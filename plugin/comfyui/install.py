@@ -58,7 +58,8 @@ README = '''# ComfyUI-SegFuse
 
 SegFuse's nodes (category *SegFuse*), generated from the node descriptions of the segfuse
 package installed in ComfyUI's Python (segfuse {version} when this folder was written).
-Open the paper's pipeline from ComfyUI's template browser (ComfyUI-SegFuse → segfuse_fix), or drop
+Open the command line's default repair (`segfuse fix`'s best graph: Motion Matte, Track Matte,
+Temporal Median, Reference Fuse) from ComfyUI's template browser (ComfyUI-SegFuse → segfuse_fix), or drop
 `example_workflows/segfuse_fix.json` onto ComfyUI; `api_workflows/segfuse_fix_api.json` is the same
 workflow in the API format, to POST to `/prompt`.
 Weights (MODNet, PIRender) are found in `ComfyUI/models/segfuse/` and in SegFuse's own

@@ -19,9 +19,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from segfuse.runtime.clips import Alpha, Clip, Components
-from segfuse.runtime.node import NodeDescriptor
-from segfuse.runtime.params import Bool, Choice, Double, Int, Param, String, Strokes, _Vector
+from segfuse.runtime import (
+    Alpha,
+    Bool,
+    Choice,
+    Clip,
+    Components,
+    Double,
+    Int,
+    NodeDescriptor,
+    Param,
+    String,
+    Strokes,
+    Vector,
+)
 
 IMAGE, MASK = "IMAGE", "MASK"
 CATEGORY = "SegFuse"
@@ -128,7 +139,7 @@ def param_input(param: Param) -> InputSpec:
                          step=float_step(param), **common)
     if isinstance(param, Choice):
         return InputSpec(types=("COMBO",), default=param.default, options=tuple(param.options), **common)
-    if isinstance(param, _Vector):
+    if isinstance(param, Vector):
         hint = f"{param.size} numbers separated by spaces"
         tooltip = f"{param.help} ({hint})" if param.help else hint
         return InputSpec(types=("STRING",), default=vector_text(param.default),

@@ -70,6 +70,24 @@ def to_images(value: torch.Tensor, kind: str) -> list[Image]:
     return images_from_image(value) if kind == IMAGE else images_from_mask(value)
 
 
+CODE_VALUE_SNAP = (0.005, 0.01)  # in 8-bit steps: set exactly within the first (the sRGB → working → sRGB round
+# trip errs up to 0.0044), pulled part of the way up to the second, left alone beyond it
+
+
+def snap_code_values(srgb: np.ndarray) -> np.ndarray:
+    """Values within float error of an 8-bit code value set to it. ComfyUI's savers truncate (255·x
+    cast to uint8), so a pixel the repair left unchanged but that came back from the colour round
+    trip a hair below its code value would be saved one step darker (about half of them). The pull
+    fades out continuously, so values a float error apart stay about that far apart."""
+    full, none = CODE_VALUE_SNAP
+    steps = srgb * np.float32(255.0)
+    nearest = np.round(steps)
+    off = steps - nearest
+    pull = np.clip((none - np.abs(off)) / (none - full), 0.0, 1.0).astype(np.float32)
+    snapped = np.where(pull >= 1.0, nearest, steps - off * pull)
+    return (snapped / np.float32(255.0)).astype(np.float32)
+
+
 def image_tensor(frames: list[Image]) -> torch.Tensor:
     """Frames → an sRGB IMAGE batch (RGB; a matte becomes grey; alpha goes to the MASK output)."""
     out = []
@@ -78,7 +96,7 @@ def image_tensor(frames: list[Image]) -> torch.Tensor:
             out.append(np.repeat(np.clip(frame.pixels, 0.0, 1.0), 3, axis=2))
             continue
         srgb = color.convert(frame.rgb, frame.colorspace or color.working_space(), color.srgb_space())
-        out.append(np.clip(srgb, 0.0, 1.0))
+        out.append(snap_code_values(np.clip(srgb, 0.0, 1.0).astype(np.float32)))
     return torch.from_numpy(np.stack(out).astype(np.float32))
 
 

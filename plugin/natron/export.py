@@ -16,11 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from segfuse.errors import GraphError
-from segfuse.runtime import default_registry
-from segfuse.runtime.graph import coerce_params
-from segfuse.runtime.graphfile import GraphDoc, load_graph
-from segfuse.runtime.overwrite import check_outputs_are_not_inputs
-from segfuse.runtime.params import Param, Strokes, strokes_to_json
+from segfuse.runtime import (
+    GraphDoc,
+    Param,
+    Strokes,
+    check_outputs_are_not_inputs,
+    coerce_params,
+    default_registry,
+    doc_files,
+    load_graph,
+    strokes_to_json,
+)
 
 READ, WRITE = "org.segfuse.Read", "org.segfuse.Write"
 COLUMN, ROW = 220.0, 130.0  # Natron node-graph spacing used where a node has no ui position
@@ -273,7 +279,6 @@ def _natron_path(path: str) -> str:
 def export_natron(graph: str | Path, output: str | Path) -> Path:
     """Write the Natron script for the graph file ``graph`` to ``output`` (atomically)."""
     from segfuse.io.safe_write import OutputError, write_text_atomic
-    from segfuse.runtime.resolved import doc_files
 
     doc = load_graph(graph)
     text = natron_script(doc, Path(output).name)

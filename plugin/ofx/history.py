@@ -27,8 +27,14 @@ import threading
 import time as clock
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
+from typing import TYPE_CHECKING
 
 from segfuse.image import Image
+from segfuse.plugin.ofx.messages import tell_once
+from segfuse.runtime import NodeDescriptor, ParamValues
+
+if TYPE_CHECKING:
+    from segfuse.plugin.ofx.clips import HostClip
 
 SLACK = 8  # frames beyond the lookback: out-of-order arrivals from a host's render threads
 MAX_STREAMS = 16
@@ -128,3 +134,24 @@ class Streams:
     def clear(self) -> None:
         with self._lock:
             self._streams.clear()
+
+
+STREAMS = Streams()  # this process's histories, one per stream
+
+
+def frames_from_history(d: NodeDescriptor, handle: int, clip: HostClip, t: int, times: list[int],
+                        params: ParamValues, choice: str) -> dict[int, Image]:
+    """For hosts without temporal access: the frame at ``t`` from the host, earlier ones from the
+    stream's history of frames the host handed before (see the module docstring)."""
+    current = clip.image(float(t), choice)
+    if current is None:
+        return {}
+    key = (d.id, clip.name, repr(sorted(params.as_dict().items())), choice, clip.spec.size)
+    history = STREAMS.get(key, lookback=max(0, t - min(times)))
+    history.add(t, current)
+    first = clip.frames.first if clip.frames is not None else 0
+    images = history.frames(t, times, first=first, wait_s=wait_seconds())
+    tell_once(d, handle, "this host gives effects no access to other frames: SegFuse keeps the frames the "
+                         "host hands it and uses them, so renders in frame order equal the command line "
+                         "(after a jump, the first frames use fewer frames)")
+    return images

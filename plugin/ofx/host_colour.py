@@ -13,7 +13,7 @@ import os
 
 from segfuse import color
 from segfuse.errors import ColorError
-from segfuse.runtime.params import Choice
+from segfuse.runtime import Choice
 
 PARAM_NAME = "colourspace"
 AUTO, SCENE_LINEAR, SRGB = "auto", "scene_linear", "srgb"

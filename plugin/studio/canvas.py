@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from segfuse.runtime.clips import Components
+from segfuse.runtime import Components
 
 from .document import ShotDocument
 

@@ -1,7 +1,8 @@
 """``segfuse edit``: open SegFuse Studio, or write a screenshot of it and exit.
 
-This module is imported by the ``segfuse`` command to declare its arguments, so it imports no
-Qt at module level; PySide6 (the ``gui`` extra) is imported only when the editor starts.
+Registered through the ``segfuse.commands`` entry-point group (``register``); the ``segfuse``
+command imports this module to declare its arguments, so it imports no Qt at module level;
+PySide6 (the ``gui`` extra) is imported only when the editor starts.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ import time
 from pathlib import Path
 
 INSTALL_HINT = "the editor needs PySide6: pip install 'segfuse[gui]' (or -e '.[gui]' in a checkout)"
+
+
+def register(sub) -> None:
+    """Add ``segfuse edit`` to the command line."""
+    add_arguments(sub.add_parser("edit", help="open SegFuse Studio, the node editor (gui extra)"))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def demo_document(registry=None):
     """The built-in sample's paper graph (GrabCut mattes), writing to segfuse-demo/ under the current folder."""
     from segfuse.paper_graph import FixOptions, paper_graph
-    from segfuse.sample import GENERATED, REFERENCE
+    from segfuse.research.sample import GENERATED, REFERENCE
 
     from .document import ShotDocument
 

@@ -20,13 +20,22 @@ from typing import Any
 
 from segfuse.errors import SegFuseError
 from segfuse.io.frames import FrameRange
-from segfuse.runtime import bind, load_graph, save_graph
-from segfuse.runtime.clips import Alpha
-from segfuse.runtime.graph import BoundGraph
-from segfuse.runtime.graphfile import GraphDoc, NodeSpec
-from segfuse.runtime.node import NodeDescriptor
-from segfuse.runtime.params import FilePath, ParamError
-from segfuse.runtime.registry import NodeRegistry, default_registry
+from segfuse.runtime import (
+    Alpha,
+    BoundGraph,
+    FilePath,
+    GraphDoc,
+    NodeDescriptor,
+    NodeRegistry,
+    NodeSpec,
+    ParamError,
+    bind,
+    default_registry,
+    downstream,
+    load_graph,
+    save_graph,
+    upstream,
+)
 
 _NODE_IN_MESSAGE = re.compile(r"node '([^']+)'")
 _NAME_OK = re.compile(r"^[A-Za-z_][\w.-]{0,63}$")
@@ -149,27 +158,11 @@ class ShotDocument:
 
     def upstream(self, names: Iterable[str]) -> list[str]:
         """``names`` and every node they read from, in insertion order."""
-        seen: set[str] = set()
-        todo = [n for n in names if n in self.nodes]
-        while todo:
-            name = todo.pop()
-            if name in seen:
-                continue
-            seen.add(name)
-            todo += [s for s in self.nodes[name].inputs.values() if s in self.nodes]
-        return [n for n in self.nodes if n in seen]
+        return upstream(self.nodes, names)
 
     def downstream(self, names: Iterable[str]) -> set[str]:
         """``names`` and every node that reads from them."""
-        out = set(names)
-        grew = True
-        while grew:
-            grew = False
-            for name, spec in self.nodes.items():
-                if name not in out and out & set(spec.inputs.values()):
-                    out.add(name)
-                    grew = True
-        return out
+        return downstream(self.nodes, names)
 
     def param_value(self, name: str, param: str) -> Any:
         descriptor = self.descriptor(name)

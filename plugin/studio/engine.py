@@ -22,10 +22,7 @@ from dataclasses import dataclass, field
 from segfuse.errors import SegFuseError
 from segfuse.image import Image
 from segfuse.io.frames import FrameRange
-from segfuse.runtime import Evaluator, FrameCache, bind
-from segfuse.runtime.graph import BoundGraph
-from segfuse.runtime.graphfile import GraphDoc
-from segfuse.runtime.registry import NodeRegistry
+from segfuse.runtime import BoundGraph, Evaluator, FrameCache, GraphDoc, NodeRegistry, bind, downstream, upstream
 
 from .document import fingerprint
 
@@ -139,33 +136,14 @@ class ViewerEngine:
         now = {n: fingerprint(s) for n, s in doc.nodes.items()}
         changed = {n for n, f in self._seen.items() if now.get(n) != f}
         changed |= {n for n in now if n not in self._seen}
-        dirty = _downstream(doc, changed) | (set(self._seen) - set(now))
+        dirty = downstream(doc.nodes, changed) | (set(self._seen) - set(now))
         if dirty:
             self.cache.discard_older({n: FOREVER for n in dirty})
         self._seen = now
 
 
 def _upstream(doc: GraphDoc, names: tuple[str, ...]) -> list[str]:
-    seen: set[str] = set()
-    todo = [n for n in names if n in doc.nodes]
     missing = [n for n in names if n not in doc.nodes]
     if missing:
         raise SegFuseError(f"no node named '{missing[0]}'")
-    while todo:
-        name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            todo += [s for s in doc.nodes[name].inputs.values() if s in doc.nodes]
-    return [n for n in doc.nodes if n in seen]
-
-
-def _downstream(doc: GraphDoc, names: set[str]) -> set[str]:
-    out = set(names)
-    grew = True
-    while grew:
-        grew = False
-        for name, spec in doc.nodes.items():
-            if name not in out and out & set(spec.inputs.values()):
-                out.add(name)
-                grew = True
-    return out
+    return upstream(doc.nodes, names)

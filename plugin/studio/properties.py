@@ -27,19 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from segfuse.runtime.params import (
-    Bool,
-    Choice,
-    Color,
-    Double,
-    FilePath,
-    Int,
-    Param,
-    ParamError,
-    Point2D,
-    Rect,
-    Strokes,
-)
+from segfuse.runtime import Bool, Choice, Color, Double, FilePath, Int, Param, ParamError, Point2D, Rect, Strokes
 
 from .commands import Edits
 from .document import EditError, relative_if_inside

@@ -15,9 +15,7 @@ from PySide6.QtCore import QObject, Signal
 
 from segfuse.errors import SegFuseError
 from segfuse.io.frames import FrameRange
-from segfuse.runtime import bind, render_graph
-from segfuse.runtime.graphfile import GraphDoc
-from segfuse.runtime.registry import NodeRegistry
+from segfuse.runtime import GraphDoc, NodeRegistry, bind, render_graph
 
 
 class RenderCancelled(Exception):

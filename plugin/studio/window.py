@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from segfuse.errors import SegFuseError
 from segfuse.io.frames import FrameRange
-from segfuse.runtime.registry import NodeRegistry, default_registry
+from segfuse.runtime import NodeRegistry, default_registry
 
 from .canvas import GraphCanvas
 from .commands import Edits

@@ -14,12 +14,17 @@ from __future__ import annotations
 import os
 import threading
 from functools import lru_cache
-
-import cv2
-import numpy as np
-import PyOpenColorIO as OCIO
+from typing import TYPE_CHECKING
 
 from segfuse.errors import ColorError
+from segfuse.lazy import lazy_module
+
+np = lazy_module("numpy")  # numpy loads on first use: listing nodes does not need it
+
+if TYPE_CHECKING:
+    import PyOpenColorIO as OCIO
+
+# OpenColorIO and OpenCV load on the first conversion, not on import: listing nodes needs neither.
 
 BUILTIN_FALLBACK = "ocio://cg-config-v2.2.0_aces-v1.3_ocio-v2.4"
 
@@ -79,6 +84,8 @@ def reset_config() -> None:
 
 
 def _load_config() -> tuple[OCIO.Config, str]:
+    import PyOpenColorIO as OCIO
+
     global _config_warning
     _config_warning = ""
     env = os.environ.get("OCIO", "").strip()
@@ -97,6 +104,8 @@ def _load_config() -> tuple[OCIO.Config, str]:
 
 
 def _package_config() -> tuple[OCIO.Config, str]:
+    import PyOpenColorIO as OCIO
+
     from segfuse.ocio import CONFIG_PATH
 
     if CONFIG_PATH.is_file():
@@ -181,6 +190,8 @@ def convert(pixels: np.ndarray, src: str, dst: str) -> np.ndarray:
         return out
     # OCIO's packed-RGBA path is several times faster than its RGB path at HD sizes; OpenCV packs
     # and unpacks the channels several times faster than numpy's strided copies.
+    import cv2
+
     flat = np.ascontiguousarray(pixels, dtype=np.float32)
     shape = flat.shape
     if flat.ndim != 3:
@@ -229,6 +240,8 @@ def decode(codes: np.ndarray, src: str, dst: str) -> np.ndarray:
         return values if channels == 1 else convert(values, src_name, dst_name)
     h, w = codes.shape[:2]
     if levels == 256:
+        import cv2
+
         rgb = cv2.LUT(np.ascontiguousarray(codes[..., :3]), table.reshape(1, 256, 3))
     else:
         rgb = np.stack([table[codes[..., c], c] for c in range(3)], axis=-1)

@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where networks run")
     p.add_argument("--frames", help="frame range A-B of the driving clip")
     p.add_argument("--coeffs-out", metavar="C.npy", help="also write the N×260 coefficients PIRender reads")
-    p.add_argument("--save-graph", metavar="GRAPH.json", help="also save the graph it runs")
+    p.add_argument("--save-graph", metavar="GRAPH.json", help="also save the graph it runs, every param resolved")
     p.add_argument("--resume", action="store_true", help="skip sequence frames already written")
     p.add_argument("--workers", type=int, default=None, help="render threads (default: CPU count, max 4)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
@@ -46,13 +46,14 @@ def cmd_drive(args: argparse.Namespace) -> int:
     import numpy as np
 
     from segfuse import color
-    from segfuse.cli import _progress_bar
+    from segfuse.commands.common import progress_bar as _progress_bar
     from segfuse.io.atomic import atomic_output
     from segfuse.io.frames import FrameRange
     from segfuse.models.face_coefficients import driving_analysis
     from segfuse.models.weights import find_weights
     from segfuse.paper_graph import FixOptions, paper_graph
-    from segfuse.runtime import Evaluator, bind, render_graph, save_graph
+    from segfuse.runtime import Evaluator, bind, render_graph
+    from segfuse.runtime.resolved import save_resolved_graph
 
     color.active_config()  # an unusable $OCIO is one line before anything else happens
     if args.smoothing < 0:
@@ -71,8 +72,8 @@ def cmd_drive(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise GraphError(str(exc)) from None
     graph = bind(doc)  # validates: inputs readable, weights present, landmarks the clip's length
-    if args.save_graph:
-        save_graph(doc, args.save_graph)
+    if args.save_graph:  # every param resolved: the presets leave defaults to the nodes
+        save_resolved_graph(graph, args.save_graph)
 
     if not args.quiet:
         print(f"analysing {args.driving}: landmarks, alignment, Deep3DFaceRecon", file=sys.stderr)

@@ -13,15 +13,15 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-import numpy as np
-
 from segfuse.errors import InputError
+from segfuse.lazy import lazy_module
+
+np = lazy_module("numpy")  # numpy loads on first use: listing nodes does not need it
 
 ALPHA_CHANNELS = 1
 RGB_CHANNELS = 3
 RGBA_CHANNELS = 4
 VALID_CHANNELS = (ALPHA_CHANNELS, RGB_CHANNELS, RGBA_CHANNELS)
-CODE_TYPES = (np.uint8, np.uint16, np.float32)
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, end exclusive
 
@@ -41,7 +41,7 @@ class Encoded:
         codes = self.codes
         if codes.ndim != 3 or codes.shape[2] not in VALID_CHANNELS:
             raise ValueError(f"encoded pixels must be H×W×{{1,3,4}}, got shape {codes.shape}")
-        if codes.dtype not in CODE_TYPES:
+        if codes.dtype not in (np.uint8, np.uint16, np.float32):
             raise ValueError(f"encoded pixels must be uint8, uint16 or float32, got {codes.dtype}")
         if codes.flags.writeable:
             codes = np.ascontiguousarray(codes)

@@ -20,13 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from segfuse import pipeline
 from segfuse.io.frames import FrameRange, is_movie
 from segfuse.runtime.graphfile import GraphDoc, NodeSpec
 
-SEGMENTERS = ("motion", "grabcut", "modnet", "hybrid")
-PRESETS = ("best", "classic", "paper")
-BEST_PROTECT = 1  # px of background kept from the render next to the person (chosen on the benchmark)
-BEST_FEATHER = "centered"  # the 7×7 blend straddles that protected edge (chosen on the benchmark)
+SEGMENTERS = pipeline.SEGMENTERS
+PRESETS = pipeline.PRESETS
 PRESET_HELP = {
     "best": "the reference's matte learnt from the clip's motion (Motion Matte), carried into each frame "
             "by optical flow (Track Matte), a median that never lags behind the person, a blend that "
@@ -44,20 +43,21 @@ PRESET_HELP = {
 
 @dataclass(frozen=True)
 class FixOptions:
-    """What ``segfuse fix`` exposes; every field maps onto node params. ``None`` means "not given":
-    the preset's own choice (or the node's default) applies, and the saved graph records it. An
-    option given where no node of the preset has its param is refused, never silently ignored."""
+    """What ``segfuse fix`` exposes; every field maps onto node params (``segfuse.pipeline``). ``None``
+    means "not given": the preset's own choice (or the node's default) applies, and the saved graph
+    records it. An option given where no node of the preset has its param is refused, never silently
+    ignored."""
 
     generated: str
     reference: str
     output: str
     segmenter: str | None = None  # best: motion; classic, paper: grabcut
-    window: int = 5
-    median_mode: str = "causal"
-    kernel: int = 7
-    reference_fit: str = "error"
-    iterations: int | None = None  # GrabCut: 3, Motion Matte: 5 (the nodes' defaults)
-    working_size: int | None = None  # 256 (the nodes' default); paper: full resolution
+    window: int | None = None  # Temporal Median's
+    median_mode: str | None = None
+    kernel: int | None = None  # Reference Fuse's
+    reference_fit: str | None = None
+    iterations: int | None = None  # GrabCut's and Motion Matte's
+    working_size: int | None = None  # GrabCut's, Motion Matte's and Track Matte's; paper: full resolution
     modnet_weights: str | None = None
     modnet_backend: str | None = None
     device: str | None = None
@@ -71,13 +71,12 @@ class FixOptions:
     face_weights: str = ""
     landmarks: str = ""
     source_landmarks: str = ""
-    smoothing: float = 1.0
+    smoothing: float | None = None  # Face Coefficients'
     crf: int | None = None  # Write's H.264 quality and encoder preset (movies only)
     encoder_preset: str | None = None
 
 
-SEGMENTER_PRESETS = {"motion": ("best",), "grabcut": ("classic", "paper"), "modnet": ("best", "classic"),
-                     "hybrid": ("best", "classic")}
+SEGMENTER_PRESETS = {segmenter: pipeline.presets_of(segmenter) for segmenter in SEGMENTERS}
 
 
 def _given(**values) -> dict:
@@ -136,13 +135,12 @@ def paper_graph(options: FixOptions, base_dir: Path | None = None) -> GraphDoc:
     Raises ValueError (one line) for an unknown preset or an option the preset would ignore."""
     if options.preset not in PRESETS:
         raise ValueError(f"preset '{options.preset}' is not one of {', '.join(PRESETS)}")
-    segmenter = options.segmenter or ("motion" if options.preset == "best" else "grabcut")
+    segmenter = options.segmenter or pipeline.DEFAULT_SEGMENTER[options.preset]
     _check_options(options, segmenter)
-    modnet = _given(weights=options.modnet_weights, backend=options.modnet_backend, device=options.device)
     if options.source and options.driving:
         face = {"driving": options.driving, "landmarks": options.landmarks,
                 "source_landmarks": options.source_landmarks, "weights": options.face_weights,
-                "smoothing": options.smoothing, **_given(mode=options.drive_mode, device=options.device)}
+                **_given(smoothing=options.smoothing, mode=options.drive_mode, device=options.device)}
         drive = _given(weights=options.pirender_weights, device=options.device)
         nodes = [
             NodeSpec("portrait", "org.segfuse.Read", {"path": options.source}),
@@ -164,8 +162,7 @@ def paper_graph(options: FixOptions, base_dir: Path | None = None) -> GraphDoc:
             NodeSpec("generated", "org.segfuse.Read", {"path": options.generated}),
             NodeSpec("reference", "org.segfuse.Read", {"path": options.reference}),
         ]
-    nodes += _mattes(options, segmenter, modnet)
-    nodes += _median_fuse_write(options)
+    nodes += _recipe_nodes(options, segmenter)
     what = {"motion": "Motion Matte + Track Matte", "grabcut": "GrabCut", "modnet": "MODNet",
             "hybrid": "MODNet-started GrabCut"}[segmenter]
     if options.preset == "best" and segmenter != "motion":
@@ -176,71 +173,12 @@ def paper_graph(options: FixOptions, base_dir: Path | None = None) -> GraphDoc:
                     base_dir or Path.cwd(), "<segfuse drive>" if options.driving else "<segfuse fix>")
 
 
-def _mattes(options: FixOptions, segmenter: str, modnet: dict) -> list[NodeSpec]:
-    """reference_matte and generated_matte for the preset and segmenter."""
-    solve = _given(iterations=options.iterations, working_size=options.working_size)
-    if options.preset == "paper":
-        paper = {"init": "border", "iterations": options.iterations or 3, "working_size": 0}
-        return [
-            NodeSpec("reference_matte", "org.segfuse.GrabCutSegment", paper, {"Source": "reference"}),
-            NodeSpec("generated_matte", "org.segfuse.GrabCutSegment", paper, {"Source": "generated"}),
-        ]
-    if options.preset == "best":
-        if segmenter == "motion":
-            reference = [NodeSpec("reference_matte", "org.segfuse.MotionMatte", dict(solve),
-                                  {"Reference": "reference", "Moving": "generated"})]
-        elif segmenter == "modnet":
-            reference = [NodeSpec("reference_matte", "org.segfuse.MODNetMatte", modnet, {"Source": "reference"})]
-        else:
-            reference = [
-                NodeSpec("reference_modnet", "org.segfuse.MODNetMatte", modnet, {"Source": "reference"}),
-                NodeSpec("reference_matte", "org.segfuse.GrabCutSegment", {"init": "hint", **solve},
-                         {"Source": "reference", "Hint": "reference_modnet"}),
-            ]
-        track = _given(working_size=options.working_size)
-        return reference + [NodeSpec("generated_matte", "org.segfuse.TrackMatte", track,
-                                     {"Source": "generated", "Reference": "reference",
-                                      "ReferenceMatte": "reference_matte"})]
-    nodes: list[NodeSpec] = []
-    if segmenter == "grabcut":
-        nodes += [
-            NodeSpec("reference_matte", "org.segfuse.GrabCutSegment", {"init": "portrait", **solve},
-                     {"Source": "reference"}),
-            NodeSpec("generated_matte", "org.segfuse.GrabCutSegment", {"init": "hint", **solve},
-                     {"Source": "generated", "Hint": "reference_matte"}),
-        ]
-    elif segmenter == "modnet":
-        nodes += [
-            NodeSpec("reference_matte", "org.segfuse.MODNetMatte", modnet, {"Source": "reference"}),
-            NodeSpec("generated_matte", "org.segfuse.MODNetMatte", modnet, {"Source": "generated"}),
-        ]
-    else:
-        nodes += [
-            NodeSpec("reference_modnet", "org.segfuse.MODNetMatte", modnet, {"Source": "reference"}),
-            NodeSpec("generated_modnet", "org.segfuse.MODNetMatte", modnet, {"Source": "generated"}),
-            NodeSpec("reference_matte", "org.segfuse.GrabCutSegment", {"init": "hint", **solve},
-                     {"Source": "reference", "Hint": "reference_modnet"}),
-            NodeSpec("generated_matte", "org.segfuse.GrabCutSegment", {"init": "hint", **solve},
-                     {"Source": "generated", "Hint": "generated_modnet"}),
-        ]
-    return nodes
-
-
-def _encoder(options: FixOptions) -> dict:
-    """Write's H.264 settings the user gave (the node's defaults otherwise)."""
-    return _given(crf=options.crf, preset=options.encoder_preset)
-
-
-def _median_fuse_write(options: FixOptions) -> list[NodeSpec]:
-    median = {"window": options.window, "mode": options.median_mode}
-    fuse = {"kernel": options.kernel, "reference_fit": options.reference_fit}
-    if options.preset == "best":
-        median["hold_current"] = True
-        fuse.update(protect=BEST_PROTECT, feather=BEST_FEATHER)
-    return [
-        NodeSpec("median", "org.segfuse.TemporalMedian", median, {"Source": "generated_matte"}),
-        NodeSpec("fuse", "org.segfuse.ReferenceFuse", fuse,
-                 {"Generated": "generated", "Reference": "reference", "GeneratedMatte": "median",
-                  "ReferenceMatte": "reference_matte"}),
-        NodeSpec("write", "org.segfuse.Write", {"path": options.output, **_encoder(options)}, {"Source": "fuse"}),
-    ]
+def _recipe_nodes(options: FixOptions, segmenter: str) -> list[NodeSpec]:
+    """The preset's steps (``segfuse.pipeline``) and Write, with the options the user gave: every
+    other param is left to the node's default, which the bound graph (and ``--save-graph``) resolves."""
+    given = {option: getattr(options, option) for option in pipeline.OPTION_PARAMS}
+    nodes = [NodeSpec(step.name, step.type, pipeline.with_values(step, given), dict(step.inputs))
+             for step in pipeline.recipe(options.preset, segmenter)]
+    write = pipeline.WRITE_STEP
+    return nodes + [NodeSpec(write.name, write.type, {"path": options.output, **pipeline.with_values(write, given)},
+                             dict(write.inputs))]

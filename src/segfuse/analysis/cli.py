@@ -21,7 +21,10 @@ if TYPE_CHECKING:
 # the analysis modules (OpenCV, OpenColorIO, the runtime) load when a command runs, not for --help
 
 
-def add_parser(sub, frames_type) -> None:
+def add_parser(sub, frames_type=None) -> None:
+    """``segfuse analyse`` (registered through the ``segfuse.commands`` entry-point group)."""
+    if frames_type is None:
+        from segfuse.commands.common import frames as frames_type
     p = sub.add_parser("analyse", aliases=["analyze"],
                        help="learn what a shot's whole clip tells (the reference's person matte) once, "
                             "into a file every render, farm chunk and host reuses")

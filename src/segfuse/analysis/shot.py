@@ -24,18 +24,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
-
 from segfuse import color
 from segfuse.analysis.store import AnalysisError, Section, ShotAnalysis, load_analysis, save_analysis
 from segfuse.errors import GraphError
 from segfuse.image import Image
 from segfuse.io.frames import frame_path, is_pattern
+from segfuse.lazy import lazy_module
+from segfuse.runtime import topology
 from segfuse.runtime.graph import BoundGraph, bind
 from segfuse.runtime.graphfile import GraphDoc
 from segfuse.runtime.params import FilePath, ParamValues
 from segfuse.runtime.registry import NodeRegistry, default_registry
+
+cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
+np = lazy_module("numpy")
 
 PARAM = "analysis"
 THUMB = 32  # thumbnails of still inputs (what a host can check the analysis against)
@@ -99,12 +101,7 @@ def _params_key(graph: BoundGraph, name: str) -> dict[str, Any]:
 
 def upstream(graph: BoundGraph, name: str) -> list[str]:
     """``name`` and every node it reads from, in dependency order."""
-    wanted, stack = {name}, [name]
-    while stack:
-        for source in graph.nodes[stack.pop()].inputs.values():
-            if source not in wanted:
-                wanted.add(source)
-                stack.append(source)
+    wanted = set(topology.upstream(graph.nodes, [name]))
     return [n for n in graph.order if n in wanted]
 
 

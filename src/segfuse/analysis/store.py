@@ -25,13 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from segfuse.errors import SegFuseError
+from segfuse.lazy import lazy_module
+
+np = lazy_module("numpy")  # numpy loads on first use: listing nodes does not need it
 
 FORMAT = "segfuse.analysis"
 VERSION = 1
-ARRAY_DTYPES = (np.uint8, np.int32, np.float32)
+ARRAY_DTYPES = ("uint8", "int32", "float32")  # numpy loads on first use
 MAX_ELEMENTS = 64 * 1024 * 1024  # per array: a 4K matte is 8.3 M; anything larger is not an analysis
 MAX_META_BYTES = 16 * 1024 * 1024
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
@@ -64,7 +65,7 @@ class ShotAnalysis:
 
 
 def _check_array(source: str, where: str, array: np.ndarray) -> np.ndarray:
-    if array.dtype not in ARRAY_DTYPES:
+    if array.dtype not in tuple(np.dtype(name) for name in ARRAY_DTYPES):
         raise AnalysisError(f"{source}: {where}: dtype {array.dtype} (allowed: uint8, int32, float32)")
     if array.size > MAX_ELEMENTS:
         raise AnalysisError(f"{source}: {where}: {array.size} elements is too large for an analysis")

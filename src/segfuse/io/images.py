@@ -13,11 +13,11 @@ import OpenImageIO as oiio
 
 from segfuse.errors import InputError
 from segfuse.image import check_finite
+from segfuse.io.formats import BIT_DEPTHS, code_values
 from segfuse.io.quiet import native_stderr_captured
 from segfuse.io.safe_write import OutputError, atomic_output
 
 FLOAT_TYPES = (oiio.FLOAT, oiio.HALF, oiio.DOUBLE)
-BIT_DEPTHS = ("auto", "8", "16", "half", "float")
 _DEFAULT_DEPTH = {".exr": "half", ".tif": "16", ".tiff": "16", ".dpx": "10", ".hdr": "float"}
 
 
@@ -111,13 +111,6 @@ def read_codes(path: str | Path) -> np.ndarray:
     if pixels.shape[2] == 4 and not unassociated:
         unpremultiply(pixels)
     return pixels
-
-
-def code_values(codes: np.ndarray) -> np.ndarray:
-    """Code values as float32 in [0, 1] (as OpenImageIO converts them); float data is returned as is."""
-    if codes.dtype == np.float32:
-        return codes
-    return codes.astype(np.float32) * np.float32(1.0 / np.iinfo(codes.dtype).max)
 
 
 def read_pixels(path: str | Path) -> np.ndarray:

@@ -22,6 +22,7 @@ from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTr
 from segfuse.errors import InputError
 from segfuse.image import quantize
 from segfuse.io.atomic import temporary_path
+from segfuse.io.formats import X264_PRESETS
 from segfuse.io.safe_write import OutputError, atomic_output, describe_os_error, refuse_inputs
 
 FORWARD_DECODE_LIMIT = 48  # frames worth decoding forward instead of seeking
@@ -141,7 +142,6 @@ class MovieReader:
             self._container.close()
 
 
-X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 ENCODE_QUEUE = 4  # frames waiting for the encoder thread: enough to ride out a slow frame, little memory
 
 

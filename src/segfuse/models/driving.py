@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from segfuse.errors import InputError
 from segfuse.io.frames import frame_path, is_pattern, scan_frames
+from segfuse.lazy import lazy_module
+
+np = lazy_module("numpy")  # numpy loads on first use: listing nodes does not need it
 
 EXPRESSION, ANGLES, TRANSLATION, CROP = slice(80, 144), slice(224, 227), slice(254, 257), slice(257, 260)
 WIDTHS = (73, 257, 260)

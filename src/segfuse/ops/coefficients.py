@@ -4,7 +4,10 @@ moving a driver's motion onto a source face (PIRender's 260 columns, see models/
 
 from __future__ import annotations
 
-import numpy as np
+from segfuse.lazy import lazy_module
+
+np = lazy_module("numpy")  # numpy loads on first use: listing nodes does not need it
+
 
 # Deep3DFaceRecon's 257 coefficients, then the alignment's crop scale and centre: PIRender's 260 columns
 HEADS = (80, 64, 80, 3, 27, 2, 1)  # identity, expression, texture, angles, lighting, (tx, ty), tz

@@ -7,8 +7,10 @@ output is ``(1 - M) * I_gen + M * I_ref``.
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
+from segfuse.lazy import lazy_module
+
+cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
+np = lazy_module("numpy")
 
 
 def opencv_sigma(kernel: int) -> float:
@@ -30,12 +32,13 @@ def gaussian_kernel(kernel: int, sigma: float = 0.0) -> np.ndarray:
 
 
 def fusion_mask(
-    generated_alpha: np.ndarray, reference_alpha: np.ndarray, kernel: int = 7, sigma: float = 0.0,
+    generated_alpha: np.ndarray, reference_alpha: np.ndarray, kernel: int, sigma: float = 0.0,
     protect: int = 0, feather_outside: bool = False,
 ) -> np.ndarray:
     """M_t: the blurred intersection of both backgrounds, float32 H×W in [0, 1].
 
-    ``kernel`` is the odd Gaussian size (paper: 7); ``sigma`` 0 means 0.3·((k-1)/2 - 1) + 0.8.
+    ``kernel`` is the odd Gaussian size (Reference Fuse's param; no default here: the node's is the
+    pipeline's); ``sigma`` 0 means 0.3·((k-1)/2 - 1) + 0.8.
     Borders reflect without repeating the edge pixel (OpenCV's BORDER_REFLECT_101).
     Beyond the paper: ``protect`` px of background next to the person are kept from the render,
     and ``feather_outside`` pulls the blend back by the kernel's radius, so no reference pixel

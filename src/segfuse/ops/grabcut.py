@@ -8,13 +8,14 @@ to full resolution with a guided filter so its edge follows the image.
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
-
+from segfuse.lazy import lazy_module
 from segfuse.ops.guided import guided_filter
 from segfuse.ops.head_track import PortraitBox
 
-BGD, FGD, PR_BGD, PR_FGD = cv2.GC_BGD, cv2.GC_FGD, cv2.GC_PR_BGD, cv2.GC_PR_FGD
+cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
+np = lazy_module("numpy")
+
+BGD, FGD, PR_BGD, PR_FGD = 0, 1, 2, 3  # OpenCV's GC_BGD, GC_FGD, GC_PR_BGD, GC_PR_FGD (tests/test_grabcut.py)
 
 
 def trimap_from_hint(hint: np.ndarray, inner: int, outer: int) -> np.ndarray:
@@ -110,11 +111,12 @@ def _portrait_trimap_in_box(height: int, width: int, box: PortraitBox) -> np.nda
 
 
 def segment(
-    rgb: np.ndarray, trimap: np.ndarray, iterations: int = 3, working_size: int = 256, seed: int = 0
+    rgb: np.ndarray, trimap: np.ndarray, iterations: int, working_size: int, seed: int = 0
 ) -> np.ndarray:
     """Person mask (float32 H×W, 0 or 1) of a uint8 sRGB image from a GrabCut trimap.
 
-    ``working_size`` caps the long side GrabCut runs at (0 = full resolution); the result is
+    ``iterations`` and ``working_size`` are GrabCut Segment's params (no defaults here: the node's are
+    the pipeline's). ``working_size`` caps the long side GrabCut runs at (0 = full resolution); the result is
     upsampled with a guided filter. ``seed`` fixes OpenCV's RNG (its GMM initialisation uses
     k-means), so a frame segments the same whether rendered alone or in sequence.
     """

@@ -6,8 +6,10 @@ image instead of the coarse grid.
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
+from segfuse.lazy import lazy_module
+
+cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
+np = lazy_module("numpy")
 
 
 def _box(x: np.ndarray, radius: int) -> np.ndarray:

@@ -19,14 +19,16 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import cv2
-import numpy as np
+from segfuse.lazy import lazy_module
+
+cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
+np = lazy_module("numpy")
 
 # where a centred 256x256 portrait has the eye midpoint (fractions of its side) and how long the
 # eye-midpoint-to-mouth-midpoint distance is (fraction of its side)
 CANONICAL = {"eye_x": 0.504, "eye_y": 0.401, "eye_mouth": 0.271}
 # MTCNN's landmarks inside its own box, on the same portraits: to place landmarks in a box found by motion
-FACE_LAYOUT = np.float32([[0.28, 0.40], [0.75, 0.40], [0.51, 0.57], [0.32, 0.77], [0.72, 0.77]])
+FACE_LAYOUT = ((0.28, 0.40), (0.75, 0.40), (0.51, 0.57), (0.32, 0.77), (0.72, 0.77))
 REACH = 2.0  # region of interest: this many portrait-box sides wide, from ABOVE box sides above the box ...
 ABOVE = 0.3  # ... down to the bottom of the frame (the torso goes on below a head-and-shoulders box)
 TRACK_VERSION = 1
@@ -216,19 +218,17 @@ def motion_box(frames: Sequence[np.ndarray], threshold: float = 6.0) -> tuple[np
     cols = np.nonzero(top_rows.any(axis=0))[0]
     cx = x + (float(np.median(cols)) if cols.size else w / 2)
     box = np.float32([cx - side / 2, y, cx + side / 2, y + 1.2 * side])
-    landmarks = box[:2] + FACE_LAYOUT * (box[2:] - box[:2])
+    landmarks = box[:2] + np.float32(FACE_LAYOUT) * (box[2:] - box[:2])
     return box, landmarks.astype(np.float32)
 
 
-def track_head(frames: Sequence[np.ndarray], person: int = 0, first: int = 0,
-               detector: Callable[[np.ndarray], list] | None = None,
-               window: int = 5, sigma: float = 1.0) -> HeadTrack:
+def track_head(frames: Sequence[np.ndarray], person: int = 0, first: int = 0, *,
+               detector: Callable[[np.ndarray], list], window: int = 5, sigma: float = 1.0) -> HeadTrack:
     """The head track of ``frames`` (uint8 RGB, one shot). ``person``: 0 = the largest face,
-    1 = the next, ... (picked where that many faces are first seen, then followed by position)."""
+    1 = the next, ... (picked where that many faces are first seen, then followed by position).
+    ``detector`` finds the faces of one frame (``segfuse.models.framing`` passes MTCNN's)."""
     if not frames:
         raise ValueError("track_head needs at least one frame")
-    if detector is None:
-        from segfuse.models.face_detector import detect_faces as detector
     height, width = frames[0].shape[:2]
     detections = [detector(f) for f in frames]
     count = len(frames)
@@ -262,13 +262,12 @@ def track_head(frames: Sequence[np.ndarray], person: int = 0, first: int = 0,
                      "detector", person)
 
 
-def locate(reference: np.ndarray, frames: Sequence[np.ndarray] = (), person: int = 0,
-           detector: Callable[[np.ndarray], list] | None = None) -> PortraitBox | None:
+def locate(reference: np.ndarray, frames: Sequence[np.ndarray] = (), person: int = 0, *,
+           detector: Callable[[np.ndarray], list]) -> PortraitBox | None:
     """The portrait box of a shot's person, from the reference (the still the clip animates): its
     ``person``-th largest face; else the clip's first frame where that face is found; else where the
-    clip moves; None when there is no person at all."""
-    if detector is None:
-        from segfuse.models.face_detector import detect_faces as detector
+    clip moves; None when there is no person at all. ``detector`` finds the faces of one image
+    (``segfuse.models.framing.locate`` passes MTCNN's)."""
     for image in (reference, *frames):
         faces = detector(image)
         if len(faces) > person:
@@ -288,26 +287,10 @@ def is_centred_crop(box: PortraitBox, height: int, width: int) -> bool:
             and box.side < 0.7 * min(height, width))
 
 
-def locate_for(framing: str, reference: np.ndarray, frames: Sequence[np.ndarray] = (),
-               person: int = 0) -> tuple[PortraitBox | None, bool]:
-    """(box, found) for a node's ``framing`` param: with 'auto' and no face detector installed,
-    (None, True) after one note (the centred priors then stand in); with 'track' the missing model
-    is an error naming how to install it. ``found`` False: there is no person to repair."""
-    from segfuse.models.weights import WeightsError
-
-    try:
-        box = locate(reference, frames, person)
-    except WeightsError as exc:
-        if framing != "auto":
-            raise
-        notice(f"{exc}; using priors for a centred crop meanwhile")
-        return None, True
-    return box, box is not None
-
-
 def crop_to_work(image: np.ndarray, roi: tuple[int, int, int, int], scale: float,
-                 interpolation: int = cv2.INTER_AREA) -> np.ndarray:
-    """The region of interest of ``image``, resized by ``scale`` (at least 8 px a side)."""
+                 interpolation: int = 3) -> np.ndarray:
+    """The region of interest of ``image``, resized by ``scale`` (at least 8 px a side); the default
+    ``interpolation`` is OpenCV's INTER_AREA (3)."""
     x0, y0, x1, y1 = roi
     part = image[y0:y1, x0:x1]
     size = (max(8, round((x1 - x0) * scale)), max(8, round((y1 - y0) * scale)))

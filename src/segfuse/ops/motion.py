@@ -23,13 +23,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import cv2
-import numpy as np
-
+from segfuse.lazy import lazy_module
 from segfuse.ops.grabcut import BGD, FGD, segment, trimap_from_hint
 from segfuse.ops.head_track import PortraitBox, crop_to_work, paste_matte
 
-FLOW_PRESETS = {"fast": cv2.DISOPTICAL_FLOW_PRESET_FAST, "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
+np = lazy_module("numpy")
+
+# OpenCV's DISOPTICAL_FLOW_PRESET_FAST and _MEDIUM (tests/test_grabcut.py)
+FLOW_PRESETS = {"fast": 1, "medium": 2}
 DRAG_FRACTIONS = (0.0, 0.25, 0.5, 0.7, 0.85)  # how far dragged background may follow the head
 NECK = 0.62  # fraction of the height where a head-and-shoulders crop's torso begins
 
@@ -200,11 +202,12 @@ def star_hull(mask: np.ndarray, centre: tuple[float, float], rays: int = 720, sm
 
 
 def reference_matte_from_motion(
-    reference: np.ndarray, frames: Sequence[np.ndarray], evidence: float = 0.015, drag_cut: float = 0.01,
-    edge_depth: float = 0.016, band: float = 0.04, iterations: int = 5, preset: str = "medium", seed: int = 0,
+    reference: np.ndarray, frames: Sequence[np.ndarray], evidence: float, drag_cut: float,
+    edge_depth: float, band: float, iterations: int, preset: str, seed: int = 0,
     box: PortraitBox | None = None,
 ) -> np.ndarray:
-    """The reference portrait's person mask (float32 0/1), learnt from how ``frames`` move.
+    """The reference portrait's person mask (float32 0/1), learnt from how ``frames`` move. The
+    settings are Motion Matte's params (no defaults here: the node's are the pipeline's).
 
     ``evidence``: cost margin by which moving with the person must beat standing still to count;
     ``drag_cut``: margin by which a partial (dragged) motion must win to cut a pixel off the
@@ -256,8 +259,9 @@ def frame_person_evidence(frame: np.ndarray, reference: np.ndarray, flow: np.nda
 
 
 def track_matte(frame: np.ndarray, reference: np.ndarray, reference_matte: np.ndarray,
-                preset: str = "medium", hold_moving: float = 0.0, box: PortraitBox | None = None) -> np.ndarray:
-    """The reference's matte carried into ``frame`` along the flow (float32 0/1).
+                preset: str, hold_moving: float = 0.0, box: PortraitBox | None = None) -> np.ndarray:
+    """The reference's matte carried into ``frame`` along the flow (float32 0/1); ``preset``: Track
+    Matte's flow param (no default here).
 
     With ``hold_moving`` > 0, below the neck (where no background is dragged) every pixel that the
     person's own motion explains better than the still reference by that margin is person too:
@@ -282,7 +286,7 @@ def working_scale(box: PortraitBox, working_size: int) -> float:
 
 
 def reference_matte_in_roi(reference: np.ndarray, frames: Sequence[np.ndarray], box: PortraitBox,
-                           working_size: int = 256, **options) -> np.ndarray:
+                           working_size: int, **options) -> np.ndarray:
     """``reference_matte_from_motion`` in the region of interest around ``box`` at the working size,
     brought back to the full frame (float32 0/1; 1 outside the region: kept as rendered)."""
     height, width = reference.shape[:2]
@@ -296,7 +300,7 @@ def reference_matte_in_roi(reference: np.ndarray, frames: Sequence[np.ndarray], 
 
 
 def track_matte_in_roi(frame: np.ndarray, reference: np.ndarray, reference_matte: np.ndarray, box: PortraitBox,
-                       working_size: int = 256, preset: str = "medium", hold_moving: float = 0.0) -> np.ndarray:
+                       working_size: int, preset: str, hold_moving: float = 0.0) -> np.ndarray:
     """``track_matte`` in the region of interest around ``box`` at the working size (float32 0/1
     full frame; 1 outside the region)."""
     height, width = frame.shape[:2]

@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-import cv2
-import numpy as np
+from segfuse.lazy import lazy_module
+
+cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
+np = lazy_module("numpy")
 
 
 class Stroke(Protocol):
@@ -22,7 +24,7 @@ class Stroke(Protocol):
     radius: float
     points: Sequence[tuple[float, float]]
 
-BGD, FGD = cv2.GC_BGD, cv2.GC_FGD
+BGD, FGD = 0, 1  # OpenCV's GC_BGD, GC_FGD (tests/test_grabcut.py)
 UNTOUCHED = 255  # in the override map: keep the trimap's own label
 _VALUE = {"fg": FGD, "bg": BGD, "erase": UNTOUCHED}
 

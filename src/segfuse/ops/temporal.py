@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cache
 
-import numpy as np
+from segfuse.lazy import lazy_module
+
+np = lazy_module("numpy")  # numpy loads on first use: listing nodes does not need it
+
 
 MAX_NETWORK_SIZE = 32  # larger stacks fall back to np.partition
 

@@ -20,6 +20,7 @@ from segfuse.runtime.node import NodeInstance
 from segfuse.runtime.overwrite import check_outputs_are_not_inputs
 from segfuse.runtime.params import FilePath, ParamError, ParamValues
 from segfuse.runtime.registry import NodeRegistry, default_registry
+from segfuse.runtime.topology import dependency_order, on_a_cycle
 
 
 @dataclass
@@ -50,6 +51,8 @@ def _where(doc: GraphDoc, name: str, node_type: str) -> str:
 
 
 def coerce_params(doc: GraphDoc, name: str, registry: NodeRegistry) -> ParamValues:
+    """Node ``name``'s param values from ``doc``: unknown params refused, each value checked against its
+    declaration (defaults filled in), file paths resolved against the document's folder."""
     spec = doc.nodes[name]
     descriptor = registry.get(spec.type)
     where = _where(doc, name, spec.type)
@@ -85,40 +88,6 @@ def _check_wiring(doc: GraphDoc, registry: NodeRegistry) -> None:
                 raise GraphError(f"{where}: inputs: required clip '{clip.name}' is not connected")
 
 
-def _dependency_order(doc: GraphDoc) -> list[str]:
-    """Sources first (Kahn's algorithm); a cycle is an error that lists its nodes."""
-    waiting = {name: set(spec.inputs.values()) for name, spec in doc.nodes.items()}
-    order: list[str] = []
-    ready = sorted(n for n, deps in waiting.items() if not deps)
-    while ready:
-        name = ready.pop(0)
-        order.append(name)
-        for other, deps in waiting.items():
-            if name in deps:
-                deps.discard(name)
-                if not deps and other not in order and other not in ready:
-                    ready.append(other)
-    if len(order) != len(doc.nodes):
-        left = set(doc.nodes) - set(order)
-        cycle = sorted(n for n in left if _reaches(doc, n, n))  # not the nodes merely downstream of it
-        raise GraphError(f"{doc.source}: nodes: the wiring has a cycle through {', '.join(cycle)}")
-    return order
-
-
-def _reaches(doc: GraphDoc, start: str, goal: str) -> bool:
-    """Whether following inputs from ``start`` leads back to ``goal`` (``start`` lies on a cycle)."""
-    seen: set[str] = set()
-    stack = [s for s in doc.nodes[start].inputs.values() if s in doc.nodes]
-    while stack:
-        name = stack.pop()
-        if name == goal:
-            return True
-        if name not in seen:
-            seen.add(name)
-            stack.extend(s for s in doc.nodes[name].inputs.values() if s in doc.nodes)
-    return False
-
-
 def bind(doc: GraphDoc, registry: NodeRegistry | None = None) -> BoundGraph:
     """Validate ``doc`` completely and return the evaluable graph."""
     registry = registry or default_registry()
@@ -130,7 +99,9 @@ def bind(doc: GraphDoc, registry: NodeRegistry | None = None) -> BoundGraph:
     check_outputs_are_not_inputs({name: (registry.get(doc.nodes[name].type), params[name]) for name in doc.nodes},
                                  lambda name: _where(doc, name, doc.nodes[name].type))
     _check_wiring(doc, registry)
-    order = _dependency_order(doc)
+    order = dependency_order(doc.nodes)
+    if order is None:  # name the nodes on the cycle, not the nodes merely downstream of it
+        raise GraphError(f"{doc.source}: nodes: the wiring has a cycle through {', '.join(on_a_cycle(doc.nodes))}")
     bound: dict[str, BoundNode] = {}
     for name in order:
         spec = doc.nodes[name]

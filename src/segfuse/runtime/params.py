@@ -142,7 +142,10 @@ class FilePath(String):
 
 
 @dataclass(frozen=True)
-class _Vector(Param):
+class Vector(Param):
+    """A fixed number of floats (``size``), each within ``min``…``max``: the base of Point2D, Rect and
+    Color. Hosts test ``isinstance(param, Vector)`` to show these as several number fields or a string."""
+
     size: ClassVar[int] = 2
     min: float | None = None
     max: float | None = None
@@ -163,13 +166,13 @@ class _Vector(Param):
 
 
 @dataclass(frozen=True)
-class Point2D(_Vector):
+class Point2D(Vector):
     kind: ClassVar[str] = "point2d"
     size: ClassVar[int] = 2
 
 
 @dataclass(frozen=True)
-class Rect(_Vector):
+class Rect(Vector):
     """(x0, y0, x1, y1) as fractions of the frame; all zeros means 'not set'."""
 
     default: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
@@ -184,7 +187,7 @@ class Rect(_Vector):
 
 
 @dataclass(frozen=True)
-class Color(_Vector):
+class Color(Vector):
     kind: ClassVar[str] = "color"
     size: ClassVar[int] = 3
 

@@ -1,4 +1,10 @@
-"""Node discovery: the built-ins in ``segfuse.nodes`` plus every ``*.py`` in ``$SEGFUSE_NODE_PATH``.
+"""Node discovery: every module named in the ``segfuse.nodes`` entry-point group, plus every
+``*.py`` in ``$SEGFUSE_NODE_PATH``.
+
+SegFuse's own nodes are found like anyone else's: its pyproject.toml declares each node module in
+the ``segfuse.nodes`` group (so the core names no node), and another distribution adds nodes by
+declaring its modules there too. Discovery runs on first use of the registry; importing a node
+module declares the node and loads no network (nodes import torch when they first render).
 
 Like OFX_PLUGIN_PATH, ``SEGFUSE_NODE_PATH`` lists folders (separated by ``os.pathsep``); their
 node files are the studio's own code and are imported as Python modules. A file that fails to
@@ -7,18 +13,18 @@ import is skipped with one warning line, so one broken node never hides the othe
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import os
-import pkgutil
 import sys
 from pathlib import Path
 from types import ModuleType
 
 from segfuse.errors import GraphError
+from segfuse.extensions import entry_points
 from segfuse.runtime.node import NodeDescriptor
 
 ENV_VAR = "SEGFUSE_NODE_PATH"
+ENTRY_GROUP = "segfuse.nodes"
 
 
 class NodeRegistry:
@@ -29,7 +35,10 @@ class NodeRegistry:
         self.warnings: list[str] = []
 
     def add_module(self, module: ModuleType) -> None:
+        """Every node class in the module's namespace."""
         for value in vars(module).values():
+            if not isinstance(value, type):  # only classes declare nodes (and a lazy module stays unloaded)
+                continue
             descriptor = getattr(value, "descriptor", None)
             if isinstance(descriptor, NodeDescriptor) and descriptor.cls is value:
                 self.add(descriptor)
@@ -64,12 +73,13 @@ def _import_file(path: Path) -> ModuleType:
 
 
 def discover(extra_paths: list[str] | None = None) -> NodeRegistry:
-    """A registry of the built-in nodes and those in the node path folders."""
+    """A registry of the nodes the ``segfuse.nodes`` entry points name and those in the node path folders."""
     registry = NodeRegistry()
-    import segfuse.nodes as builtin
-
-    for info in pkgutil.iter_modules(builtin.__path__):
-        registry.add_module(importlib.import_module(f"segfuse.nodes.{info.name}"))
+    for entry in entry_points(group=ENTRY_GROUP):
+        try:
+            registry.add_module(entry.load())
+        except Exception as exc:  # one broken add-on must not hide the other nodes
+            _skip(registry, f"skipped node module {entry.value}: {type(exc).__name__}: {exc}")
     folders = extra_paths if extra_paths is not None else [
         p for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p.strip()]
     for folder in folders:
@@ -77,10 +87,13 @@ def discover(extra_paths: list[str] | None = None) -> NodeRegistry:
             try:
                 registry.add_module(_import_file(file))
             except Exception as exc:  # a studio's broken node must not stop the others
-                message = f"skipped node file {file}: {type(exc).__name__}: {exc}"
-                registry.warnings.append(message)
-                print(f"segfuse: warning: {message}", file=sys.stderr)
+                _skip(registry, f"skipped node file {file}: {type(exc).__name__}: {exc}")
     return registry
+
+
+def _skip(registry: NodeRegistry, message: str) -> None:
+    registry.warnings.append(message)
+    print(f"segfuse: warning: {message}", file=sys.stderr)
 
 
 _default: NodeRegistry | None = None

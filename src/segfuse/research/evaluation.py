@@ -19,7 +19,7 @@ import numpy as np
 from segfuse import color
 from segfuse.errors import GraphError, SegFuseError
 from segfuse.io.frames import FrameRange
-from segfuse.ops.metrics import flicker, psnr, ssim
+from segfuse.research.scoring import flicker, psnr, ssim
 from segfuse.runtime import Evaluator, bind
 from segfuse.runtime.graphfile import GraphDoc, NodeSpec
 

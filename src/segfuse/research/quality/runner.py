@@ -16,8 +16,8 @@ import numpy as np
 
 from segfuse import color
 from segfuse.paper_graph import FixOptions, paper_graph
-from segfuse.quality.recipe import paper_recipe
-from segfuse.quality.synth import Clip
+from segfuse.research.quality.recipe import paper_recipe
+from segfuse.research.quality.synth import Clip
 from segfuse.runtime import Evaluator, bind
 
 
@@ -68,7 +68,7 @@ def run_preset(clip: Clip, preset: str, params: dict[str, dict] | None = None) -
 
 
 def run_recipe(clip: Clip) -> Repair:
-    """The paper's recipe, plainly implemented (see ``segfuse.quality.recipe``)."""
+    """The paper's recipe, plainly implemented (see ``segfuse.research.quality.recipe``)."""
     start = time.perf_counter()
     fused, medians = paper_recipe(clip.generated, clip.reference)
     seconds = (time.perf_counter() - start) / len(clip.generated)

@@ -1,6 +1,6 @@
 """Build the built-in sample from NASA's public-domain astronaut portrait.
 
-    python -m segfuse.sample.make        (needs the dev extra: scikit-image bundles the photo)
+    python -m segfuse.research.sample.make        (needs the dev extra: scikit-image bundles the photo)
 
 Writes reference.png, generated.mp4 and truth.npz next to this file. The person mask is cut
 once here with a hand-placed GrabCut trimap; the clip is then synthesised from it (synth.py),
@@ -17,8 +17,8 @@ import numpy as np
 
 from segfuse.io.images import write_pixels
 from segfuse.io.movie import MovieWriter
-from segfuse.sample import GENERATED, REFERENCE, TRUTH, save_truth
-from segfuse.sample.synth import fit_portrait, synthesize
+from segfuse.research.sample import GENERATED, REFERENCE, TRUTH, save_truth
+from segfuse.research.sample.synth import fit_portrait, synthesize
 
 CROP = (30, 0, 414, 384)  # x0, y0, x1, y1 in the 512×512 photo: head and shoulders
 SIZE = 512

@@ -16,12 +16,12 @@ import numpy as np
 from segfuse import color
 from segfuse.io.images import read_pixels, write_pixels
 from segfuse.io.movie import MovieReader
-from segfuse.ops.metrics import iou, mean_abs_error, psnr
 from segfuse.paper_graph import FixOptions, paper_graph
+from segfuse.research.sample import GENERATED, REFERENCE, load_truth
+from segfuse.research.scoring import iou, mean_abs_error, psnr
 from segfuse.runtime import Evaluator, bind, render_graph
 from segfuse.runtime.render import Progress
 from segfuse.runtime.resolved import save_resolved_graph
-from segfuse.sample import GENERATED, REFERENCE, load_truth
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from segfuse.evaluation import METRICS, Evaluation
 from segfuse.io.atomic import atomic_output
 from segfuse.io.images import write_pixels
+from segfuse.research.evaluation import METRICS, Evaluation
 
 TITLES = {"lpips": "LPIPS ↓", "psnr": "PSNR dB ↑", "psnr_bg": "PSNR bg ↑", "ssim": "SSIM ↑",
           "ssim_bg": "SSIM bg ↑", "flicker_bg": "flicker bg ↓"}

@@ -1,6 +1,6 @@
 """The built-in sample: a talking-head-style clip with PIRender-like background defects.
 
-Made by ``python -m segfuse.sample.make`` from NASA's public-domain astronaut portrait (as
+Made by ``python -m segfuse.research.sample.make`` from NASA's public-domain astronaut portrait (as
 bundled by scikit-image). Files:
 
 - ``reference.png``: the 512×512 reference portrait (sRGB);

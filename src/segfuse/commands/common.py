@@ -1,0 +1,76 @@
+"""Pieces several commands share: the progress bar, ``--frames``, ``--set`` and the render options."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from segfuse.errors import GraphError
+
+if TYPE_CHECKING:
+    from segfuse.io.frames import FrameRange
+    from segfuse.runtime.graphfile import GraphDoc
+
+
+def progress_bar(quiet: bool):
+    """(update, close) for a tqdm bar on stderr, drawn from the first progress update on, so an
+    error found before any frame renders prints nothing but its one line."""
+    if quiet:
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="frame", file=sys.stderr, mininterval=0.5, dynamic_ncols=True)
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()  # the work is over; later steps (demo scoring) should not count
+
+    def close() -> None:
+        if bar is not None:
+            bar.close()
+
+    return update, close
+
+
+def frames(text: str | None) -> FrameRange | None:
+    """``--frames A-B`` (see ``segfuse.io.frames.frames_option``)."""
+    from segfuse.io.frames import frames_option
+
+    return frames_option(text)
+
+
+def apply_overrides(doc: GraphDoc, assignments: list[str]) -> None:
+    """Apply ``NODE.PARAM=VALUE`` (VALUE read as JSON when it parses, else as text)."""
+    for item in assignments:
+        target, sep, raw = item.partition("=")
+        name, dot, param = target.rpartition(".")
+        if not sep or not dot or not name or not param:
+            raise GraphError(f"--set {item}: expected NODE.PARAM=VALUE")
+        if name not in doc.nodes:
+            raise GraphError(f"--set {item}: no node named '{name}' (nodes: {', '.join(doc.nodes)})")
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        doc.nodes[name].params[param] = value
+
+
+def render_options(p: argparse.ArgumentParser) -> None:
+    """``--resume``, ``--workers`` and ``--quiet``, shared by the commands that render."""
+    p.add_argument("--resume", action="store_true", help="skip sequence frames already written")
+    p.add_argument("--workers", type=int, default=None, help="render threads (default: CPU count, max 4)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def print_render_report(report) -> None:
+    """The closing line of a render: frames written, frames skipped, outputs."""
+    skipped = f", {report.skipped} already complete" if report.skipped else ""
+    print(f"rendered {report.rendered} frame(s){skipped} → {', '.join(report.outputs)}")
