@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one of several worker processes (pyproject's addopts run two): one intra-op thread each, set before
+    # torch or ONNX Runtime load, so the workers do not fight over the cores (the tests' models are small;
+    # extra threads would only spin). Subprocesses the tests start inherit it.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from segfuse.runtime import bind, parse_graph  # noqa: E402
 from segfuse.runtime.registry import NodeRegistry, discover  # noqa: E402
@@ -37,6 +43,16 @@ def make_graph(registry, tmp_path):
 
 
 FIXTURES = TESTS / "fixtures"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files holding ``slow`` cases first (most of them first), the rest in their usual order: with
+    ``--dist loadfile`` a long file started last would keep one worker busy after the other is done."""
+    slow: dict[str, int] = {}
+    for item in items:
+        slow[item.module.__name__] = slow.get(item.module.__name__, 0) + (item.get_closest_marker("slow") is not None)
+    order = {name: i for i, name in enumerate(slow)}
+    items.sort(key=lambda item: (-slow[item.module.__name__], order[item.module.__name__]))
 
 
 @pytest.fixture(scope="session")
@@ -85,11 +101,21 @@ def modnet_onnx(formula_modnet, tmp_path_factory):
     import types
 
     import torch
+    from filelock import FileLock
 
     from segfuse.models.modnet_runtime import export_onnx
 
-    before = {k: v.clone() for k, v in formula_modnet.state_dict().items()}
-    path = export_onnx(formula_modnet, tmp_path_factory.mktemp("onnx") / "modnet.onnx")
-    after = formula_modnet.state_dict()
-    kept = not formula_modnet.training and all(torch.equal(v, before[k]) for k, v in after.items())
-    return types.SimpleNamespace(path=path, kept_model=kept)
+    # under xdist the workers share the run's temporary folder (the parent of each worker's): the first
+    # worker to get here exports, the other reuses its file and its record of the check
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    path, record = shared / "modnet_formula.onnx", shared / "modnet_formula.onnx.json"
+    with FileLock(str(shared / "modnet_formula.onnx.lock")):
+        if not record.exists():
+            before = {k: v.clone() for k, v in formula_modnet.state_dict().items()}
+            export_onnx(formula_modnet, path)
+            after = formula_modnet.state_dict()
+            kept = not formula_modnet.training and all(torch.equal(v, before[k]) for k, v in after.items())
+            record.write_text(json.dumps({"kept_model": kept}))
+    return types.SimpleNamespace(path=path, kept_model=json.loads(record.read_text())["kept_model"])

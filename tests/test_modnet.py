@@ -51,6 +51,7 @@ def test_inference_size_rule(h, w, expected):
     assert inference_size(h, w) == expected
 
 
+@pytest.mark.slow  # five MODNet passes at 512 px and more, in two runtimes
 def test_onnx_runtime_equals_torch(formula_modnet, modnet_onnx):
     assert modnet_onnx.kept_model  # exporting leaves the caller's model as it was
     runner = OrtRunner(modnet_onnx.path, device="cpu")

@@ -31,11 +31,12 @@ def run(*args: str, env: dict) -> subprocess.CompletedProcess:
                 os.environ[key] = value
 
 
-def test_models_import_list_verify_and_export(modnet_checkpoint, tmp_path):
+def test_models_import_list_verify_and_export(modnet_checkpoint, small_sample, tmp_path):
+    generated, reference = small_sample  # the missing weights are found after the inputs are read
     env = {"SEGFUSE_MODELS": str(tmp_path / "models")}
     listed = run("models", "list", env=env)
     assert "modnet-photographic" in listed.stdout and "not installed" in listed.stdout
-    missing = run("fix", "--generated", str(GENERATED), "--reference", str(REFERENCE), "-o",
+    missing = run("fix", "--generated", str(generated), "--reference", str(reference), "-o",
                   str(tmp_path / "o.mp4"), "--segmenter", "modnet", "-q", env=env)
     assert_one_line_error(missing, r"node '(generated|reference)_matte' \(org.segfuse.MODNetMatte\): "
                                    r"modnet_photographic_portrait_matting.ckpt .* not found", 2)
@@ -56,11 +57,14 @@ def test_models_import_list_verify_and_export(modnet_checkpoint, tmp_path):
     assert (tmp_path / "m.onnx").stat().st_size > 1_000_000
 
 
-def test_fix_with_modnet_and_with_the_hybrid(modnet_checkpoint, tmp_path):
+def test_fix_with_modnet_and_with_the_hybrid(modnet_checkpoint, small_sample, tmp_path):
+    # the sample at 128×128 (12 frames): the best preset's Motion Matte reads frames spread over the whole
+    # clip, which at 512×512 and 48 frames cost more than the two mattes under test
+    generated, reference = small_sample
     env = {"SEGFUSE_MODELS": str(tmp_path / "models")}
     for segmenter in ("modnet", "hybrid"):
         out = tmp_path / f"{segmenter}.mp4"
-        result = run("fix", "--generated", str(GENERATED), "--reference", str(REFERENCE), "-o", str(out),
+        result = run("fix", "--generated", str(generated), "--reference", str(reference), "-o", str(out),
                      "--segmenter", segmenter, "--modnet-weights", str(modnet_checkpoint), "--frames", "0-1",
                      "--save-graph", str(tmp_path / f"{segmenter}.json"), "-q", env=env)
         assert result.returncode == 0, result.stderr
@@ -69,14 +73,15 @@ def test_fix_with_modnet_and_with_the_hybrid(modnet_checkpoint, tmp_path):
     assert '"Hint": "reference_modnet"' in graph and "org.segfuse.MODNetMatte" in graph  # best: hybrid reference
 
 
-def test_onnx_backend_pipeline_writes_frames(modnet_onnx, tmp_path):
+def test_onnx_backend_pipeline_writes_frames(modnet_onnx, small_sample, tmp_path):
+    generated, reference = small_sample  # 128×128: the backend is what is tested, not the size
     env = {"SEGFUSE_MODELS": str(tmp_path / "models")}
     out = tmp_path / "ort.####.exr"
-    result = run("fix", "--generated", str(GENERATED), "--reference", str(REFERENCE), "-o", str(out),
+    result = run("fix", "--generated", str(generated), "--reference", str(reference), "-o", str(out),
                  "--segmenter", "modnet", "--modnet-weights", str(modnet_onnx.path), "--modnet-backend",
                  "onnxruntime", "--frames", "0-1", "-q", env=env)
     assert result.returncode == 0, result.stderr
-    assert read_pixels(frame_path(out, 1)).shape == (512, 512, 3)
+    assert read_pixels(frame_path(out, 1)).shape == (128, 128, 3)
 
 
 def test_batched_frames_equal_frames_rendered_alone(modnet_checkpoint):

@@ -39,6 +39,15 @@ def _shipped_sources() -> dict[str, Path]:
     return out
 
 
+def _has_build_backend() -> bool:
+    """setuptools >= 77 (pyproject's build requirement) importable in this environment."""
+    try:
+        import setuptools
+    except ImportError:
+        return False
+    return int(setuptools.__version__.split(".")[0]) >= 77
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     """`pip wheel . --no-deps` on a copy of the project (the checkout stays untouched)."""
@@ -49,7 +58,10 @@ def wheel(tmp_path_factory) -> Path:
     for name in ("pyproject.toml", "README.md", *{f.split("/")[0] for f in LAYOUT}):
         source = ROOT / name
         (shutil.copytree(source, project / name, ignore=ignore) if source.is_dir() else shutil.copy(source, project))
-    result = subprocess.run([sys.executable, "-m", "pip", "wheel", str(project), "--no-deps", "-q",
+    # with a setuptools that meets pyproject's build requirement here, build with it rather than install
+    # one into an isolated build environment (seconds); the wheel is the same
+    no_isolation = ["--no-build-isolation"] if _has_build_backend() else []
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", str(project), "--no-deps", "-q", *no_isolation,
                              "-w", str(tmp / "dist")], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     return next((tmp / "dist").glob("segfuse-*.whl"))
