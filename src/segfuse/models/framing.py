@@ -6,6 +6,9 @@ network (loaded, with torch, on the first detection), so nodes ask it rather tha
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from segfuse.lazy import lazy_module
@@ -23,9 +26,32 @@ def detect_faces(rgb_uint8: np.ndarray) -> list:
     return detect(rgb_uint8)
 
 
+_detected: OrderedDict[bytes, list] = OrderedDict()
+_detected_lock = threading.Lock()
+DETECTIONS_KEPT = 8
+
+
+def detect_cached(image: np.ndarray) -> list:
+    """``detect_faces``, remembered by the image's contents when it finds any: Motion Matte and Track
+    Matte (and every render thread) locate the person in the same reference, which is detected once.
+    An image without a face is asked again (the detector's own errors then repeat)."""
+    key = hashlib.blake2b(image.tobytes() + str(image.shape).encode(), digest_size=16).digest()
+    with _detected_lock:
+        faces = _detected.get(key)
+    if faces is None:
+        faces = detect_faces(image)
+        if not faces:
+            return faces
+        with _detected_lock:
+            _detected[key] = faces
+            while len(_detected) > DETECTIONS_KEPT:
+                _detected.popitem(last=False)
+    return faces
+
+
 def locate(reference: np.ndarray, frames: Sequence[np.ndarray] = (), person: int = 0) -> PortraitBox | None:
     """The portrait box of a shot's person (``ops.head_track.locate`` with the face detector)."""
-    return head_track.locate(reference, frames, person, detector=detect_faces)
+    return head_track.locate(reference, frames, person, detector=detect_cached)
 
 
 def locate_for(framing: str, reference: np.ndarray, frames: Sequence[np.ndarray] = (),

@@ -15,10 +15,7 @@ interest* around it (the box grown by ``REACH``) at a working size.
 
 from __future__ import annotations
 
-import hashlib
 import sys
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -272,36 +269,11 @@ def locate(reference: np.ndarray, frames: Sequence[np.ndarray] = (), person: int
     clip moves; None when there is no person at all. ``detector`` finds the faces of one image
     (``segfuse.models.framing.locate`` passes MTCNN's)."""
     for image in (reference, *frames):
-        faces = detector(image) if detector is not None else detect_cached(image)
+        faces = detector(image)
         if len(faces) > person:
             return PortraitBox.from_landmarks(faces[person].landmarks)
     guessed = motion_box([reference, *frames]) if frames else None
     return PortraitBox.from_landmarks(guessed[1]) if guessed is not None else None
-
-
-_detected: OrderedDict[bytes, list] = OrderedDict()
-_detected_lock = threading.Lock()
-DETECTIONS_KEPT = 8
-
-
-def detect_cached(image: np.ndarray) -> list:
-    """The face detector's faces in ``image``, remembered by its contents when there are any: Motion
-    Matte and Track Matte (and every render thread) locate the person in the same reference, which is
-    detected once. An image without a face is asked again (the detector's own errors then repeat)."""
-    from segfuse.models.face_detector import detect_faces
-
-    key = hashlib.blake2b(image.tobytes() + str(image.shape).encode(), digest_size=16).digest()
-    with _detected_lock:
-        faces = _detected.get(key)
-    if faces is None:
-        faces = detect_faces(image)
-        if not faces:
-            return faces
-        with _detected_lock:
-            _detected[key] = faces
-            while len(_detected) > DETECTIONS_KEPT:
-                _detected.popitem(last=False)
-    return faces
 
 
 def is_centred_crop(box: PortraitBox, height: int, width: int) -> bool:
