@@ -106,3 +106,20 @@ def test_fix_params_reach_the_inner_nodes_they_mirror():
     motion = best["reference_matte"][1]  # GrabCut's settings do not reach Motion Matte
     assert (motion.iterations, motion.working_size) == (defaults(pipeline.MOTION)["iterations"],
                                                         defaults(pipeline.MOTION)["working_size"])
+
+
+def test_fix_help_quotes_each_default_from_its_node(monkeypatch):
+    """``segfuse fix --help`` shows the value a user gets, read from the descriptor: change the node's
+    default and the help follows."""
+    import dataclasses
+
+    help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["fix"].format_help().split())
+    for node_type, param, label in ((pipeline.MEDIAN, "window", "Temporal Median"), (pipeline.FUSE, "kernel",
+                                    "Reference Fuse"), (pipeline.WRITE, "crf", "Write")):
+        assert f"{label}'s, {default_registry().get(node_type).param(param).default}" in help_text
+    median = default_registry().get(pipeline.MEDIAN)
+    changed = dataclasses.replace(median, params=tuple(
+        dataclasses.replace(p, default=9) if p.name == "window" else p for p in median.params))
+    monkeypatch.setitem(default_registry()._nodes, pipeline.MEDIAN, changed)
+    help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["fix"].format_help().split())
+    assert "Temporal Median's, 9" in help_text

@@ -9,8 +9,19 @@ from segfuse.commands.common import frames, print_render_report, progress_bar, r
 from segfuse.errors import GraphError
 
 
+def node_default(node_type: str, param: str) -> str:
+    """``"NODE's, VALUE"``: where an option's default comes from and what it is now, read from the node's
+    descriptor (the one place a default is stated), for the help text."""
+    from segfuse.runtime import default_registry
+
+    descriptor = default_registry().get(node_type)
+    return f"{descriptor.label}'s, {descriptor.param(param).default}"
+
+
 def register(sub) -> None:
     """``segfuse fix --generated CLIP --reference PORTRAIT -o OUT`` and its options."""
+    from segfuse import pipeline
+
     p = sub.add_parser("fix", help="repair a generated clip's background (the best preset; --preset paper for "
                                    "the paper's exact recipe)")
     p.add_argument("--generated", help="generated clip (movie or sequence)")
@@ -34,19 +45,25 @@ def register(sub) -> None:
     p.add_argument("--modnet-weights", help="MODNet .ckpt or .onnx (default: the registry's)")
     p.add_argument("--modnet-backend", choices=["auto", "torch", "onnxruntime"])
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where networks run (MODNet, PIRender)")
-    p.add_argument("--window", type=int, help="temporal median window (default: Temporal Median's)")
-    p.add_argument("--median-mode", choices=["causal", "centered"], help="default: Temporal Median's")
-    p.add_argument("--kernel", type=int, help="fusion Gaussian kernel (default: Reference Fuse's)")
+    p.add_argument("--window", type=int,
+                   help=f"temporal median window (default: {node_default(pipeline.MEDIAN, 'window')})")
+    p.add_argument("--median-mode", choices=["causal", "centered"],
+                   help=f"default: {node_default(pipeline.MEDIAN, 'mode')}")
+    p.add_argument("--kernel", type=int,
+                   help=f"fusion Gaussian kernel (default: {node_default(pipeline.FUSE, 'kernel')})")
     p.add_argument("--reference-fit", choices=["error", "stretch"],
-                   help="when the reference size differs from the clip's (default: Reference Fuse's)")
+                   help="when the reference size differs from the clip's "
+                        f"(default: {node_default(pipeline.FUSE, 'reference_fit')})")
     p.add_argument("--iterations", type=int, help="GrabCut / Motion Matte iterations (default: the node's)")
     p.add_argument("--working-size", type=int,
                    help="long side GrabCut, Motion Matte and Track Matte work at (default: the node's; 0 = full)")
     p.add_argument("--frames", help="frame range A-B")
     p.add_argument("--crf", type=int,
-                   help="H.264 quality of a movie output (0-51, lower is better; default: Write's)")
+                   help="H.264 quality of a movie output (0-51, lower is better; "
+                        f"default: {node_default(pipeline.WRITE, 'crf')})")
     p.add_argument("--encoder-preset",
-                   help="H.264 encoder speed of a movie output, ultrafast … veryslow (default: Write's)")
+                   help="H.264 encoder speed of a movie output, ultrafast … veryslow "
+                        f"(default: {node_default(pipeline.WRITE, 'preset')})")
     p.add_argument("--save-graph", metavar="GRAPH.json", help="also save the graph it runs, every param resolved")
     render_options(p)
     p.set_defaults(func=cmd_fix)
