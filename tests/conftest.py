@@ -79,19 +79,9 @@ def small_sample(tmp_path_factory) -> tuple[Path, Path]:
     """The built-in sample (``segfuse.research.sample``) shrunk to 128×128: its first 12 frames as a PNG
     sequence and its reference. Whole-graph behaviour (frame independence, parallel renders) does
     not depend on size, and a sixteenth of the pixels keeps the suite fast."""
-    import cv2
+    from tests.sample_portrait import write_shrunk_sample
 
-    from segfuse.io.images import read_pixels, write_pixels
-    from segfuse.io.movie import MovieReader
-    from segfuse.research.sample import GENERATED, REFERENCE
-
-    folder = tmp_path_factory.mktemp("small_sample")
-    reader = MovieReader(GENERATED)
-    for t in range(12):
-        write_pixels(folder / f"gen.{t:04d}.png", cv2.resize(reader.read(t), (128, 128), interpolation=cv2.INTER_AREA))
-    reader.close()
-    write_pixels(folder / "ref.png", cv2.resize(read_pixels(REFERENCE), (128, 128), interpolation=cv2.INTER_AREA))
-    return folder / "gen.####.png", folder / "ref.png"
+    return write_shrunk_sample(tmp_path_factory.mktemp("small_sample"), 128, 12)
 
 
 @pytest.fixture(scope="session")

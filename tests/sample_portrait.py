@@ -41,3 +41,23 @@ def motion_settings() -> dict:
 def track_flow() -> str:
     """Track Matte's default optical-flow preset."""
     return node_defaults("org.segfuse.TrackMatte")["flow"]
+
+
+def write_shrunk_sample(folder, size: int, frames: int):
+    """The built-in sample's first ``frames`` frames and its reference, shrunk to size² (INTER_AREA),
+    written as ``folder/gen.####.png`` and ``folder/ref.png``: the pipeline is the same at any size,
+    and a small one keeps whole-graph tests fast. Returns (sequence pattern, reference path)."""
+    from pathlib import Path
+
+    from segfuse.io.images import read_pixels, write_pixels
+    from segfuse.io.movie import MovieReader
+    from segfuse.research.sample import GENERATED
+
+    folder = Path(folder)
+    reader = MovieReader(GENERATED)
+    for t in range(frames):
+        small = cv2.resize(reader.read(t), (size, size), interpolation=cv2.INTER_AREA)
+        write_pixels(folder / f"gen.{t:04d}.png", small)
+    reader.close()
+    write_pixels(folder / "ref.png", cv2.resize(read_pixels(REFERENCE), (size, size), interpolation=cv2.INTER_AREA))
+    return folder / "gen.####.png", folder / "ref.png"

@@ -16,11 +16,9 @@ from segfuse.analysis import AnalysisError, Section, ShotAnalysis, load_analysis
 from segfuse.analysis.shot import analyse_graph, as_analysed, check_graph
 from segfuse.analysis.store import decode, encode
 from segfuse.io.frames import FrameRange
-from segfuse.io.images import write_pixels
-from segfuse.io.movie import MovieReader
 from segfuse.paper_graph import FixOptions, paper_graph
-from segfuse.research.sample import GENERATED, REFERENCE
 from segfuse.runtime import Evaluator, bind, load_graph, save_graph
+from tests.sample_portrait import write_shrunk_sample
 
 SIZE, FRAMES = 96, 48  # the sample's 48 frames, small: a farm's default chunking splits 48 frames
 
@@ -28,15 +26,7 @@ SIZE, FRAMES = 96, 48  # the sample's 48 frames, small: a farm's default chunkin
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> tuple[Path, Path]:
     """The sample's first frames and its reference at SIZE² (PNG sequence, PNG)."""
-    folder = tmp_path_factory.mktemp("tiny")
-    reader = MovieReader(GENERATED)
-    for t in range(FRAMES):
-        small = cv2.resize(reader.read(t), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
-        write_pixels(folder / f"gen.{t:04d}.png", small)
-    reader.close()
-    ref = cv2.imread(str(REFERENCE), cv2.IMREAD_COLOR)
-    cv2.imwrite(str(folder / "ref.png"), cv2.resize(ref, (SIZE, SIZE), interpolation=cv2.INTER_AREA))
-    return folder / "gen.####.png", folder / "ref.png"
+    return write_shrunk_sample(tmp_path_factory.mktemp("tiny"), SIZE, FRAMES)
 
 
 def best_graph(tiny, folder: Path):

@@ -24,6 +24,7 @@ from segfuse.io.movie import MovieReader
 from segfuse.paper_graph import FixOptions, paper_graph
 from segfuse.research.sample import GENERATED, REFERENCE
 from segfuse.runtime import bind, default_registry, load_graph, render_graph, save_graph
+from tests.sample_portrait import write_shrunk_sample
 
 SIZE = 96  # the sample scaled down: the pipeline is the same, the test is fast
 FRAMES = 10
@@ -33,16 +34,8 @@ BIN = Path(sys.executable).parent
 @pytest.fixture(scope="module")
 def tiny_sample(tmp_path_factory) -> tuple[str, str]:
     """The built-in sample's first frames and reference at SIZE², as a PNG sequence and a PNG."""
-    folder = tmp_path_factory.mktemp("tiny_sample")
-    reader = MovieReader(GENERATED)
-    for t in range(FRAMES):
-        small = cv2.resize(reader.read(t), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
-        write_pixels(folder / f"gen.{t:04d}.png", small)
-    reader.close()
-    ref = cv2.cvtColor(cv2.imread(str(REFERENCE), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    cv2.imwrite(str(folder / "ref.png"), cv2.cvtColor(cv2.resize(ref, (SIZE, SIZE), interpolation=cv2.INTER_AREA),
-                                                       cv2.COLOR_RGB2BGR))
-    return str(folder / "gen.####.png"), str(folder / "ref.png")
+    generated, reference = write_shrunk_sample(tmp_path_factory.mktemp("tiny_sample"), SIZE, FRAMES)
+    return str(generated), str(reference)
 
 
 def shot(tiny_sample, folder: Path, mode: str = "causal", output: str = "out/fixed.####.png") -> Path:

@@ -21,7 +21,6 @@ import threading
 import zipfile
 from pathlib import Path
 
-import cv2
 import numpy as np
 import OpenImageIO as oiio
 import pytest
@@ -30,9 +29,8 @@ from segfuse.cli import build_parser, main
 from segfuse.io import images
 from segfuse.io.frames import frame_path
 from segfuse.io.images import read_pixels, write_pixels
-from segfuse.io.movie import MovieReader
 from segfuse.io.safe_write import OutputError, write_bytes_atomic
-from segfuse.research.sample import GENERATED, REFERENCE
+from tests.sample_portrait import write_shrunk_sample
 
 SIZE = 96
 FRAMES = 6
@@ -50,12 +48,7 @@ def one_line(err: str, pattern: str) -> str:
 def tiny(tmp_path_factory) -> dict[str, Path]:
     """The sample's first frames and its reference at 96×96 (PNG), plus noise frames."""
     folder = tmp_path_factory.mktemp("tiny")
-    reader = MovieReader(GENERATED)
-    for t in range(FRAMES):
-        small = cv2.resize(reader.read(t), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
-        write_pixels(folder / f"gen.{t:04d}.png", small)
-    reader.close()
-    write_pixels(folder / "ref.png", cv2.resize(read_pixels(REFERENCE), (SIZE, SIZE), interpolation=cv2.INTER_AREA))
+    write_shrunk_sample(folder, SIZE, FRAMES)
     rng = np.random.default_rng(0)
     for t in range(FRAMES):  # noise compresses badly: each PNG frame is ~27 kB
         write_pixels(folder / f"noise.{t:04d}.png", rng.random((SIZE, SIZE, 3), dtype=np.float32))
