@@ -46,12 +46,17 @@ def shot(tiny_sample, folder: Path, mode: str = "causal", output: str = "out/fix
     preset = "best" if mode == "best" else "classic"
     doc = paper_graph(FixOptions(generated, reference, output, median_mode="causal" if mode == "best" else mode,
                                  working_size=0, frames=FrameRange(0, FRAMES - 1), preset=preset), folder)
-    for spec in doc.nodes.values():  # the farm, not the framing, is under test: no face detector (and no
-        if any(p.name == "framing" for p in default_registry().get(spec.type).params):  # torch) per task
-            spec.params["framing"] = "centred"
+    centred_framing(doc)
     folder.mkdir(parents=True, exist_ok=True)
     save_graph(doc, folder / "shot.json")
     return folder / "shot.json"
+
+
+def centred_framing(doc) -> None:
+    """The farm, not the framing, is under test: no face detector (and no torch) per task."""
+    for spec in doc.nodes.values():
+        if any(p.name == "framing" for p in default_registry().get(spec.type).params):
+            spec.params["framing"] = "centred"
 
 
 def frames_bytes(pattern: Path, n: int = FRAMES) -> list[bytes]:
@@ -327,6 +332,7 @@ def test_dask_render_of_a_48_frame_best_graph_splits_by_default_and_equals_one_p
     cv2.imwrite(str(tmp_path / "ref.png"), cv2.resize(ref, (48, 48), interpolation=cv2.INTER_AREA))
     for name, out in (("one", "one/f.####.png"), ("farm", "farm/f.####.png")):
         doc = paper_graph(FixOptions(str(tmp_path / "gen.####.png"), str(tmp_path / "ref.png"), out), tmp_path)
+        centred_framing(doc)
         save_graph(doc, tmp_path / f"{name}.json")
     render_graph(bind(load_graph(tmp_path / "one.json")))
     assert main(["render", str(tmp_path / "farm.json"), "--dask", client.scheduler.address, "-q"]) == 0

@@ -14,13 +14,14 @@ from segfuse import color
 from segfuse.paper_graph import FixOptions, paper_graph
 from segfuse.plugin.ofx import bridge
 from segfuse.plugin.ofx.build import build_bundle
-from segfuse.research.sample import GENERATED, REFERENCE
 from segfuse.runtime import Evaluator, FrameRange, bind
 
 from .ofx_host import OK, ClipSource, Host, PropSet
 
 FILTER, GENERAL = "OfxImageEffectContextFilter", "OfxImageEffectContextGeneral"
 FRAMES = 7
+SIDE = 128  # the built-in sample shrunk (conftest's small_sample): host plumbing does not depend on size
+GENERATED = REFERENCE = None  # set by the module's sample fixture
 
 
 class MltLikeHost(Host):
@@ -58,18 +59,27 @@ def mlt(bundle):
     return MltLikeHost(bundle)
 
 
-CLASSIC = {"reference": str(REFERENCE), "recipe": "classic"}  # SegFuse 0.1's recipe: these tests check host plumbing
+CLASSIC = {"recipe": "classic"}  # SegFuse 0.1's recipe: these tests check host plumbing
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sample(small_sample):
+    """The clip every test here hands the host: GENERATED (a PNG sequence) and REFERENCE, 128×128."""
+    global GENERATED, REFERENCE
+    GENERATED, REFERENCE = small_sample
+    CLASSIC["reference"] = str(REFERENCE)
+    return small_sample
 
 
 @pytest.fixture(scope="module")
-def runtime():
+def runtime(sample):
     doc = paper_graph(FixOptions(str(GENERATED), str(REFERENCE), "unused.mp4", frames=FrameRange(0, FRAMES - 1),
                                  preset="classic"))  # what the Fix node runs with recipe classic
     return Evaluator(bind(doc))
 
 
 @pytest.fixture(scope="module")
-def analysed(tmp_path_factory):
+def analysed(sample, tmp_path_factory):
     """The command line's default graph on the sample, analysed (segfuse analyse): (evaluator, file)."""
     from segfuse.analysis.shot import analyse_graph
 
@@ -183,7 +193,7 @@ def test_per_frame_instances_read_the_reference_once_and_hash_each_frame_once(ml
     for t in range(FRAMES):
         _fix_per_frame(mlt, source, t, CLASSIC)
     assert len(reads) == 1
-    frame_bytes, reference_bytes = 512 * 512 * 4 * 4, 512 * 512 * 3 * 4  # RGBA frames from the host, RGB portrait
+    frame_bytes, reference_bytes = SIDE * SIDE * 4 * 4, SIDE * SIDE * 3 * 4  # RGBA frames from the host, RGB portrait
     assert hashed.count(reference_bytes) == 1
     assert hashed.count(frame_bytes) <= 2 * FRAMES  # the history's check and the matte memo's key, once each
 
@@ -256,11 +266,11 @@ def test_after_a_jump_back_the_history_restarts(mlt, runtime):
 
 def test_an_optional_clip_the_host_never_connected_is_not_connected(mlt, runtime):
     generated = ClipSource(lambda t: np.concatenate([runtime.render("generated", t).pixels,
-                                                     np.ones((512, 512, 1), np.float32)], axis=2), 0, FRAMES - 1)
+                                                     np.ones((SIDE, SIDE, 1), np.float32)], axis=2), 0, FRAMES - 1)
     segment = mlt.instance("org.segfuse.GrabCutSegment", FILTER, {"Source": generated}, {})
     status, out = segment.render(2)
     assert status == OK, mlt.messages
-    assert out.shape == (512, 512, 1) and 0.05 < out.mean() < 0.95
+    assert out.shape == (SIDE, SIDE, 1) and 0.05 < out.mean() < 0.95
 
 
 def test_fix_with_default_params_passes_frames_through_and_says_once_what_to_set(mlt, runtime):
@@ -295,7 +305,7 @@ def test_the_colourspace_param_overrides_the_depth_rule(bundle, runtime, monkeyp
     monkeypatch.delenv("SEGFUSE_OFX_COLORSPACE", raising=False)
     host = Host(bundle)
     linear = ClipSource(lambda t: np.concatenate([runtime.render("generated", t).pixels,
-                                                  np.ones((512, 512, 1), np.float32)], axis=2), 0, FRAMES - 1)
+                                                  np.ones((SIDE, SIDE, 1), np.float32)], axis=2), 0, FRAMES - 1)
     fix = host.instance("org.segfuse.Fix", FILTER, {"Source": linear}, CLASSIC)
     assert host.objects[fix.params["colourspace"]["props"]].values["OfxParamPropChoiceOption"] == [
         b"auto", b"scene_linear", b"srgb"]

@@ -95,6 +95,28 @@ def test_render_batch_gets_consecutive_frames_each_rendered_once(registry, make_
                                       alone.render("double", t).pixels)
 
 
+def test_a_render_through_a_warm_evaluator_computes_nothing_twice(registry, make_graph, tmp_path):
+    """What a caller rendered to look at (the demo's mattes) is not rendered again by the render."""
+    BatchDouble = registry.get("org.segfuse.test.BatchDouble").cls  # noqa: N806 (the class, as loaded)
+
+    nodes = {
+        "noise": ("org.segfuse.test.Noise", {"frames": "0-5"}, {}),
+        "double": ("org.segfuse.test.BatchDouble", {}, {"Source": "noise"}),
+        "write": ("org.segfuse.Write", {"path": str(tmp_path / "w.####.exr"), "bit_depth": "float"},
+                  {"Source": "double"}),
+    }
+    graph = make_graph(nodes)
+    warm = Evaluator(graph)
+    looked_at = [warm.render("double", t).pixels for t in range(6)]
+    BatchDouble.calls.clear()
+    assert render_graph(graph, evaluator=warm).rendered == 6
+    assert BatchDouble.calls == []
+    for t in (0, 5):
+        np.testing.assert_array_equal(read_pixels(frame_path(tmp_path / "w.####.exr", t)), looked_at[t])
+    with pytest.raises(ValueError, match="another graph"):
+        render_graph(make_graph(nodes), evaluator=warm)
+
+
 def test_failed_render_keeps_complete_frames_and_resume_finishes(make_graph, tmp_path):
     out = tmp_path / "f.####.exr"
     nodes = {

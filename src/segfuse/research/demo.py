@@ -19,7 +19,7 @@ from segfuse.io.movie import MovieReader
 from segfuse.paper_graph import FixOptions, paper_graph
 from segfuse.research.sample import GENERATED, REFERENCE, load_truth
 from segfuse.research.scoring import iou, mean_abs_error, psnr
-from segfuse.runtime import Evaluator, bind, render_graph
+from segfuse.runtime import Evaluator, NodeSpec, bind, render_graph
 from segfuse.runtime.render import Progress
 from segfuse.runtime.resolved import save_resolved_graph
 
@@ -41,12 +41,13 @@ def score_background(fused_movie: Path, mattes: list[np.ndarray]) -> BackgroundS
     raw, fused = MovieReader(GENERATED), MovieReader(fused_movie)
     mae_raw, mae_fused, psnr_raw, psnr_fused, ious = [], [], [], [], []
     for t in range(len(raw)):
-        outside = ~truth.generated[t] & ~truth.reference
-        frame_raw, frame_fused = raw.read(t), fused.read(t)
-        mae_raw.append(mean_abs_error(frame_raw, reference, outside))
-        mae_fused.append(mean_abs_error(frame_fused, reference, outside))
-        psnr_raw.append(psnr(frame_raw, reference, outside))
-        psnr_fused.append(psnr(frame_fused, reference, outside))
+        outside = np.flatnonzero(~truth.generated[t] & ~truth.reference)  # pixels picked once per frame
+        clean = reference.reshape(-1, 3)[outside]
+        frame_raw, frame_fused = (movie.read(t).reshape(-1, 3)[outside] for movie in (raw, fused))
+        mae_raw.append(mean_abs_error(frame_raw, clean))
+        mae_fused.append(mean_abs_error(frame_fused, clean))
+        psnr_raw.append(psnr(frame_raw, clean))
+        psnr_fused.append(psnr(frame_fused, clean))
         ious.append(iou(mattes[t], truth.generated[t].astype(np.float32)))
     return BackgroundScore(*(float(np.mean(v)) for v in (mae_raw, mae_fused, psnr_raw, psnr_fused, ious)))
 
@@ -70,17 +71,24 @@ def run_demo(out_dir: Path, progress: Progress | None = None, frame: int = 24) -
     out_dir.mkdir(parents=True, exist_ok=True)
     options = FixOptions(str(GENERATED), str(REFERENCE), str(out_dir / "fused.mp4"))
     doc = paper_graph(options, out_dir)
+    save_resolved_graph(bind(doc), out_dir / GRAPH_NAME)
+    # the fusion mask M, for the picture: a second Reference Fuse on the same inputs (no Write reads
+    # it), so one evaluator computes each matte once for the movie, the scores and the picture
+    fuse = doc.nodes["fuse"]
+    doc.nodes["fusion_mask"] = NodeSpec("fusion_mask", fuse.type, {**fuse.params, "output": "mask"}, dict(fuse.inputs))
     graph = bind(doc)
-    save_resolved_graph(graph, out_dir / GRAPH_NAME)
-    render_graph(graph, progress=progress)
-
     evaluator = Evaluator(graph)
-    mattes = [evaluator.render("generated_matte", t).alpha for t in graph.nodes["generated"].spec.frames]
-    mask_doc = paper_graph(options, out_dir)
-    mask_doc.nodes["fuse"].params["output"] = "mask"
-    mask = Evaluator(bind(mask_doc)).render("fuse", frame).pixels
-    person = 1.0 - mask  # M weighs the reference's background in; shown as compositors read mattes: white = person
+    span = graph.nodes["generated"].spec.frames
+    mattes = []
+    for t in span:
+        mattes.append(evaluator.render("generated_matte", t).alpha)
+        if progress:
+            progress(len(mattes), 2 * len(span))
+    mask = evaluator.render("fusion_mask", frame).pixels
     panels = [evaluator.render(name, frame) for name in ("reference", "generated", "fuse")]
+    render_graph(graph, progress=(lambda done, total: progress(len(span) + done, len(span) + total))
+                 if progress else None, evaluator=evaluator)
+    person = 1.0 - mask  # M weighs the reference's background in; shown as compositors read mattes: white = person
     srgb = [color.convert(p.pixels, p.colorspace, color.srgb_space()) for p in panels]
     names = ("reference", f"generated, frame {frame}", f"fixed, frame {frame}",
              f"person matte (white), frame {frame}")

@@ -21,6 +21,8 @@ from segfuse.runtime.node import ClipFrames
 Key = tuple[str, int]
 DEFAULT_CACHE_BYTES = 512 * 1024 * 1024
 DEFAULT_BATCH = 8  # consecutive frames a node with render_batch gets at once
+RECOUNT_ALWAYS = 256  # up to this many cached frames, the bytes are recounted at every store
+RECOUNT_EVERY = 16  # beyond it, stores between recounts
 
 
 class FrameCache:
@@ -31,6 +33,7 @@ class FrameCache:
         self._frames: OrderedDict[Key, Image] = OrderedDict()
         self._inflight: dict[Key, Future] = {}
         self._bytes = 0
+        self._stores = 0
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
@@ -98,8 +101,12 @@ class FrameCache:
         if image.nbytes > self.max_bytes:
             return
         self._frames[key] = image
-        # counted afresh: a frame read as code values grows when a node first converts it whole
-        self._bytes = sum(frame.nbytes for frame in self._frames.values())
+        self._stores += 1
+        self._bytes += image.nbytes
+        if len(self._frames) <= RECOUNT_ALWAYS or self._stores % RECOUNT_EVERY == 0:
+            # counted afresh: a frame read as code values grows when a node first converts it whole;
+            # a cache of many small frames recounts now and then (every store: quadratic in its length)
+            self._bytes = sum(frame.nbytes for frame in self._frames.values())
         while self._bytes > self.max_bytes:
             _, old = self._frames.popitem(last=False)
             self._bytes -= old.nbytes

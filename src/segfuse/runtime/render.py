@@ -56,8 +56,12 @@ def render_graph(
     cache_bytes: int = DEFAULT_CACHE_BYTES,
     batch_size: int = DEFAULT_BATCH,
     progress: Progress | None = None,
+    evaluator: Evaluator | None = None,
 ) -> RenderReport:
-    """Render every sink of ``graph``; on any error, unfinished outputs are dropped, not left half-written."""
+    """Render every sink of ``graph``; on any error, unfinished outputs are dropped, not left half-written.
+
+    ``evaluator``: render through this one (of the same graph), so frames its cache already holds,
+    e.g. mattes the caller rendered to look at, are not computed again."""
     sinks = graph.sinks()
     if not sinks:
         raise GraphError(f"{graph.doc.source}: nothing to render: the graph has no Write node")
@@ -75,7 +79,10 @@ def render_graph(
         plans.append((sink, writer, span, todo))
     total = sum(len(todo) for *_, todo in plans)
     report = RenderReport(frames, skipped=sum(len(span) - len(todo) for _, _, span, todo in plans))
-    evaluator = Evaluator(graph, cache_bytes, batch_size)
+    if evaluator is None:
+        evaluator = Evaluator(graph, cache_bytes, batch_size)
+    elif evaluator.graph is not graph:
+        raise ValueError("the evaluator renders another graph")
     workers = workers or min(4, os.cpu_count() or 1)
     done = 0
 
