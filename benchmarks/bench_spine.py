@@ -252,14 +252,16 @@ class _Rows:
               f"{self.frames / t_plain:6.2f} fps | fix takes {t_fix / t_plain:4.2f}× the plain time", flush=True)
 
 
-def bench_production(width: int, height: int, frames: int, scale: float) -> None:
-    """`segfuse fix` on a paste-back shot against plain decode + encode of the same clip."""
+def bench_production(width: int, height: int, frames: int, scale: float, h264_only: bool = False) -> None:
+    """`segfuse fix` on a paste-back shot against plain decode + encode of the same clip; ``h264_only``:
+    only movie in → H.264 crf 18 medium, learning at render time and analysed beforehand."""
     print(f"\n== production IO: paste-back shot {width}×{height}, {frames} frames, head crop "
           f"{pasteback.placement(width, height, scale)[2]} px ==", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         movie, reference = pasteback.write_shot(folder / "movie", width, height, frames, scale)
-        sequence, _ = pasteback.write_shot(folder / "sequence", width, height, frames, scale, sequence=True)
+        sequence = None if h264_only else pasteback.write_shot(folder / "sequence", width, height, frames, scale,
+                                                                sequence=True)[0]
         x, y, size = pasteback.placement(width, height, scale)
         margin = size // 4  # where the pasted head can reach: its crop and a quarter more each side
         region = ((x - margin) / width, (y - margin) / height, (x + size + margin) / width,
@@ -269,21 +271,22 @@ def bench_production(width: int, height: int, frames: int, scale: float) -> None
 
         print(f"(imports a `segfuse fix` process pays once, not in the rows: {time.perf_counter() - start:.1f} s)")
         rows = _Rows(frames)
-        for label, source in (("movie in", movie), ("PNG sequence in", sequence)):
-            for preset in ("medium", "veryfast") if source == movie else ("medium",):
+        sources = (("movie in", movie),) if h264_only else (("movie in", movie), ("PNG sequence in", sequence))
+        for label, source in sources:
+            for preset in ("medium",) if h264_only or source != movie else ("medium", "veryfast"):
                 t_plain = plain_transcode(source, folder / "plain.mp4", 18, preset)
                 t_fix = timed_fix(source, reference, folder / "fix.mp4", crf=18, preset=preset)
                 rows.add((f"{label} → H.264 crf 18 {preset}", t_fix, t_plain))
                 if source == movie:
                     t_fix = timed_fix(source, reference, folder / "fix.mp4", analysed=True, crf=18, preset=preset)
                     rows.add(("  same, the shot analysed beforehand", t_fix, t_plain))
-                if source == movie and preset == "medium":
+                if source == movie and preset == "medium" and not h264_only:
                     t_fix = timed_fix(source, reference, folder / "fix.mp4", crf=18, preset=preset, region=region)
                     rows.add((f"  same, fuse region = crop + {margin} px", t_fix, t_plain))
                     t_fix = timed_fix(source, reference, folder / "fix.mp4", analysed=True, crf=18, preset=preset,
                                       track={"flow": "fast"})
                     rows.add(("  analysed, Track Matte flow fast", t_fix, t_plain))
-        for ext in ("png", "exr"):
+        for ext in () if h264_only else ("png", "exr"):
             pattern = folder / ext / f"plain.%04d.{ext}"
             pattern.parent.mkdir()
             t_plain = plain_to_sequence(movie, pattern)
@@ -316,6 +319,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer frames (a smoke run)")
     parser.add_argument("--skip-stages", action="store_true", help="only the production IO runs")
     parser.add_argument("--e2e-frames", type=int, default=48, help="frames of the 1080p paste-back shot")
+    parser.add_argument("--h264-only", action="store_true",
+                        help="production IO: only movie → H.264 crf 18 medium (as learnt, and analysed)")
     parser.add_argument("--uhd", action="store_true", help="also the 3840×2160 run")
     parser.add_argument("--uhd-frames", type=int, default=300)
     parser.add_argument("--uhd-only", action="store_true", help="only the 3840×2160 run")
@@ -327,7 +332,7 @@ def main() -> int:
         bench_size(512, 512, naive_frames=2 if args.quick else 4, e2e_frames=16 if args.quick else 48)
         bench_size(1920, 1080, naive_frames=1 if args.quick else 2, e2e_frames=8 if args.quick else 24)
     if not args.uhd_only:
-        bench_production(1920, 1080, 12 if args.quick else args.e2e_frames, scale=1.0)
+        bench_production(1920, 1080, 12 if args.quick else args.e2e_frames, scale=1.0, h264_only=args.h264_only)
     if args.uhd or args.uhd_only:
         bench_uhd(args.uhd_frames)
     return 0

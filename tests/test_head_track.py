@@ -102,13 +102,17 @@ def test_track_round_trips_through_json_and_bad_data_is_named():
         HeadTrack.from_dict({**data, "boxes": [[float("nan")] * 4] * 3})
 
 
-def test_portrait_box_follows_the_face_and_its_region_reaches_the_frame_bottom():
+def test_portrait_box_follows_the_face_and_its_region_ends_half_a_box_below_it():
+    """The region of interest: about the box (a paste-back crop), from a little above it to half a box
+    below it or the frame's bottom; the source shot below a pasted crop is untouched."""
     face = _face(100, 50, 40)
     box = PortraitBox.from_landmarks(face.landmarks)
     moved = PortraitBox.from_landmarks(face.landmarks + np.float32([30, 10]))
     assert np.allclose([moved.x0 - box.x0, moved.y0 - box.y0, moved.side - box.side], [30, 10, 0], atol=1e-4)
     x0, y0, x1, y1 = box.roi(360, 640)
-    assert y1 == 360 and x0 < 100 < 140 < x1 and y0 < 50
+    assert x0 < 100 < 140 < x1 and y0 < 50
+    assert y1 == min(360, int(np.ceil(box.y0 + 1.5 * box.side)))
+    assert box.roi(2000, 640)[3] == int(np.ceil(box.y0 + 1.5 * box.side)) < 2000
 
 
 def _placed(clip: Clip, height: int, width: int, x0: int) -> Clip:

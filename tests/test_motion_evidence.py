@@ -14,6 +14,7 @@ from segfuse.ops.motion import (
     NECK,
     dense_flow,
     face_core,
+    frame_person_evidence,
     head_motion,
     layer_costs,
     reference_matte_from_motion,
@@ -149,3 +150,20 @@ def test_hold_moving_keeps_shoulders_the_reference_matte_missed(portrait):
         damage_after = change[person & below_neck & ~held].sum()
         assert damage_after < 0.3 * damage_before, "most of what pasting would change on the shoulders is kept"
         assert held[~person & below_neck].mean() < 0.05, "the background below the neck stays background"
+
+
+def test_person_evidence_below_a_row_equals_the_whole_frames_there(portrait):
+    """Track Matte works out the evidence only below the neck: those rows are the whole frame's (up to
+    float rounding, with no drift to measure), the rows above are 0."""
+    reference = u8(portrait[0])
+    frame = reference.copy()
+    moved = cv2.warpAffine(reference, np.float32([[1, 0, 2.6], [0, 1, -1.7]]), (SIZE, SIZE),
+                           borderMode=cv2.BORDER_REPLICATE)
+    frame[20:90, 30:100] = moved[20:90, 30:100]  # the head moved, the rest still
+    flow = dense_flow(frame, reference)
+    whole = frame_person_evidence(frame, reference, flow)
+    for first in (int(NECK * SIZE) + 1, SIZE - 1):
+        part = frame_person_evidence(frame, reference, flow, first_row=first)
+        np.testing.assert_allclose(part[first:], whole[first:], atol=1e-5)
+        assert not part[:first].any()
+    assert np.abs(whole[int(NECK * SIZE) + 1:]).max() > 0.01  # the rows compared hold evidence

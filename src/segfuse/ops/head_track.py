@@ -30,7 +30,8 @@ CANONICAL = {"eye_x": 0.504, "eye_y": 0.401, "eye_mouth": 0.271}
 # MTCNN's landmarks inside its own box, on the same portraits: to place landmarks in a box found by motion
 FACE_LAYOUT = ((0.28, 0.40), (0.75, 0.40), (0.51, 0.57), (0.32, 0.77), (0.72, 0.77))
 REACH = 2.0  # region of interest: this many portrait-box sides wide, from ABOVE box sides above the box ...
-ABOVE = 0.3  # ... down to the bottom of the frame (the torso goes on below a head-and-shoulders box)
+ABOVE = 0.3  # ... down to BELOW box sides below it: a reenactment's paste-back crop is about the
+BELOW = 0.5  # portrait box (head and shoulders); below it the source shot's torso is untouched
 TRACK_VERSION = 1
 
 _said: set[str] = set()
@@ -90,11 +91,11 @@ class PortraitBox:
 
     def roi(self, height: int, width: int, reach: float = REACH) -> tuple[int, int, int, int]:
         """Integer x0, y0, x1, y1 of the region of interest, where the person can reach: ``reach``
-        box widths about the box's centre, from a little above the box to the frame's bottom."""
+        box widths about the box's centre, from a little above the box to half a box below it."""
         x0, y0, w, h = self.rect()
         cx = x0 + 0.5 * w
         rx0, ry0 = max(0, int(np.floor(cx - 0.5 * reach * w))), max(0, int(np.floor(y0 - ABOVE * h)))
-        rx1, ry1 = min(width, int(np.ceil(cx + 0.5 * reach * w))), height
+        rx1, ry1 = min(width, int(np.ceil(cx + 0.5 * reach * w))), min(height, int(np.ceil(y0 + (1 + BELOW) * h)))
         if rx1 - rx0 < 8 or ry1 - ry0 < 8:
             return 0, 0, width, height
         return rx0, ry0, rx1, ry1

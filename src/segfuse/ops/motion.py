@@ -260,29 +260,40 @@ def reference_matte_from_motion(
 
 def frame_person_evidence(frame: np.ndarray, reference: np.ndarray, flow: np.ndarray, blur: float = 1.0,
                           patch: int = 5, box: PortraitBox | None = None,
-                          plate: np.ndarray | None = None) -> np.ndarray:
+                          plate: np.ndarray | None = None, first_row: int = 0) -> np.ndarray:
     """Per ``frame`` pixel: how much better (mean |RGB| over a patch) the reference moved with the
     head or with the shoulders explains it than the reference standing still. ``flow`` maps
     ``frame`` to ``reference`` (``dense_flow(frame, reference)``); drift is removed first.
     ``plate``: ``blurred_unit(reference, blur)`` when the caller holds it already (a tracked shot's
-    reference is the same for every frame)."""
+    reference is the same for every frame). ``first_row``: only rows from there on are worked out
+    (the rest are 0), with the drift measured on them: Track Matte needs the rows below the neck."""
     height, width = frame.shape[:2]
     if plate is None:
         plate = blurred_unit(reference, blur)
-    image = blurred_unit(frame, blur)
-    image -= np.median((image - plate).reshape(-1, 3), axis=0)
     head = head_motion(flow, face_core(height, width, box))  # frame → reference
     shift = np.median(flow[shoulder_patch(height, width, box)], axis=0)
     shoulders = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
+    # the rows worked on, with the blur's and the patch's reach above them (their values exact)
+    top = int(np.clip(first_row - (patch // 2 + int(np.ceil(4 * blur)) + 1), 0, height))
+    image = blurred_unit(frame[top:], blur)
+    image -= np.median((image - plate[top:]).reshape(-1, 3), axis=0)
 
     def cost(plate_here: np.ndarray) -> np.ndarray:
         return cv2.boxFilter(abs_sum(image, plate_here), -1, (patch, patch))
 
     def moved(transform: np.ndarray) -> np.ndarray:
-        return cv2.warpAffine(plate, transform, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        below = transform.copy()  # output row r is the frame's row top + r
+        below[:, 2] += transform[:, 1] * top
+        return cv2.warpAffine(plate, below, (width, height - top), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_REPLICATE)
 
-    return cost(plate) - np.minimum(cost(moved(head)), cost(moved(shoulders)))
+    evidence = cost(plate[top:]) - np.minimum(cost(moved(head)), cost(moved(shoulders)))
+    if top == 0 and first_row <= 0:
+        return evidence
+    whole = np.zeros((height, width), np.float32)
+    start = int(np.clip(first_row, 0, height))
+    whole[start:] = evidence[start - top:]
+    return whole
 
 
 def track_matte(frame: np.ndarray, reference: np.ndarray, reference_matte: np.ndarray,
@@ -301,9 +312,9 @@ def track_matte(frame: np.ndarray, reference: np.ndarray, reference_matte: np.nd
     if hold_moving > 0:
         height = frame.shape[0]
         neck = NECK * height if box is None else box.at(0.5, NECK)[1]
-        below_neck = np.arange(height)[:, None] > neck
-        evidence = frame_person_evidence(frame, reference, flow, box=box, plate=plate)
-        matte[below_neck & (evidence > hold_moving)] = 1.0
+        first = int(np.clip(np.floor(neck) + 1, 0, height))  # the rows below the neck
+        evidence = frame_person_evidence(frame, reference, flow, box=box, plate=plate, first_row=first)
+        matte[first:][evidence[first:] > hold_moving] = 1.0
     return matte
 
 
