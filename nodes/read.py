@@ -94,8 +94,8 @@ class Read:
         """The frame as the file's code values in the working space's Image; converted lazily, only
         where a node looks, so pixels nothing changes reach the writer as they were read."""
         source = self.source(p)
-        codes = source.read_codes(t)
         components = self._components(source, p.channels)
+        codes, yuv = source.read_codes_and_yuv(t) if components is RGB else (source.read_codes(t), None)
         if components is Alpha:
             matte = codes[:, :, 3:4] if codes.shape[2] == 4 else codes[:, :, :1]
             return Image(np.ascontiguousarray(code_values(matte)))
@@ -106,4 +106,6 @@ class Read:
         elif codes.shape[2] == 3:
             opaque = np.full_like(codes[:, :, :1], 1.0 if codes.dtype == np.float32 else np.iinfo(codes.dtype).max)
             codes = np.concatenate([codes, opaque], axis=2)
-        return Image(encoded=Encoded(codes, self._file_colorspace(source, p)), colorspace=color.working_space())
+        if codes.shape[2] != 3 or codes.dtype != np.uint8:
+            yuv = None
+        return Image(encoded=Encoded(codes, self._file_colorspace(source, p), yuv), colorspace=color.working_space())

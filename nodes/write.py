@@ -100,7 +100,14 @@ class ColorManagedSink:
         return pixels
 
     def write(self, t: int, image: Image) -> None:
-        self.sink.write(t, self.encode(image))
+        data = self.encode(image)
+        encoded = image.encoded
+        if self._movie and encoded is not None and encoded.source_yuv is not None and data.dtype == np.uint8 \
+                and (data is encoded.codes or image.patch_box is not None):
+            # the codes are the decoded movie's own (outside the patch): its planes go through as they came
+            self.sink.write(t, data, source_yuv=encoded.source_yuv, changed=image.patch_box)
+            return
+        self.sink.write(t, data)
 
     def close(self) -> None:
         self.sink.close()

@@ -456,11 +456,11 @@ def test_ctrl_c_during_a_movie_says_the_partial_movie_was_removed(tiny, tmp_path
     calls = {"n": 0}
     real_write = MovieWriter.write
 
-    def interrupted(self, rgb):
+    def interrupted(self, rgb, *planes):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
-        real_write(self, rgb)
+        real_write(self, rgb, *planes)
 
     monkeypatch.setattr(MovieWriter, "write", interrupted)
     out = tmp_path / "fixed.mp4"

@@ -98,28 +98,52 @@ def small_movie(tmp_path) -> Path:
     return tmp_path / "in.mp4"
 
 
-def test_movie_codes_outside_the_roi_reach_the_encoder_unchanged(small_movie, tmp_path, monkeypatch):
-    """Decoded rgb24 code values outside the mattes' ROI are what the encoder is handed."""
-    import segfuse.io.movie as movie
+def untagged_movie(path: Path, frames: list[np.ndarray]) -> None:
+    """An H.264 movie with no colour tags, as many tools write them (decoded as BT.601)."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        stream.options = {"crf": "20", "preset": "ultrafast"}
+        for i, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
 
-    handed: list[np.ndarray] = []
 
-    real = movie.VideoFrame
+def decoded_planes(path: Path) -> tuple[list[list[np.ndarray]], int]:
+    """Each frame's Y, U, V planes as stored, and the stream's colourspace tag."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = [[np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width].copy() for p in f.planes]
+                  for f in container.decode(stream)]
+        return frames, int(stream.codec_context.colorspace)
 
-    class Recording:
-        @staticmethod
-        def from_ndarray(array, format):  # noqa: A002 - PyAV's keyword
-            handed.append(array.copy())
-            return real.from_ndarray(array, format=format)
 
-    monkeypatch.setattr(movie, "VideoFrame", Recording)
+@pytest.mark.parametrize("tagged", [True, False], ids=["bt709", "untagged"])
+def test_movie_planes_outside_the_repair_reach_the_file_unchanged(tmp_path, tagged):
+    """A movie repaired inside the mattes' ROI: outside it the written movie holds the decoded 4:2:0
+    planes bit for bit (a lossless encode, crf 0, shows them), with no RGB round trip (which changes
+    them); an untagged movie, decoded as BT.601, stays BT.601 inside and out."""
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(2)]
+    source = tmp_path / "in.mp4"
+    if tagged:
+        writer = MovieWriter(source, 64, 48, crf=20, preset="ultrafast")
+        for rgb in frames:
+            writer.write(rgb)
+        writer.close()
+    else:
+        untagged_movie(source, frames)
     read, fuse, write = Read(), ReferenceFuse(), Write()
-    read_p = params(Read, path=str(small_movie))
-    roi = (16, 8, 40, 30)
+    read_p = params(Read, path=str(source))
+    roi = (16, 8, 40, 30)  # even: the repair's rectangle is the ROI itself
     reference = Image(np.full((48, 64, 3), 0.25, np.float32), color.working_space())
     background = alpha_image(np.zeros((48, 64), np.float32))  # all background: the blend wants everything
-    sink = write.open_sink(read.output_spec({}, read_p), FrameRange(0, 1), params(Write, path=str(tmp_path / "o.mp4")))
-    decoded = MovieReader(small_movie)
+    output = tmp_path / "o.mp4"
+    sink = write.open_sink(read.output_spec({}, read_p), FrameRange(0, 1), params(Write, path=str(output), crf=0))
     for t in range(2):
         frame = read.render(t, {}, read_p)
         inputs = {"Generated": ClipFrames("Generated", None, t, {t: frame}),
@@ -127,17 +151,20 @@ def test_movie_codes_outside_the_roi_reach_the_encoder_unchanged(small_movie, tm
                   "GeneratedMatte": ClipFrames("GeneratedMatte", None, t, {t: background.with_roi(roi)}),
                   "ReferenceMatte": ClipFrames("ReferenceMatte", None, t, {t: background})}
         fused = fuse.render(t, inputs, params(ReferenceFuse))
-        assert fused.patch_box is not None and not fused.is_converted and not frame.is_converted
+        assert fused.patch_box == roi and not fused.is_converted and not frame.is_converted
         sink.write(t, fused)
     sink.close()
-    assert len(handed) == 2
-    for t, array in enumerate(handed):
-        codes = decoded.read_codes(t)
-        inside = np.zeros((48, 64), bool)
-        inside[roi[1]:roi[3], roi[0]:roi[2]] = True
-        assert np.array_equal(array[~inside], codes[~inside])
-        assert not np.array_equal(array[inside], codes[inside])  # the ROI was repaired
-    assert len(MovieReader(tmp_path / "o.mp4")) == 2
+    (before, tag_in), (after, tag_out) = decoded_planes(source), decoded_planes(output)
+    assert tag_in == (1 if tagged else 2) and tag_out == (1 if tagged else 5)
+    for t in range(2):
+        for k, (a, b) in enumerate(zip(before[t], after[t], strict=True)):
+            scale = 1 if k == 0 else 2
+            inside = np.zeros(a.shape, bool)
+            inside[roi[1] // scale:roi[3] // scale, roi[0] // scale:roi[2] // scale] = True
+            assert np.array_equal(a[~inside], b[~inside]), (t, k)
+            assert not np.array_equal(a[inside], b[inside])  # the ROI was repaired
+    repaired = MovieReader(output).read_codes(1)[roi[1]:roi[3], roi[0]:roi[2]].astype(int)
+    assert np.abs(repaired - 137).max() <= 2  # the reference (linear 0.25: sRGB code 137) blended in, as read back
 
 
 def test_roi_zeroes_the_fusion_mask_outside_it():

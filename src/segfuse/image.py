@@ -5,7 +5,9 @@ values in the file's colourspace) and convert them to the working space only whe
 a node looks (``region``, ``srgb_uint8``; ``pixels`` converts the whole frame once). A node that
 changes part of a frame returns ``with_patch``: the same code values plus working-space pixels in
 a rectangle. A writer whose file has the same encoding then emits the original code values outside
-that rectangle, bit for bit (``codes_in``), and no colour round trip happens there.
+that rectangle, bit for bit (``codes_in``), and no colour round trip happens there. A movie
+frame also keeps the 4:2:0 planes it was decoded from (``Yuv420``), so a movie writer passes what
+nothing changed through as those planes, with no RGB round trip either.
 """
 
 from __future__ import annotations
@@ -27,6 +29,27 @@ Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, end exclusive
 
 
 @dataclass(frozen=True, eq=False)
+class Yuv420:
+    """The 8-bit 4:2:0 planes (Y H×W, U and V H/2×W/2, limited range) a movie frame was decoded
+    from, and the matrix its RGB code values were decoded with ('bt709' or 'bt601'): a movie writer
+    of that format emits the untouched pixels as these planes instead of converting RGB back."""
+
+    y: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    matrix: str
+
+    def __post_init__(self) -> None:
+        height, width = self.y.shape
+        if height % 2 or width % 2 or self.u.shape != (height // 2, width // 2) or self.v.shape != self.u.shape:
+            raise ValueError(f"4:2:0 planes of mismatched sizes: {self.y.shape}, {self.u.shape}, {self.v.shape}")
+        if self.matrix not in ("bt709", "bt601"):
+            raise ValueError(f"unknown YUV matrix {self.matrix!r}")
+        for plane in (self.y, self.u, self.v):
+            plane.flags.writeable = False
+
+
+@dataclass(frozen=True, eq=False)
 class Encoded:
     """A frame exactly as its file stores it: H×W×C code values and the file's colourspace.
 
@@ -36,9 +59,13 @@ class Encoded:
 
     codes: np.ndarray
     colorspace: str
+    source_yuv: Yuv420 | None = None  # a movie frame's decoded planes (the codes are their RGB)
 
     def __post_init__(self) -> None:
         codes = self.codes
+        if self.source_yuv is not None and (codes.dtype != np.uint8 or codes.shape[:2] != self.source_yuv.y.shape
+                                            or codes.shape[2] != RGB_CHANNELS):
+            raise ValueError(f"YUV planes {self.source_yuv.y.shape} do not match codes {codes.shape} {codes.dtype}")
         if codes.ndim != 3 or codes.shape[2] not in VALID_CHANNELS:
             raise ValueError(f"encoded pixels must be H×W×{{1,3,4}}, got shape {codes.shape}")
         if codes.dtype not in (np.uint8, np.uint16, np.float32):

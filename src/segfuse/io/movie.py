@@ -20,7 +20,7 @@ from av.video.frame import VideoFrame
 from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
 
 from segfuse.errors import InputError
-from segfuse.image import quantize
+from segfuse.image import Box, Yuv420, quantize
 from segfuse.io.atomic import temporary_path
 from segfuse.io.formats import X264_PRESETS
 from segfuse.io.safe_write import OutputError, atomic_output, describe_os_error, refuse_inputs
@@ -93,6 +93,16 @@ class MovieReader:
                 raise InputError(f"{self.path}: frame {index} cannot be decoded (corrupt): {exc}") from None
         return np.ascontiguousarray(frame.to_ndarray(format="rgb48le" if self._high_depth else "rgb24"))
 
+    def read_codes_and_yuv(self, index: int) -> tuple[np.ndarray, Yuv420 | None]:
+        """``read_codes`` and, for an 8-bit limited-range yuv420p frame, the planes it was decoded from
+        (``yuv420_of``), so a movie writer can pass the pixels nothing changed through as they came."""
+        codes = self.read_codes(index)
+        if self._high_depth:
+            return codes, None
+        with self._lock:
+            frame = self._decode(index)  # held among the recent frames: no second decode
+        return codes, yuv420_of(frame)
+
     def verify(self) -> None:
         """Decode the whole stream once (a damaged packet fails here, not mid-render)."""
         with self._lock:
@@ -142,6 +152,25 @@ class MovieReader:
             self._container.close()
 
 
+# the matrix swscale decodes each colourspace tag with (an unspecified one: BT.601, its default)
+DECODE_MATRIX = {int(Colorspace.ITU709): "bt709", 2: "bt601", int(Colorspace.ITU601): "bt601", 6: "bt601"}
+ENCODE_MATRIX = {"bt709": Colorspace.ITU709, "bt601": Colorspace.ITU601}
+
+
+def yuv420_of(frame: VideoFrame) -> Yuv420 | None:
+    """The frame's 4:2:0 planes (copied) with the matrix its RGB is decoded with; None for any other
+    layout, full range, an odd size or a matrix swscale would not decode as BT.709 or BT.601."""
+    matrix = DECODE_MATRIX.get(int(frame.colorspace))
+    if frame.format.name != "yuv420p" or int(frame.color_range) == int(ColorRange.JPEG) or matrix is None \
+            or frame.width % 2 or frame.height % 2:
+        return None
+    planes = []
+    for plane in frame.planes:
+        rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+        planes.append(np.ascontiguousarray(rows[:, :plane.width]))
+    return Yuv420(*planes, matrix=matrix)
+
+
 ENCODE_QUEUE = 4  # frames waiting for the encoder thread: enough to ride out a slow frame, little memory
 
 
@@ -150,7 +179,8 @@ def _reason(exc: BaseException) -> str:
 
 
 class MovieWriter:
-    """H.264 (yuv420p, BT.709 tags) written to a temporary file, checked, renamed into place on close.
+    """H.264 (yuv420p, BT.709; BT.601 when its frames come from a BT.601 or untagged movie, whose planes
+    it passes through) written to a temporary file, checked, renamed into place on close.
 
     ``write`` hands the frame to an encoder thread through a bounded queue, so colour conversion
     and x264 run while the next frames render; an encoder error surfaces at the next call. The file
@@ -184,7 +214,9 @@ class MovieWriter:
         ctx = self._stream.codec_context
         ctx.colorspace, ctx.color_range = Colorspace.ITU709, ColorRange.MPEG
         ctx.color_primaries, ctx.color_trc = ColorPrimaries.BT709, ColorTrc.BT709
-        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(ENCODE_QUEUE)
+        self._matrix = "bt709"
+        self._count_queued = 0
+        self._queue: queue.Queue[tuple[np.ndarray, Yuv420 | None, Box | None] | None] = queue.Queue(ENCODE_QUEUE)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._encode_loop, name="segfuse-encode", daemon=True)
         self._thread.start()
@@ -198,19 +230,60 @@ class MovieWriter:
             self.abort()
             raise OutputError(f"cannot write {self.path}: {_reason(exc)}") from None
 
-    def write(self, rgb: np.ndarray) -> None:
-        """Append one frame: uint8 H×W×3 code values, or float H×W×3 in [0, 1], in the file's encoding."""
+    def write(self, rgb: np.ndarray, source_yuv: Yuv420 | None = None, changed: Box | None = None) -> None:
+        """Append one frame: uint8 H×W×3 code values, or float H×W×3 in [0, 1], in the file's encoding.
+
+        ``source_yuv``: the planes the frame's code values were decoded from, and ``changed`` the
+        rectangle where they differ from that decode (None: nowhere). The movie then gets those
+        planes with only the changed rectangle (grown to even pixels) converted from RGB: the rest
+        leaves bit for bit as it came in, and the frame costs no whole-frame conversion. The first
+        frame settles the movie's matrix (its planes' or BT.709) and tags it.
+        """
         self._raise_encoder_error()
         data = rgb[:, :, :3] if rgb.dtype == np.uint8 else quantize(rgb[:, :, :3], np.uint8)
-        self._queue.put(np.ascontiguousarray(data))
+        if source_yuv is not None and source_yuv.y.shape != data.shape[:2]:
+            source_yuv = None
+        if self._count_queued == 0:
+            self._settle_matrix(source_yuv.matrix if source_yuv is not None else "bt709")
+        if source_yuv is not None and source_yuv.matrix != self._matrix:
+            source_yuv = None  # planes of another matrix: converted like any frame
+        self._count_queued += 1
+        self._queue.put((np.ascontiguousarray(data), source_yuv, changed))
+
+    def _settle_matrix(self, matrix: str) -> None:
+        """Tag the stream with the matrix every frame is converted with (before the encoder opens)."""
+        self._matrix = matrix
+        if matrix == "bt601":
+            ctx = self._stream.codec_context
+            ctx.colorspace, ctx.color_primaries, ctx.color_trc = (
+                Colorspace.ITU601, ColorPrimaries.UNSPECIFIED, ColorTrc.UNSPECIFIED)
+
+    def _frame(self, data: np.ndarray, source_yuv: Yuv420 | None, changed: Box | None) -> VideoFrame:
+        """The yuv420p frame to encode: converted whole, or the source's planes with the change pasted."""
+        if source_yuv is None:
+            frame = VideoFrame.from_ndarray(data, format="rgb24")
+            return frame.reformat(format="yuv420p", dst_colorspace=ENCODE_MATRIX[self._matrix])
+        planes = [source_yuv.y, source_yuv.u, source_yuv.v]
+        if changed is not None:
+            height, width = data.shape[:2]
+            x0, y0 = changed[0] // 2 * 2, changed[1] // 2 * 2
+            x1, y1 = min(width, (changed[2] + 1) // 2 * 2), min(height, (changed[3] + 1) // 2 * 2)
+            part = VideoFrame.from_ndarray(np.ascontiguousarray(data[y0:y1, x0:x1]), format="rgb24")
+            part = part.reformat(format="yuv420p", dst_colorspace=ENCODE_MATRIX[self._matrix])
+            planes = [plane.copy() for plane in planes]
+            for k, (plane, new) in enumerate(zip(planes, part.planes, strict=True)):
+                scale = 1 if k == 0 else 2
+                rows = np.frombuffer(new, np.uint8).reshape(new.height, new.line_size)[:, :new.width]
+                plane[y0 // scale:y1 // scale, x0 // scale:x1 // scale] = rows
+        i420 = np.concatenate([plane.reshape(-1) for plane in planes]).reshape(-1, planes[0].shape[1])
+        return VideoFrame.from_ndarray(i420, format="yuv420p")
 
     def _encode_loop(self) -> None:
-        while (data := self._queue.get()) is not None:
+        while (item := self._queue.get()) is not None:
             if self._error is not None:
                 continue  # drain: the writer reports the error, nothing more is encoded
             try:
-                frame = VideoFrame.from_ndarray(data, format="rgb24")
-                frame = frame.reformat(format="yuv420p", dst_colorspace=Colorspace.ITU709)
+                frame = self._frame(*item)
                 frame.pts = self._count
                 for packet in self._stream.encode(frame):
                     self._container.mux(packet)

@@ -8,6 +8,7 @@ from typing import Protocol
 import numpy as np
 
 from segfuse.errors import InputError
+from segfuse.image import Box, Yuv420
 from segfuse.io import images
 from segfuse.io.atomic import remove_stale_temporaries
 from segfuse.io.frames import frame_path, is_movie, is_pattern
@@ -86,12 +87,13 @@ class MovieSink:
     def is_complete(self, t: int) -> bool:
         return False  # a movie cannot be appended to; --resume rewrites it
 
-    def write(self, t: int, pixels: np.ndarray) -> None:
+    def write(self, t: int, pixels: np.ndarray, source_yuv: Yuv420 | None = None, changed: Box | None = None) -> None:
+        """``source_yuv``/``changed``: see ``MovieWriter.write`` (the planes the codes came from)."""
         if self._last is not None and t != self._last + 1:
             raise InputError(f"{self.path}: movie frames must be consecutive ({self._last} then {t})")
         if self._writer is None:
             self._writer = MovieWriter(self.path, *self._args)
-        self._writer.write(pixels)
+        self._writer.write(pixels, source_yuv, changed)
         self._last = t
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ from typing import Protocol
 import numpy as np
 
 from segfuse.errors import InputError
+from segfuse.image import Yuv420
 from segfuse.io import images
 from segfuse.io.frames import FrameRange, describe_gaps, frame_path, is_movie, is_pattern, scan_frames
 from segfuse.io.movie import MovieReader
@@ -31,9 +32,20 @@ class FrameSource(Protocol):
 
     def verify(self) -> None: ...  # decode every frame once (validation)
     def read_codes(self, t: int) -> np.ndarray: ...
+    def read_codes_and_yuv(self, t: int) -> tuple[np.ndarray, Yuv420 | None]: ...  # a movie's planes too
 
 
-class StillSource:
+class _NoPlanes:
+    """Image files: code values only (no decoded 4:2:0 planes to pass through)."""
+
+    def read_codes(self, t: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def read_codes_and_yuv(self, t: int) -> tuple[np.ndarray, Yuv420 | None]:
+        return self.read_codes(t), None
+
+
+class StillSource(_NoPlanes):
     """One image file, held at every frame."""
 
     frames = None
@@ -62,7 +74,7 @@ class StillSource:
         self.read(0)
 
 
-class SequenceSource:
+class SequenceSource(_NoPlanes):
     """Numbered image files; every frame of the range must exist and share one size."""
 
     fps = None
@@ -135,6 +147,9 @@ class MovieSource:
         self._reader.verify()
     def read_codes(self, t: int) -> np.ndarray:
         return self._reader.read_codes(t)
+
+    def read_codes_and_yuv(self, t: int) -> tuple[np.ndarray, Yuv420 | None]:
+        return self._reader.read_codes_and_yuv(t)
 
 
 def open_source(path: str | Path, frames: FrameRange | None = None) -> FrameSource:
