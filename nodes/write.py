@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from segfuse import color
+from segfuse.image import Yuv420, even_box
 from segfuse.io.formats import BIT_DEPTHS, X264_PRESETS
 from segfuse.io.frames import FrameRange, is_movie
 from segfuse.lazy import lazy_module
@@ -69,6 +71,17 @@ class Write:
         return color.working_space() if linear and not is_movie(p.path) else color.srgb_space()
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A frame ready for its file: the data the sink writes, or (a movie read as a movie) the decoded
+    planes ``source_yuv`` with ``data`` the code values of the even rectangle ``box`` that changed."""
+
+    image: Image
+    data: np.ndarray | None
+    source_yuv: Yuv420 | None
+    box: tuple[int, int, int, int] | None
+
+
 class ColorManagedSink:
     """Converts working-space frames to the file's colourspace before the file sink writes them.
 
@@ -99,14 +112,29 @@ class ColorManagedSink:
             pixels = np.repeat(pixels, 3, axis=2)
         return pixels
 
-    def write(self, t: int, image: Image) -> None:
-        data = self.encode(image)
+    def prepare(self, image: Image) -> Prepared:
+        """The conversion ``write`` needs, done on the render thread that made the frame (the frames
+        are written in order from one thread). A frame read from a movie whose own code values reach
+        the file is handed over as its decoded planes plus the rectangle that changed."""
         encoded = image.encoded
-        if self._movie and encoded is not None and encoded.source_yuv is not None and data.dtype == np.uint8 \
-                and (data is encoded.codes or image.patch_box is not None):
-            # the codes are the decoded movie's own (outside the patch): its planes go through as they came
-            self.sink.write(t, data, source_yuv=encoded.source_yuv, changed=image.patch_box)
+        if self._movie and encoded is not None and encoded.source_yuv is not None:
+            if image.patch_box is None:
+                if image.codes_in(self.colorspace, np.uint8) is not None:
+                    return Prepared(image, None, encoded.source_yuv, None)
+            else:
+                box = even_box(image.patch_box, image.width, image.height)
+                codes = image.codes_in_box(self.colorspace, np.uint8, box)
+                if codes is not None:
+                    return Prepared(image, codes, encoded.source_yuv, box)
+        return Prepared(image, self.encode(image), None, None)
+
+    def write(self, t: int, frame: Image | Prepared) -> None:
+        """Write ``frame``: an Image, or what ``prepare`` made of one."""
+        prepared = frame if isinstance(frame, Prepared) else self.prepare(frame)
+        if prepared.source_yuv is not None and self.sink.write_planes(t, prepared.source_yuv, prepared.box,
+                                                                        prepared.data):
             return
+        data = prepared.data if prepared.source_yuv is None else self.encode(prepared.image)
         self.sink.write(t, data)
 
     def close(self) -> None:

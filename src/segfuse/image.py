@@ -87,6 +87,11 @@ def clip_box(box: Box, width: int, height: int) -> Box | None:
     return (x0, y0, x1, y1) if x0 < x1 and y0 < y1 else None
 
 
+def even_box(box: Box, width: int, height: int) -> Box:
+    """``box`` grown to even corners (within the frame): whole 2×2 blocks of a 4:2:0 picture."""
+    return (box[0] // 2 * 2, box[1] // 2 * 2, min(width, (box[2] + 1) // 2 * 2), min(height, (box[3] + 1) // 2 * 2))
+
+
 def union_box(a: Box | None, b: Box | None) -> Box | None:
     if a is None or b is None:
         return a if b is None else b
@@ -284,20 +289,38 @@ class Image:
         """The frame as ``dtype`` code values in ``colorspace`` when this image can give them exactly:
         its file's own code values (same colourspace and type), with only the patch converted and
         quantised. None when the whole frame has to be converted (writers then use ``pixels``)."""
+        if not self._codes_are_in(colorspace, dtype):
+            return None
+        if self.patch_box is None:
+            return self.encoded.codes
+        return self.codes_in_box(colorspace, dtype, (0, 0, self.width, self.height))
+
+    def codes_in_box(self, colorspace: str, dtype: np.dtype, box: Box) -> np.ndarray | None:
+        """``codes_in`` over ``box`` only (a copy): a writer that passes the rest through as it came
+        (a movie's decoded planes) converts no more than this."""
+        from segfuse import color
+
+        if not self._codes_are_in(colorspace, dtype):
+            return None
+        x0, y0, x1, y1 = box
+        out = self.encoded.codes[y0:y1, x0:x1].copy()
+        if self.patch_box is not None:
+            px0, py0, px1, py1 = self.patch_box
+            inter = clip_box((max(x0, px0), max(y0, py0), min(x1, px1), min(y1, py1)), self.width, self.height)
+            if inter is not None:
+                ix0, iy0, ix1, iy1 = inter
+                values = self._patch[iy0 - py0:iy1 - py0, ix0 - px0:ix1 - px0]
+                if self.channels > 1 and self.colorspace:
+                    values = color.convert(values, self.colorspace, colorspace)
+                out[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = quantize(values, out.dtype)
+        return out
+
+    def _codes_are_in(self, colorspace: str, dtype: np.dtype) -> bool:
         from segfuse import color
 
         enc = self.encoded
-        if enc is None or enc.codes.dtype != np.dtype(dtype) or not color.same_colorspace(enc.colorspace, colorspace):
-            return None
-        if self.patch_box is None:
-            return enc.codes
-        out = enc.codes.copy()
-        x0, y0, x1, y1 = self.patch_box
-        values = self._patch
-        if self.channels > 1 and self.colorspace:
-            values = color.convert(values, self.colorspace, colorspace)
-        out[y0:y1, x0:x1] = quantize(values, out.dtype)
-        return out
+        return enc is not None and enc.codes.dtype == np.dtype(dtype) and color.same_colorspace(enc.colorspace,
+                                                                                                 colorspace)
 
     def check_finite(self, where: str) -> None:
         """Raise InputError when float pixels hold NaN/Inf (code values are finite by construction)."""

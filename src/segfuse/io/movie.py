@@ -214,8 +214,7 @@ class MovieWriter:
         ctx = self._stream.codec_context
         ctx.colorspace, ctx.color_range = Colorspace.ITU709, ColorRange.MPEG
         ctx.color_primaries, ctx.color_trc = ColorPrimaries.BT709, ColorTrc.BT709
-        self._matrix = "bt709"
-        self._count_queued = 0
+        self._matrix, self._settled = "bt709", False
         self._queue: queue.Queue[tuple[np.ndarray, Yuv420 | None, Box | None] | None] = queue.Queue(ENCODE_QUEUE)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._encode_loop, name="segfuse-encode", daemon=True)
@@ -230,51 +229,56 @@ class MovieWriter:
             self.abort()
             raise OutputError(f"cannot write {self.path}: {_reason(exc)}") from None
 
-    def write(self, rgb: np.ndarray, source_yuv: Yuv420 | None = None, changed: Box | None = None) -> None:
-        """Append one frame: uint8 H×W×3 code values, or float H×W×3 in [0, 1], in the file's encoding.
-
-        ``source_yuv``: the planes the frame's code values were decoded from, and ``changed`` the
-        rectangle where they differ from that decode (None: nowhere). The movie then gets those
-        planes with only the changed rectangle (grown to even pixels) converted from RGB: the rest
-        leaves bit for bit as it came in, and the frame costs no whole-frame conversion. The first
-        frame settles the movie's matrix (its planes' or BT.709) and tags it.
-        """
+    def write(self, rgb: np.ndarray) -> None:
+        """Append one frame: uint8 H×W×3 code values, or float H×W×3 in [0, 1], in the file's encoding."""
         self._raise_encoder_error()
         data = rgb[:, :, :3] if rgb.dtype == np.uint8 else quantize(rgb[:, :, :3], np.uint8)
-        if source_yuv is not None and source_yuv.y.shape != data.shape[:2]:
-            source_yuv = None
-        if self._count_queued == 0:
-            self._settle_matrix(source_yuv.matrix if source_yuv is not None else "bt709")
-        if source_yuv is not None and source_yuv.matrix != self._matrix:
-            source_yuv = None  # planes of another matrix: converted like any frame
-        self._count_queued += 1
-        self._queue.put((np.ascontiguousarray(data), source_yuv, changed))
+        self._first_frame("bt709")
+        self._queue.put((np.ascontiguousarray(data), None, None))
 
-    def _settle_matrix(self, matrix: str) -> None:
+    def write_planes(self, source_yuv: Yuv420, changed: Box | None = None, codes: np.ndarray | None = None) -> bool:
+        """Append a decoded movie frame as its own 4:2:0 planes, with ``codes`` (uint8 RGB code values
+        of the rectangle ``changed``, whose corners are even: ``even_box``) converted in. What lies
+        outside ``changed`` leaves bit for bit as it came in, and only the rectangle is converted.
+        The first frame settles the movie's matrix (its planes' or BT.709) and tags it. False (nothing
+        written) when the planes do not fit this movie: the caller then writes the whole frame."""
+        self._raise_encoder_error()
+        if source_yuv.y.shape != (self._stream.height, self._stream.width):
+            return False
+        self._first_frame(source_yuv.matrix)
+        if source_yuv.matrix != self._matrix:
+            return False  # planes of another matrix: converted like any frame
+        shape = None if changed is None else (changed[3] - changed[1], changed[2] - changed[0], 3)
+        if changed is not None and (codes is None or codes.shape != shape or any(v % 2 for v in changed)):
+            raise ValueError(f"codes {None if codes is None else codes.shape} do not fill the even box {changed}")
+        self._queue.put((codes, source_yuv, changed))
+        return True
+
+    def _first_frame(self, matrix: str) -> None:
         """Tag the stream with the matrix every frame is converted with (before the encoder opens)."""
-        self._matrix = matrix
+        if self._settled:
+            return
+        self._settled, self._matrix = True, matrix
         if matrix == "bt601":
             ctx = self._stream.codec_context
             ctx.colorspace, ctx.color_primaries, ctx.color_trc = (
                 Colorspace.ITU601, ColorPrimaries.UNSPECIFIED, ColorTrc.UNSPECIFIED)
 
-    def _frame(self, data: np.ndarray, source_yuv: Yuv420 | None, changed: Box | None) -> VideoFrame:
+    def _frame(self, data: np.ndarray | None, source_yuv: Yuv420 | None, changed: Box | None) -> VideoFrame:
         """The yuv420p frame to encode: converted whole, or the source's planes with the change pasted."""
+        matrix = ENCODE_MATRIX[self._matrix]
         if source_yuv is None:
-            frame = VideoFrame.from_ndarray(data, format="rgb24")
-            return frame.reformat(format="yuv420p", dst_colorspace=ENCODE_MATRIX[self._matrix])
+            return VideoFrame.from_ndarray(data, format="rgb24").reformat(format="yuv420p", dst_colorspace=matrix)
         planes = [source_yuv.y, source_yuv.u, source_yuv.v]
         if changed is not None:
-            height, width = data.shape[:2]
-            x0, y0 = changed[0] // 2 * 2, changed[1] // 2 * 2
-            x1, y1 = min(width, (changed[2] + 1) // 2 * 2), min(height, (changed[3] + 1) // 2 * 2)
-            part = VideoFrame.from_ndarray(np.ascontiguousarray(data[y0:y1, x0:x1]), format="rgb24")
-            part = part.reformat(format="yuv420p", dst_colorspace=ENCODE_MATRIX[self._matrix])
+            x0, y0, x1, y1 = changed
+            part = VideoFrame.from_ndarray(np.ascontiguousarray(data), format="rgb24")
+            part = part.reformat(format="yuv420p", dst_colorspace=matrix)
             planes = [plane.copy() for plane in planes]
             for k, (plane, new) in enumerate(zip(planes, part.planes, strict=True)):
-                scale = 1 if k == 0 else 2
+                step = 1 if k == 0 else 2
                 rows = np.frombuffer(new, np.uint8).reshape(new.height, new.line_size)[:, :new.width]
-                plane[y0 // scale:y1 // scale, x0 // scale:x1 // scale] = rows
+                plane[y0 // step:y1 // step, x0 // step:x1 // step] = rows
         i420 = np.concatenate([plane.reshape(-1) for plane in planes]).reshape(-1, planes[0].shape[1])
         return VideoFrame.from_ndarray(i420, format="yuv420p")
 

@@ -87,14 +87,24 @@ class MovieSink:
     def is_complete(self, t: int) -> bool:
         return False  # a movie cannot be appended to; --resume rewrites it
 
-    def write(self, t: int, pixels: np.ndarray, source_yuv: Yuv420 | None = None, changed: Box | None = None) -> None:
-        """``source_yuv``/``changed``: see ``MovieWriter.write`` (the planes the codes came from)."""
+    def write(self, t: int, pixels: np.ndarray) -> None:
+        self._next(t).write(pixels)
+        self._last = t
+
+    def write_planes(self, t: int, source_yuv: Yuv420, changed: Box | None = None,
+                     codes: np.ndarray | None = None) -> bool:
+        """A decoded movie frame as its planes (see ``MovieWriter.write_planes``); False: not written."""
+        written = self._next(t).write_planes(source_yuv, changed, codes)
+        if written:
+            self._last = t
+        return written
+
+    def _next(self, t: int) -> MovieWriter:
         if self._last is not None and t != self._last + 1:
             raise InputError(f"{self.path}: movie frames must be consecutive ({self._last} then {t})")
         if self._writer is None:
             self._writer = MovieWriter(self.path, *self._args)
-        self._writer.write(pixels, source_yuv, changed)
-        self._last = t
+        return self._writer
 
     def close(self) -> None:
         if self._writer is not None:

@@ -5,7 +5,8 @@ shares one Evaluator (OpenCV and the codecs release the GIL) and are handed to t
 frame order by the calling thread, so movies are encoded sequentially. At most a few frames
 are in flight, and once frame t is written every cached frame that a forward render can no
 longer read (older than t minus that node's lookback) is dropped: memory stays flat however
-long the clip, whatever the cache budget.
+long the clip, whatever the cache budget. A sink's ``prepare(image)``, when it has one, runs on
+the render thread that made the frame (a colour conversion, say), and ``write`` gets its result.
 """
 
 from __future__ import annotations
@@ -137,10 +138,16 @@ def _stream_frames(
 ) -> None:
     """Compute ``todo`` frames of ``source`` in parallel, at most ``lookahead`` ahead; write in order."""
     lookback = evaluator.lookbacks(source, todo[0]) if todo else {}
+    prepare = getattr(writer, "prepare", None)  # the writer's conversion, run on the render threads
+
+    def frame(t: int):
+        image = evaluator.render(source, t)
+        return prepare(image) if prepare is not None else image
+
     queue: deque[tuple[int, Future]] = deque()
     pending = iter(todo)
     for t in pending:
-        queue.append((t, pool.submit(evaluator.render, source, t)))
+        queue.append((t, pool.submit(frame, t)))
         if len(queue) >= lookahead:
             break
     while queue:
@@ -150,4 +157,4 @@ def _stream_frames(
         evaluator.cache.discard_older({name: t - back for name, back in lookback.items()})
         nxt = next(pending, None)
         if nxt is not None:
-            queue.append((nxt, pool.submit(evaluator.render, source, nxt)))
+            queue.append((nxt, pool.submit(frame, nxt)))
