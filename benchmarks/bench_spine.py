@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -190,7 +191,7 @@ def plain_transcode(source: Path, output: Path, crf: int, preset: str) -> float:
         encoder.options = {"crf": str(crf), "preset": preset}
         for i, frame in enumerate(decoded):
             frame = frame.reformat(format="yuv420p") if frame.format.name != "yuv420p" else frame
-            frame.pts = i
+            frame.pts, frame.time_base = i, Fraction(1, 25)  # a decoded frame keeps its stream's otherwise
             for packet in encoder.encode(frame):
                 out.mux(packet)
         for packet in encoder.encode():
@@ -252,7 +253,13 @@ class _Rows:
               f"{self.frames / t_plain:6.2f} fps | fix takes {t_fix / t_plain:4.2f}× the plain time", flush=True)
 
 
-def bench_production(width: int, height: int, frames: int, scale: float, h264_only: bool = False) -> None:
+def best_of(repeat: int, run, *args, **kwargs) -> float:
+    """The shortest of ``repeat`` runs of ``run(*args, **kwargs)``: the machine's noise only adds time."""
+    return min(run(*args, **kwargs) for _ in range(max(1, repeat)))
+
+
+def bench_production(width: int, height: int, frames: int, scale: float, h264_only: bool = False,
+                     repeat: int = 1) -> None:
     """`segfuse fix` on a paste-back shot against plain decode + encode of the same clip; ``h264_only``:
     only movie in → H.264 crf 18 medium, learning at render time and analysed beforehand."""
     print(f"\n== production IO: paste-back shot {width}×{height}, {frames} frames, head crop "
@@ -274,11 +281,12 @@ def bench_production(width: int, height: int, frames: int, scale: float, h264_on
         sources = (("movie in", movie),) if h264_only else (("movie in", movie), ("PNG sequence in", sequence))
         for label, source in sources:
             for preset in ("medium",) if h264_only or source != movie else ("medium", "veryfast"):
-                t_plain = plain_transcode(source, folder / "plain.mp4", 18, preset)
-                t_fix = timed_fix(source, reference, folder / "fix.mp4", crf=18, preset=preset)
+                t_plain = best_of(repeat, plain_transcode, source, folder / "plain.mp4", 18, preset)
+                t_fix = best_of(repeat, timed_fix, source, reference, folder / "fix.mp4", crf=18, preset=preset)
                 rows.add((f"{label} → H.264 crf 18 {preset}", t_fix, t_plain))
                 if source == movie:
-                    t_fix = timed_fix(source, reference, folder / "fix.mp4", analysed=True, crf=18, preset=preset)
+                    t_fix = best_of(repeat, timed_fix, source, reference, folder / "fix.mp4", analysed=True, crf=18,
+                                    preset=preset)
                     rows.add(("  same, the shot analysed beforehand", t_fix, t_plain))
                 if source == movie and preset == "medium" and not h264_only:
                     t_fix = timed_fix(source, reference, folder / "fix.mp4", crf=18, preset=preset, region=region)
@@ -321,6 +329,8 @@ def main() -> int:
     parser.add_argument("--e2e-frames", type=int, default=48, help="frames of the 1080p paste-back shot")
     parser.add_argument("--h264-only", action="store_true",
                         help="production IO: only movie → H.264 crf 18 medium (as learnt, and analysed)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="production IO: each movie → H.264 time is the best of this many runs")
     parser.add_argument("--uhd", action="store_true", help="also the 3840×2160 run")
     parser.add_argument("--uhd-frames", type=int, default=300)
     parser.add_argument("--uhd-only", action="store_true", help="only the 3840×2160 run")
@@ -332,7 +342,8 @@ def main() -> int:
         bench_size(512, 512, naive_frames=2 if args.quick else 4, e2e_frames=16 if args.quick else 48)
         bench_size(1920, 1080, naive_frames=1 if args.quick else 2, e2e_frames=8 if args.quick else 24)
     if not args.uhd_only:
-        bench_production(1920, 1080, 12 if args.quick else args.e2e_frames, scale=1.0, h264_only=args.h264_only)
+        bench_production(1920, 1080, 12 if args.quick else args.e2e_frames, scale=1.0, h264_only=args.h264_only,
+                         repeat=args.repeat)
     if args.uhd or args.uhd_only:
         bench_uhd(args.uhd_frames)
     return 0

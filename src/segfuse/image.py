@@ -173,11 +173,14 @@ class Image:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held: float pixels once converted, code values, patch (shared arrays count in each image;
-        a constant held as one broadcast value counts its one value)."""
+        """Bytes held: float pixels once converted, code values (and a movie frame's planes), patch
+        (shared arrays count in each image; a constant held as one broadcast value counts its one value)."""
         total = self._pixels.nbytes if self._pixels is not None else 0
         if self.encoded is not None:
             total += held_bytes(self.encoded.codes)
+            yuv = self.encoded.source_yuv
+            if yuv is not None:
+                total += yuv.y.nbytes + yuv.u.nbytes + yuv.v.nbytes
         return total + (self._patch.nbytes if self._patch is not None else 0)
 
     # -- pixels ----------------------------------------------------------------------------------

@@ -269,18 +269,20 @@ class MovieWriter:
         matrix = ENCODE_MATRIX[self._matrix]
         if source_yuv is None:
             return VideoFrame.from_ndarray(data, format="rgb24").reformat(format="yuv420p", dst_colorspace=matrix)
-        planes = [source_yuv.y, source_yuv.u, source_yuv.v]
+        height, width = source_yuv.y.shape
+        i420 = np.concatenate([source_yuv.y.reshape(-1), source_yuv.u.reshape(-1), source_yuv.v.reshape(-1)])
         if changed is not None:
             x0, y0, x1, y1 = changed
             part = VideoFrame.from_ndarray(np.ascontiguousarray(data), format="rgb24")
             part = part.reformat(format="yuv420p", dst_colorspace=matrix)
-            planes = [plane.copy() for plane in planes]
+            luma, chroma = height * width, height * width // 4
+            planes = (i420[:luma].reshape(height, width), i420[luma:luma + chroma].reshape(height // 2, width // 2),
+                      i420[luma + chroma:].reshape(height // 2, width // 2))  # views: pasted in place
             for k, (plane, new) in enumerate(zip(planes, part.planes, strict=True)):
                 step = 1 if k == 0 else 2
                 rows = np.frombuffer(new, np.uint8).reshape(new.height, new.line_size)[:, :new.width]
                 plane[y0 // step:y1 // step, x0 // step:x1 // step] = rows
-        i420 = np.concatenate([plane.reshape(-1) for plane in planes]).reshape(-1, planes[0].shape[1])
-        return VideoFrame.from_ndarray(i420, format="yuv420p")
+        return VideoFrame.from_ndarray(i420.reshape(-1, width), format="yuv420p")
 
     def _encode_loop(self) -> None:
         while (item := self._queue.get()) is not None:
