@@ -14,13 +14,22 @@ import pytest
 
 from segfuse.paper_graph import FixOptions, paper_graph
 from segfuse.plugin.ofx.build import build_bundle
-from segfuse.research.sample import GENERATED, REFERENCE
 from segfuse.runtime import Evaluator, FrameRange, bind
 
 from .ofx_host import ClipSource, Host
 
 FILTER, GENERAL = "OfxImageEffectContextFilter", "OfxImageEffectContextGeneral"
 FRAMES = 6
+SIDE = 128  # the built-in sample shrunk (conftest's small_sample): the bridge does not depend on size
+GENERATED = REFERENCE = None  # set by the module's sample fixture
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sample(small_sample):
+    """The clip every test here hands the host: GENERATED (a PNG sequence) and REFERENCE, 128×128."""
+    global GENERATED, REFERENCE
+    GENERATED, REFERENCE = small_sample
+    return small_sample
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +43,7 @@ def host(bundle) -> Host:
 
 
 @pytest.fixture(scope="module")
-def runtime():
+def runtime(sample):
     """The Python runtime's paper graph on the sample: the reference for every comparison."""
     doc = paper_graph(FixOptions(str(GENERATED), str(REFERENCE), "unused.mp4", frames=FrameRange(0, FRAMES - 1),
                                  preset="classic"))  # what the Fix node runs
@@ -42,7 +51,7 @@ def runtime():
 
 
 @pytest.fixture(scope="module")
-def best():
+def best(sample):
     """The command line's default graph (the best preset) on the sample's first frames: what the Fix
     filter runs with recipe 'best' in a host that hands it any frame of the clip."""
     doc = paper_graph(FixOptions(str(GENERATED), str(REFERENCE), "unused.mp4", frames=FrameRange(0, FRAMES - 1)))
@@ -155,7 +164,7 @@ def test_a_python_exception_is_a_failed_render_with_a_message_and_the_next_rende
     assert any("SegFuse Fix" in m and "ref.png: file not found" in m for m in host.messages), host.messages
     inst.params["reference"]["value"] = str(REFERENCE)
     status, out = inst.render(3)
-    assert status == 1 and any("the reference is 512×512 but 'Source' is 32×32" in m for m in host.messages)
+    assert status == 1 and any(f"the reference is {SIDE}×{SIDE} but 'Source' is 32×32" in m for m in host.messages)
     inst.params["reference_fit"]["value"] = 1  # stretch
     status, out = inst.render(3)
     assert status == 0 and out.shape == (32, 32, 4)
