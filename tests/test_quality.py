@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 
 from segfuse.ops.fuse import fusion_mask
-from segfuse.ops.motion import dense_flow, reference_matte_from_motion, track_matte, warp_by_flow
+from segfuse.ops.motion import (
+    LayerCosts,
+    dense_flow,
+    reference_matte_from_motion,
+    refine_outline,
+    track_matte,
+    warp_by_flow,
+)
 from segfuse.paper_graph import FixOptions, paper_graph
 from segfuse.research.quality.recipe import paper_recipe
 from segfuse.research.quality.synth import DEFECTS, make_clip
@@ -77,6 +84,47 @@ def test_motion_matte_keeps_the_moving_person_and_drops_the_still_background(por
     head = person & (np.arange(SIZE)[:, None] < 0.55 * SIZE)  # the head moves most
     assert matte[head].mean() > 0.9, "the moving head must not be cut away"
     assert matte[background].mean() < 0.25, "the still background must be found"
+
+
+def _disc(radius: float, size: int = 64) -> np.ndarray:
+    ys, xs = np.mgrid[0:size, 0:size]
+    return (np.hypot(xs - 32, ys - 32) <= radius).astype(np.float32)
+
+
+def test_outline_refinement_moves_the_edge_to_where_the_motion_changes_and_no_further():
+    """GrabCut's outline 3 px too wide (radius 20, the motion says 17): pixels within the reach are
+    decided by their own costs; beyond the reach, and where the costs tie within the margin, the
+    matte stands."""
+    person = _disc(17)
+    fits_person = np.where(person > 0, 0.01, 0.2).astype(np.float32)  # cost of moving with the person
+    fits_still = np.where(person > 0, 0.2, 0.01).astype(np.float32)
+    costs = LayerCosts(still=fits_still, dragged=np.full_like(fits_still, 0.3), head=fits_person,
+                       shoulders=np.full_like(fits_person, 0.3))
+    def differ(a: np.ndarray, b: np.ndarray) -> int:
+        return int((a != b).sum())  # the cleanup's 3x3 opening takes a disc's four one-pixel tips
+
+    wide = _disc(20)
+    assert differ(refine_outline(wide, costs, reach=4, margin=0.02), person) <= 4
+    one_ring_less = cv2.erode(wide, np.ones((3, 3), np.uint8))
+    assert differ(refine_outline(wide, costs, reach=1, margin=0.02), one_ring_less) <= 4  # 1 px re-decided
+    assert differ(refine_outline(wide, costs, reach=4, margin=0.5), wide) <= 4  # nothing beats the margin
+    assert differ(refine_outline(_disc(14), costs, reach=4, margin=0.02), person) <= 4  # grows back out too
+
+
+def test_outline_refinement_takes_the_smear_next_to_the_head_off_the_reference_matte(portrait):
+    clip = make_clip(*portrait, frames=12, seed=2)  # every defect: the drag and ring hug the outline
+    frames = [u8(clip.generated[t]) for t in (2, 4, 6, 8, 10, 11)]
+    settings = motion_settings()
+    person = portrait[1] > 0.5
+    outside = cv2.dilate(person.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    outside &= ~person  # the 3 px just outside the person: the worst smear
+    kept = {}
+    for refine in (0.0, settings["refine"]):
+        matte = reference_matte_from_motion(u8(clip.reference), frames, **{**settings, "refine": refine}) > 0.5
+        kept[refine] = (matte[outside].mean(), matte[person].mean())
+    assert settings["refine"] > 0
+    assert kept[settings["refine"]][0] < kept[0.0][0], "the refined outline must keep less of the smear"
+    assert kept[settings["refine"]][1] > 0.9, "and still keep the person"
 
 
 def test_person_safe_fuse_never_puts_reference_on_the_person():

@@ -175,13 +175,20 @@ def layer_costs(reference: np.ndarray, frames: Sequence[np.ndarray], preset: str
     """Costs of the still / dragged / head / shoulders explanations of every ``reference`` pixel
     over ``frames`` (uint8 RGB, same size). A global colour offset per frame (drift) is removed.
     ``box``: the person's portrait box (default: the image is a centred crop)."""
+    return layer_costs_at(reference, frames, ((blur, patch),), preset, box)[0]
+
+
+def layer_costs_at(reference: np.ndarray, frames: Sequence[np.ndarray], scales: Sequence[tuple[float, int]],
+                   preset: str = "medium", box: PortraitBox | None = None) -> list[LayerCosts]:
+    """``layer_costs`` at several (blur, patch) scales from one set of flows (the flows are most of
+    the time): a coarse scale that sees texture, a fine one that places the outline to the pixel."""
     if not frames:
         raise ValueError("layer_costs needs at least one frame")
     height, width = reference.shape[:2]
     core, shoulders = face_core(height, width, box), shoulder_patch(height, width, box)
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    plate = cv2.GaussianBlur(reference.astype(np.float32) / 255.0, (0, 0), blur)
-    totals = np.zeros((len(DRAG_FRACTIONS) + 2, height, width), np.float32)
+    plates = [cv2.GaussianBlur(reference.astype(np.float32) / 255.0, (0, 0), blur) for blur, _ in scales]
+    totals = np.zeros((len(scales), len(DRAG_FRACTIONS) + 2, height, width), np.float32)
     for frame in frames:
         if frame.shape != reference.shape:
             raise ValueError(f"frame is {frame.shape}, the reference {reference.shape}")
@@ -189,19 +196,47 @@ def layer_costs(reference: np.ndarray, frames: Sequence[np.ndarray], preset: str
         head = head_motion(flow, core)
         head_dx = head[0, 0] * xs + head[0, 1] * ys + head[0, 2] - xs
         head_dy = head[1, 0] * xs + head[1, 1] * ys + head[1, 2] - ys
-        image = cv2.GaussianBlur(frame.astype(np.float32) / 255.0, (0, 0), blur)
-        image -= np.median((image - plate).reshape(-1, 3), axis=0)
-        for k, fraction in enumerate((*DRAG_FRACTIONS, 1.0)):
-            moved = cv2.remap(image, xs + fraction * head_dx, ys + fraction * head_dy, cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)
-            totals[k] += abs_sum(moved, plate)
         shift = np.median(flow[shoulders], axis=0)
-        moved = cv2.remap(image, xs + shift[0], ys + shift[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        totals[-1] += abs_sum(moved, plate)
-    totals /= len(frames)
-    costs = [cv2.boxFilter(c, -1, (patch, patch)) for c in totals]
-    return LayerCosts(still=costs[0], dragged=np.min(costs[1:len(DRAG_FRACTIONS)], axis=0),
-                      head=costs[len(DRAG_FRACTIONS)], shoulders=costs[-1])
+        for (blur, _), plate, total in zip(scales, plates, totals, strict=True):
+            image = cv2.GaussianBlur(frame.astype(np.float32) / 255.0, (0, 0), blur)
+            image -= np.median((image - plate).reshape(-1, 3), axis=0)
+            for k, fraction in enumerate((*DRAG_FRACTIONS, 1.0)):
+                moved = cv2.remap(image, xs + fraction * head_dx, ys + fraction * head_dy, cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REPLICATE)
+                total[k] += abs_sum(moved, plate)
+            moved = cv2.remap(image, xs + shift[0], ys + shift[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            total[-1] += abs_sum(moved, plate)
+    result = []
+    for (_, patch), total in zip(scales, totals, strict=True):
+        total /= len(frames)
+        costs = [cv2.boxFilter(c, -1, (patch, patch)) if patch > 1 else c for c in total]
+        result.append(LayerCosts(still=costs[0], dragged=np.min(costs[1:len(DRAG_FRACTIONS)], axis=0),
+                                 head=costs[len(DRAG_FRACTIONS)], shoulders=costs[-1]))
+    return result
+
+
+def refine_outline(matte: np.ndarray, fine: LayerCosts, reach: int, margin: float) -> np.ndarray:
+    """``matte`` (0/1) with each pixel within ``reach`` px of its outline decided by ``fine`` (per-pixel)
+    costs: person where moving with the person explains it better by ``margin`` than standing still
+    or being dragged, background where worse by ``margin`` (else the matte's call stands), then
+    specks and slits closed.
+
+    Why: the coarse costs and GrabCut's band place the outline a few pixels off, and those few pixels
+    next to the head are where the render's smear is worst (a matte 3 px too wide keeps most of it).
+    """
+    inside = (matte >= 0.5).astype(np.uint8)
+    if reach <= 0:
+        return inside.astype(np.float32)
+    kernel = np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)
+    band = (cv2.dilate(inside, kernel) > 0) & (cv2.erode(inside, kernel) == 0)
+    gain = np.minimum(fine.still, fine.dragged) - fine.person  # > 0: the person's motion explains it best
+    refined = inside.astype(bool)
+    refined[band & (gain > margin)] = True
+    refined[band & (gain < -margin)] = False
+    square = np.ones((3, 3), np.uint8)
+    refined = cv2.morphologyEx(refined.astype(np.uint8), cv2.MORPH_OPEN, square)
+    refined = cv2.morphologyEx(refined, cv2.MORPH_CLOSE, square)
+    return refined.astype(np.float32)
 
 
 def star_hull(mask: np.ndarray, centre: tuple[float, float], rays: int = 720, smooth: int = 9) -> np.ndarray:
@@ -234,7 +269,7 @@ def star_hull(mask: np.ndarray, centre: tuple[float, float], rays: int = 720, sm
 def reference_matte_from_motion(
     reference: np.ndarray, frames: Sequence[np.ndarray], evidence: float, drag_cut: float,
     edge_depth: float, band: float, iterations: int, preset: str, seed: int = 0,
-    box: PortraitBox | None = None,
+    box: PortraitBox | None = None, *, refine: float,
 ) -> np.ndarray:
     """The reference portrait's person mask (float32 0/1), learnt from how ``frames`` move. The
     settings are Motion Matte's params (no defaults here: the node's are the pipeline's).
@@ -242,13 +277,15 @@ def reference_matte_from_motion(
     ``evidence``: cost margin by which moving with the person must beat standing still to count;
     ``drag_cut``: margin by which a partial (dragged) motion must win to cut a pixel off the
     outline; ``edge_depth`` and ``band`` (fractions of the short side): how deep that cut reaches
-    into the hull, and the band around the outline where GrabCut's colour models decide.
+    into the hull, and the band around the outline where GrabCut's colour models decide;
+    ``refine`` (fraction of the short side): how far from GrabCut's outline each pixel is then
+    decided again by its own motion (``refine_outline``; 0: not).
     ``box``: the person's portrait box (head track); default: the image is a centred crop. Sizes
     are then fractions of the box's side instead of the image's short side.
     """
     height, width = reference.shape[:2]
     short = min(height, width) if box is None else min(box.rect()[2:])
-    costs = layer_costs(reference, frames, preset, box=box)
+    costs, fine = layer_costs_at(reference, frames, ((1.0, 5), (0.5, 1)), preset, box)
     moving, partial = costs.moving_evidence(), costs.drag_evidence()
     torso = torso_prior(height, width, box)
     centre = (0.5 * width, 0.42 * height) if box is None else box.at(0.5, 0.42)
@@ -262,7 +299,13 @@ def reference_matte_from_motion(
     trimap = trimap_from_hint(hint, margin, margin)
     trimap[(partial > 3 * drag_cut) & (hint > 0) & (trimap != BGD)] = FGD
     trimap[dragged & (partial < -3 * drag_cut) & (trimap != FGD)] = BGD
-    return segment(reference, trimap, iterations, 0, seed)
+    matte = segment(reference, trimap, iterations, 0, seed)
+    if refine <= 0:
+        return matte
+    # what the face, surely person, still costs moved with the head: the image's own noise floor
+    # (interpolation of sharp texture); a pixel must beat it to be re-decided
+    noise = float(np.median(fine.person[face_core(height, width, box)]))
+    return refine_outline(matte, fine, round(refine * short), noise)
 
 
 def frame_person_evidence(frame: np.ndarray, reference: np.ndarray, flow: np.ndarray, blur: float = 1.0,
