@@ -285,7 +285,8 @@ def reference_matte_from_motion(
     """
     height, width = reference.shape[:2]
     short = min(height, width) if box is None else min(box.rect()[2:])
-    costs, fine = layer_costs_at(reference, frames, ((1.0, 5), (0.5, 1)), preset, box)
+    scales = ((1.0, 5), (0.5, 1)) if refine > 0 else ((1.0, 5),)  # the fine scale: the outline's refinement
+    costs, *fine = layer_costs_at(reference, frames, scales, preset, box)
     moving, partial = costs.moving_evidence(), costs.drag_evidence()
     torso = torso_prior(height, width, box)
     centre = (0.5 * width, 0.42 * height) if box is None else box.at(0.5, 0.42)
@@ -304,8 +305,8 @@ def reference_matte_from_motion(
         return matte
     # what the face, surely person, still costs moved with the head: the image's own noise floor
     # (interpolation of sharp texture); a pixel must beat it to be re-decided
-    noise = float(np.median(fine.person[face_core(height, width, box)]))
-    return refine_outline(matte, fine, round(refine * short), noise)
+    noise = float(np.median(fine[0].person[face_core(height, width, box)]))
+    return refine_outline(matte, fine[0], round(refine * short), noise)
 
 
 def frame_person_evidence(frame: np.ndarray, reference: np.ndarray, flow: np.ndarray, blur: float = 1.0,
