@@ -72,13 +72,16 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=24, help="frames per clip for --real")
     parser.add_argument("--only", help="comma-separated portrait names for --real (e.g. vox_01,vox_05)")
     parser.add_argument("--jobs", type=int, default=1, help="portraits scored in parallel processes for --real")
+    parser.add_argument("--recipe-from", type=Path,
+                        help="with --real: take the paper recipe's rows from this earlier quality_real.json (same "
+                             "portraits and frames) instead of running it again")
     args = parser.parse_args()
     if args.real:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from quality_real import main as real_main
 
         return real_main(args.portraits, args.frames, args.output, args.only.split(",") if args.only else None,
-                         args.jobs)
+                         args.jobs, args.recipe_from)
     with tempfile.TemporaryDirectory() as tmp:
         if args.folder:
             if not args.reference:

@@ -47,17 +47,19 @@ def load_portraits(folder: Path, names: list[str] | None = None) -> dict[str, tu
     return portraits
 
 
-def _repairs(clip) -> dict[str, Repair]:
-    return {"paper recipe": run_recipe(clip), "segfuse best": run_preset(clip, "best")}
+def _repairs(clip, with_recipe: bool = True) -> dict[str, Repair]:
+    repairs = {"paper recipe": run_recipe(clip)} if with_recipe else {}
+    return {**repairs, "segfuse best": run_preset(clip, "best")}
 
 
-def score_portrait(index: int, name: str, portrait: np.ndarray, mask: np.ndarray, frames: int) -> dict:
+def score_portrait(index: int, name: str, portrait: np.ndarray, mask: np.ndarray, frames: int,
+                   with_recipe: bool = True) -> dict:
     """Scores per (defect set, row) for one portrait; its clips' seeds depend on ``index`` only."""
     results = {}
     for defect_name, defects in DEFECT_SETS:
         clip = make_clip(portrait, mask, frames, seed=1000 * index + len(defects), defects=defects)
         scores = {"raw": score_clip(clip, clip.generated)}
-        for row, repair in _repairs(clip).items():
+        for row, repair in _repairs(clip, with_recipe).items():
             scores[row] = score_clip(clip, repair.frames, repair.mattes, repair.seconds_per_frame)
         results[defect_name] = scores
         print(f"{name} {defect_name:13s} " + "  ".join(
@@ -65,29 +67,37 @@ def score_portrait(index: int, name: str, portrait: np.ndarray, mask: np.ndarray
     return results
 
 
-def run(folder: Path, frames: int, names: list[str] | None, jobs: int = 1) -> dict:
+def run(folder: Path, frames: int, names: list[str] | None, jobs: int = 1, with_recipe: bool = True) -> dict:
     """Scores per (portrait, defect set, row); ``jobs`` portraits at a time, each in one process
     (so the recipe and SegFuse are always timed under the same load)."""
     portraits = load_portraits(folder, names)
     indices = {name: index for index, name in enumerate(sorted(p.stem for p in MASKS.glob("*.png")))}
     if jobs <= 1:
-        return {name: score_portrait(indices[name], name, *data, frames) for name, data in portraits.items()}
+        return {name: score_portrait(indices[name], name, *data, frames, with_recipe)
+                for name, data in portraits.items()}
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(jobs) as pool:
-        futures = {name: pool.submit(score_portrait, indices[name], name, *data, frames)
+        futures = {name: pool.submit(score_portrait, indices[name], name, *data, frames, with_recipe)
                    for name, data in portraits.items()}
         return {name: future.result() for name, future in futures.items()}
 
 
-def summarise(results: dict, portraits: list[str]) -> dict[str, dict[str, dict[str, float]]]:
-    """Per defect set and row: mean scores over ``portraits`` and the overall-error reduction."""
+def summarise(results: dict, portraits: list[str],
+              earlier: dict | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    """Per defect set and row: mean scores over ``portraits`` and the overall-error reduction. A row
+    this run did not score is taken from ``earlier`` (the same table of an earlier run), if given."""
     table: dict = {}
     for defect_name, _ in DEFECT_SETS:
         table[defect_name] = {}
         raw_overall = np.mean([results[p][defect_name]["raw"].overall for p in portraits])
         raw_person = np.mean([results[p][defect_name]["raw"].person for p in portraits])
         for row in ROWS:
+            if row not in results[portraits[0]][defect_name]:
+                if earlier is None:
+                    continue
+                table[defect_name][row] = earlier[defect_name][row]
+                continue
             scores: list[Scores] = [results[p][defect_name][row] for p in portraits]
             overall = float(np.mean([s.overall for s in scores]))
             table[defect_name][row] = {
@@ -146,8 +156,13 @@ def plot(table: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def main(folder: Path, frames: int, output: Path, names: list[str] | None, jobs: int = 1) -> int:
-    results = run(folder, frames, names, jobs)
+def main(folder: Path, frames: int, output: Path, names: list[str] | None, jobs: int = 1,
+         recipe_from: Path | None = None) -> int:
+    """``recipe_from``: an earlier run's quality_real.json over the same portraits and frames; its
+    paper-recipe rows are reported instead of running the recipe again (its code unchanged; about
+    a second a frame here)."""
+    earlier = json.loads(recipe_from.read_text()) if recipe_from else None
+    results = run(folder, frames, names, jobs, with_recipe=earlier is None)
     everyone = list(results)
     groups = {"all portraits": everyone,
               "tuning portraits (" + ", ".join(p for p in TUNING if p in results) + ")":
@@ -158,7 +173,7 @@ def main(folder: Path, frames: int, output: Path, names: list[str] | None, jobs:
     for title, members in groups.items():
         if not members:
             continue
-        table = summarise(results, members)
+        table = summarise(results, members, earlier.get(title) if earlier else None)
         report[title] = table
         print()
         print(markdown(table, f"{title}: {len(members)} portraits × {frames} frames"))

@@ -11,7 +11,8 @@ explained best by one of three motions, measured over a few frames of the clip:
 
 The photometric cost of each explanation, summed over the frames, tells them apart wherever the
 image has texture; a star-shaped hull around the face fills the textureless parts of the person,
-and GrabCut settles the outline from colour in a band around it. The reference's matte, carried
+and GrabCut settles the outline from colour in a band around it; the pixels next to that outline
+are then decided again one by one from their own, unblurred costs. The reference's matte, carried
 into each generated frame along the flow, is then that frame's person matte: it follows the head
 and cannot collapse the way a fresh solve can.
 
