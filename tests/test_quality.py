@@ -17,6 +17,7 @@ from segfuse.ops.motion import (
     dense_flow,
     reference_matte_from_motion,
     refine_outline,
+    row_fractions,
     track_matte,
     warp_by_flow,
 )
@@ -99,7 +100,7 @@ def test_outline_refinement_moves_the_edge_to_where_the_motion_changes_and_no_fu
     fits_person = np.where(person > 0, 0.01, 0.2).astype(np.float32)  # cost of moving with the person
     fits_still = np.where(person > 0, 0.2, 0.01).astype(np.float32)
     costs = LayerCosts(still=fits_still, dragged=np.full_like(fits_still, 0.3), head=fits_person,
-                       shoulders=np.full_like(fits_person, 0.3))
+                       shoulders=np.full_like(fits_person, 0.3), tapered=np.full_like(fits_person, 0.3))
     def differ(a: np.ndarray, b: np.ndarray) -> int:
         return int((a != b).sum())  # the cleanup's 3x3 opening takes a disc's four one-pixel tips
 
@@ -109,6 +110,26 @@ def test_outline_refinement_moves_the_edge_to_where_the_motion_changes_and_no_fu
     assert differ(refine_outline(wide, costs, reach=1, margin=0.02), one_ring_less) <= 4  # 1 px re-decided
     assert differ(refine_outline(wide, costs, reach=4, margin=0.5), wide) <= 4  # nothing beats the margin
     assert differ(refine_outline(_disc(14), costs, reach=4, margin=0.02), person) <= 4  # grows back out too
+
+
+def test_row_fractions_measure_how_the_heads_motion_fades_into_the_shoulders():
+    """The person's middle moves fully with the head down to row 30, then less and less to row 50,
+    then not at all; beside it the background is dragged a little. The rows' fractions follow the
+    middle, not the sides, and a head that does not move gives 1 (nothing to tell apart)."""
+    size = 64
+    head_dx, head_dy = np.full((size, size), 4.0, np.float32), np.full((size, size), -2.0, np.float32)
+    truth = np.clip((50 - np.arange(size)) / 20.0, 0.0, 1.0).astype(np.float32)
+    flow = np.zeros((size, size, 2), np.float32)
+    flow[..., 0], flow[..., 1] = 0.2 * head_dx, 0.2 * head_dy  # dragged background everywhere ...
+    middle = slice(round(0.35 * size), round(0.65 * size))
+    flow[:, middle, 0] = truth[:, None] * head_dx[:, middle]  # ... but the person's middle
+    flow[:, middle, 1] = truth[:, None] * head_dy[:, middle]
+    rows = row_fractions(flow, head_dx, head_dy)
+    assert rows.shape == (size,) and rows.dtype == np.float32
+    assert np.abs(rows[:20] - 1.0).max() < 0.01 and np.abs(rows[60:]).max() < 0.01
+    assert np.abs(rows - truth).max() < 0.1  # smoothed over a few rows
+    still = row_fractions(flow, 0 * head_dx, 0 * head_dy)
+    assert np.array_equal(still, np.ones(size, np.float32))
 
 
 def test_outline_refinement_takes_the_smear_next_to_the_head_off_the_reference_matte(portrait):

@@ -157,18 +157,52 @@ class LayerCosts:
     dragged: np.ndarray  # it followed the head part of the way (best of DRAG_FRACTIONS above 0)
     head: np.ndarray  # it moved with the head
     shoulders: np.ndarray  # it moved with the shoulders
+    tapered: np.ndarray  # it moved as the person's middle does on its row (the head's motion fading down)
 
     @property
     def person(self) -> np.ndarray:
         return np.minimum(self.head, self.shoulders)
 
     def moving_evidence(self) -> np.ndarray:
-        """> 0 where moving with the person explains the pixel better than standing still."""
-        return self.still - self.person
+        """> 0 where moving with the person (head, shoulders, or the taper between them) explains the
+        pixel better than standing still. The taper is what finds hair and collars beside the neck,
+        which move part of the head's way; it is left out of ``drag_evidence`` and of the outline's
+        refinement, where moving part of the way is what tells dragged background apart."""
+        return self.still - np.minimum(self.person, self.tapered)
 
     def drag_evidence(self) -> np.ndarray:
         """< 0 where following the head only part of the way (or not at all) explains it better."""
         return np.minimum(self.still, self.dragged) - self.person
+
+
+def row_fractions(flow: np.ndarray, head_dx: np.ndarray, head_dy: np.ndarray,
+                  box: PortraitBox | None = None) -> np.ndarray:
+    """Per row (float32, 0 to 1): how far of the head's way the middle of the person moves in
+    ``flow``, the flow projected on the head's displacement (``head_dx``, ``head_dy``) and its median
+    taken over the middle 30 % of the box's width, smoothed over rows. 1 where the head barely moves
+    (then nothing tells the motions apart) or a row has no usable pixel.
+
+    Why: from the chin down a talking head's motion fades into the shoulders' (neck, long hair,
+    collars); one row-wise fraction, measured on the person's middle, explains those pixels, where
+    neither the head's motion nor the shoulders' does.
+    """
+    height, width = flow.shape[:2]
+    if box is None:
+        c0, c1 = round(0.35 * width), round(0.65 * width)
+    else:
+        (x0, _), (x1, _) = box.at(0.35, 0.0), box.at(0.65, 0.0)
+        c0, c1 = int(np.clip(round(x0), 0, width - 1)), int(np.clip(round(x1), 1, width))
+    hx, hy = head_dx[:, c0:c1], head_dy[:, c0:c1]
+    reach = hx * hx + hy * hy
+    usable = reach >= 0.25  # the head moves half a pixel or more here
+    if not usable.any():
+        return np.ones(height, np.float32)
+    along = (flow[:, c0:c1, 0] * hx + flow[:, c0:c1, 1] * hy) / np.maximum(reach, 1e-6)
+    along = np.where(usable, along, np.nan)
+    counted = usable.any(axis=1)
+    rows = np.ones(height, np.float32)
+    rows[counted] = np.nanmedian(along[counted], axis=1)
+    return cv2.GaussianBlur(np.clip(rows, 0.0, 1.0)[:, None], (1, 0), 0, sigmaY=3.0)[:, 0]
 
 
 def layer_costs(reference: np.ndarray, frames: Sequence[np.ndarray], preset: str = "medium",
@@ -189,7 +223,7 @@ def layer_costs_at(reference: np.ndarray, frames: Sequence[np.ndarray], scales: 
     core, shoulders = face_core(height, width, box), shoulder_patch(height, width, box)
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     plates = [cv2.GaussianBlur(reference.astype(np.float32) / 255.0, (0, 0), blur) for blur, _ in scales]
-    totals = np.zeros((len(scales), len(DRAG_FRACTIONS) + 2, height, width), np.float32)
+    totals = np.zeros((len(scales), len(DRAG_FRACTIONS) + 3, height, width), np.float32)
     for frame in frames:
         if frame.shape != reference.shape:
             raise ValueError(f"frame is {frame.shape}, the reference {reference.shape}")
@@ -198,6 +232,9 @@ def layer_costs_at(reference: np.ndarray, frames: Sequence[np.ndarray], scales: 
         head_dx = head[0, 0] * xs + head[0, 1] * ys + head[0, 2] - xs
         head_dy = head[1, 0] * xs + head[1, 1] * ys + head[1, 2] - ys
         shift = np.median(flow[shoulders], axis=0)
+        fraction = row_fractions(flow, head_dx, head_dy, box)
+        taper_dx = fraction[:, None] * head_dx + (1 - fraction[:, None]) * shift[0]
+        taper_dy = fraction[:, None] * head_dy + (1 - fraction[:, None]) * shift[1]
         for (blur, _), plate, total in zip(scales, plates, totals, strict=True):
             image = cv2.GaussianBlur(frame.astype(np.float32) / 255.0, (0, 0), blur)
             image -= np.median((image - plate).reshape(-1, 3), axis=0)
@@ -206,13 +243,15 @@ def layer_costs_at(reference: np.ndarray, frames: Sequence[np.ndarray], scales: 
                                   borderMode=cv2.BORDER_REPLICATE)
                 total[k] += abs_sum(moved, plate)
             moved = cv2.remap(image, xs + shift[0], ys + shift[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            total[-2] += abs_sum(moved, plate)
+            moved = cv2.remap(image, xs + taper_dx, ys + taper_dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             total[-1] += abs_sum(moved, plate)
     result = []
     for (_, patch), total in zip(scales, totals, strict=True):
         total /= len(frames)
         costs = [cv2.boxFilter(c, -1, (patch, patch)) if patch > 1 else c for c in total]
         result.append(LayerCosts(still=costs[0], dragged=np.min(costs[1:len(DRAG_FRACTIONS)], axis=0),
-                                 head=costs[len(DRAG_FRACTIONS)], shoulders=costs[-1]))
+                                 head=costs[len(DRAG_FRACTIONS)], shoulders=costs[-2], tapered=costs[-1]))
     return result
 
 
