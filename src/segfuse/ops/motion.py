@@ -40,6 +40,7 @@ FLOW_PRESETS = {"fast": (1, {}), "balanced": (2, {"PatchStride": 6, "GradientDes
                 "medium": (2, {})}
 DRAG_FRACTIONS = (0.0, 0.25, 0.5, 0.7, 0.85)  # how far dragged background may follow the head
 NECK = 0.62  # fraction of the height where a head-and-shoulders crop's torso begins
+TORSO_STILL = 0.5  # how much better (x the face's residual cost) standing still must explain a torso-prior pixel
 
 
 def _grey(rgb: np.ndarray) -> np.ndarray:
@@ -336,6 +337,11 @@ def reference_matte_from_motion(
     dragged = (hull > 0) & (torso == 0) & (depth <= max(1.0, edge_depth * short)) & (partial < -drag_cut)
     hint = hull.copy()
     hint[dragged] = 0.0
+    # the torso prior claims the middle below the neck; what standing still explains there better than
+    # any motion of the person (head, shoulders, the taper between) by half the face's own residual
+    # is background seen beside the neck (a wall, a logo): GrabCut's colours decide it, not the prior
+    core = face_core(height, width, box)
+    hint[(torso > 0) & (moving < -TORSO_STILL * float(np.median(costs.person[core])))] = 0.0
     margin = max(1, round(band * short))
     trimap = trimap_from_hint(hint, margin, margin)
     trimap[(partial > 3 * drag_cut) & (hint > 0) & (trimap != BGD)] = FGD
@@ -345,7 +351,7 @@ def reference_matte_from_motion(
         return matte
     # what the face, surely person, still costs moved with the head: the image's own noise floor
     # (interpolation of sharp texture); a pixel must beat it to be re-decided
-    noise = float(np.median(fine[0].person[face_core(height, width, box)]))
+    noise = float(np.median(fine[0].person[core]))
     return refine_outline(matte, fine[0], round(refine * short), noise)
 
 
