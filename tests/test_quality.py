@@ -148,6 +148,52 @@ def test_outline_refinement_takes_the_smear_next_to_the_head_off_the_reference_m
     assert kept[settings["refine"]][1] > 0.9, "and still keep the person"
 
 
+def _layered_shot(size: int = 128):
+    """A reference and 7 frames: a textured head that moves a few pixels, a torso that moves a
+    little, and a textured still patch (a logo, a window) beside the torso, where a head-and-shoulders
+    prior expects the shoulders; the rest is a smooth still background. Returns the images and the
+    head, torso and patch masks."""
+    rng = np.random.default_rng(4)
+
+    def texture(cells: int) -> np.ndarray:
+        noise = rng.uniform(0, 1, (size // cells, size // cells, 3)).astype(np.float32)
+        return cv2.resize(noise, (size, size), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+
+    def shifted(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
+        return cv2.warpAffine(image, np.float32([[1, 0, dx], [0, 1, dy]]), (size, size), flags=cv2.INTER_LINEAR)
+
+    background = np.dstack([np.linspace(0.3, 0.5, size)[None].repeat(size, 0)] * 3).astype(np.float32)
+    patch_texture, torso_texture, head_texture = texture(8), texture(6), texture(5)
+    patch = np.zeros((size, size), np.float32)
+    patch[98:126, 8:34] = 1
+    torso, head = np.zeros((size, size), np.uint8), np.zeros((size, size), np.uint8)
+    cv2.fillPoly(torso, [np.int32([[50, 78], [78, 78], [96, 128], [32, 128]])], 1)
+    cv2.ellipse(head, (64, 50), (22, 30), 0, 0, 360, 1, -1)
+
+    def render(head_shift: tuple[float, float], torso_shift: tuple[float, float]) -> np.ndarray:
+        out = np.where(patch[..., None] > 0, patch_texture, background)
+        for layer, colours, (dx, dy) in ((torso, torso_texture, torso_shift), (head, head_texture, head_shift)):
+            alpha = shifted(layer.astype(np.float32), dx, dy)[..., None]
+            out = alpha * shifted(colours, dx, dy) + (1 - alpha) * out
+        return u8(out)
+
+    frames = [render((4 * np.sin(k), 2 * np.cos(k)), (0.6 * np.sin(k), 0.3 * np.cos(k))) for k in range(1, 8)]
+    return render((0, 0), (0, 0)), frames, head > 0, torso > 0, patch > 0
+
+
+def test_the_torso_prior_yields_to_a_still_patch_beside_the_shoulders(monkeypatch):
+    from segfuse.ops import motion
+
+    reference, frames, head, torso, patch = _layered_shot()
+    in_prior = patch & (motion.torso_prior(*patch.shape) > 0)
+    assert in_prior.sum() > 300
+    matte = reference_matte_from_motion(reference, frames, **motion_settings()) > 0.5
+    assert matte[in_prior].mean() < 0.1, "a still patch where the shoulders would be is background"
+    assert matte[head].mean() > 0.98 and matte[torso].mean() > 0.98, "the moving person stays"
+    monkeypatch.setattr(motion, "TORSO_STILL", 1e9)  # the prior alone keeps the patch
+    assert (reference_matte_from_motion(reference, frames, **motion_settings()) > 0.5)[in_prior].mean() > 0.5
+
+
 def test_person_safe_fuse_never_puts_reference_on_the_person():
     person = np.zeros((40, 40), np.float32)
     person[10:30, 12:28] = 1
