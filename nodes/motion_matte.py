@@ -34,7 +34,7 @@ def at_working_size(rgb: np.ndarray, working_size: int) -> np.ndarray:
     return cv2.resize(rgb, (max(8, round(width * scale)), max(8, round(height * scale))), interpolation=cv2.INTER_AREA)
 
 
-@node(id="org.segfuse.MotionMatte", version=(2, 3), label="Motion Matte", group="SegFuse",
+@node(id="org.segfuse.MotionMatte", version=(2, 4), label="Motion Matte", group="SegFuse",
       help="Cuts the person out of the reference portrait using the generated clip's motion. Each "
            "reference pixel is explained as moving with the head (or shoulders), as background the "
            "head drags part of the way, or as still background, by comparing the frames with the "
@@ -68,7 +68,8 @@ class MotionMatte:
                help="how far (fraction of the short side) from that outline each pixel is decided again "
                     "by its own motion, unblurred: places the outline to the pixel next to the head, "
                     "where the render's smear is worst; 0: off"),
-        Int("iterations", default=5, min=1, max=20, help="GrabCut iterations"),
+        Int("iterations", default=5, min=1, max=20,
+            help="GrabCut iterations at most (it stops once one changes under 1 % of the undecided pixels)"),
         Int("working_size", default=256, min=0, max=16384, help="long side (px) flow and GrabCut run at; 0: full"),
         Choice("flow", options=tuple(FLOW_PRESETS), default="medium", help="DIS optical-flow preset"),
         Int("seed", default=0, min=0, max=2**31 - 1, help="seed of GrabCut's colour-model initialisation"),

@@ -12,6 +12,7 @@ from segfuse.ops.grabcut import (
     PR_FGD,
     portrait_trimap,
     segment,
+    segment_until_settled,
     trimap_from_hint,
     trimap_from_rect,
 )
@@ -73,6 +74,27 @@ def test_all_sure_labels_skip_the_solver():
     image, _ = synthetic_portrait()
     trimap = np.full((200, 200), PR_FGD, np.uint8)
     assert segment(image, trimap, iterations=3, working_size=256).min() == 1.0
+
+
+def test_settling_grabcut_stops_early_and_otherwise_equals_the_full_run(monkeypatch):
+    import cv2
+
+    image, person = synthetic_portrait(seed=5)
+    trimap = trimap_from_hint(np.roll(person, 4, axis=1).astype(np.float32), 5, 8)
+    full = segment(image, trimap, iterations=5, working_size=0)
+    # never settled: iteration by iteration is the same solve as GrabCut's own five
+    np.testing.assert_array_equal(segment_until_settled(image, trimap, 5, settled=-1.0), full)
+    calls = []
+    real = cv2.grabCut
+
+    def counted(*args):
+        calls.append(args[-1])
+        return real(*args)
+
+    monkeypatch.setattr(cv2, "grabCut", counted)
+    settled = segment_until_settled(image, trimap, 5)
+    assert len(calls) < 5  # an easy trimap settles before the fifth iteration
+    assert iou(settled, full) >= 0.995 and iou(settled, person.astype(np.float32)) >= 0.95
 
 
 def test_node_segments_the_blob_and_resizes_a_hint(make_graph):

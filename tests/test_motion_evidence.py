@@ -17,6 +17,7 @@ from segfuse.ops.motion import (
     frame_person_evidence,
     head_motion,
     layer_costs,
+    ordered_map,
     reference_matte_from_motion,
     star_hull,
     track_matte,
@@ -167,3 +168,24 @@ def test_person_evidence_below_a_row_equals_the_whole_frames_there(portrait):
         np.testing.assert_allclose(part[first:], whole[first:], atol=1e-5)
         assert not part[:first].any()
     assert np.abs(whole[int(NECK * SIZE) + 1:]).max() > 0.01  # the rows compared hold evidence
+
+
+def test_learning_threads_keep_frame_order_and_bounded_memory():
+    import threading
+    import time
+
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def work(k: int) -> int:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.02 * (5 - k % 5))  # early items finish last
+        with lock:
+            running[0] -= 1
+        return k * k
+
+    assert list(ordered_map(work, list(range(10)), threads=3)) == [k * k for k in range(10)]
+    assert 1 < most[0] <= 3  # ran side by side, never more than three frames in flight
+    assert list(ordered_map(work, [2], threads=4)) == [4]

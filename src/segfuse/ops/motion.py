@@ -21,12 +21,15 @@ Flows are DIS (OpenCV) on grey, display-referred 8-bit images at a working size.
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
 from segfuse.lazy import lazy_module
-from segfuse.ops.grabcut import BGD, FGD, segment, trimap_from_hint
+from segfuse.ops.grabcut import BGD, FGD, segment_until_settled, trimap_from_hint
 from segfuse.ops.head_track import PortraitBox, crop_to_work, paste_matte, roi_matte
 
 cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
@@ -214,6 +217,24 @@ def layer_costs(reference: np.ndarray, frames: Sequence[np.ndarray], preset: str
     return layer_costs_at(reference, frames, ((blur, patch),), preset, box)[0]
 
 
+def ordered_map(work, items: Sequence, threads: int | None = None):
+    """``work`` over ``items`` on a few threads (OpenCV and numpy release the GIL), results yielded in
+    order with at most ``threads`` in flight (bounded memory). Why: the reference's matte is learnt
+    once a shot while the render threads wait for it, so one learning thread would leave cores idle."""
+    threads = min(len(items), threads or min(4, os.cpu_count() or 1))
+    if threads <= 1:
+        yield from map(work, items)
+        return
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="segfuse-learn") as pool:
+        pending = deque(pool.submit(work, item) for item in items[:threads])
+        for item in items[threads:]:
+            result = pending.popleft().result()
+            pending.append(pool.submit(work, item))
+            yield result
+        while pending:
+            yield pending.popleft().result()
+
+
 def layer_costs_at(reference: np.ndarray, frames: Sequence[np.ndarray], scales: Sequence[tuple[float, int]],
                    preset: str = "medium", box: PortraitBox | None = None) -> list[LayerCosts]:
     """``layer_costs`` at several (blur, patch) scales from one set of flows (the flows are most of
@@ -224,10 +245,12 @@ def layer_costs_at(reference: np.ndarray, frames: Sequence[np.ndarray], scales: 
     core, shoulders = face_core(height, width, box), shoulder_patch(height, width, box)
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     plates = [cv2.GaussianBlur(reference.astype(np.float32) / 255.0, (0, 0), blur) for blur, _ in scales]
-    totals = np.zeros((len(scales), len(DRAG_FRACTIONS) + 3, height, width), np.float32)
     for frame in frames:
         if frame.shape != reference.shape:
             raise ValueError(f"frame is {frame.shape}, the reference {reference.shape}")
+
+    def frame_costs(frame: np.ndarray) -> np.ndarray:
+        """One frame's costs: (scale, explanation, H, W)."""
         flow = dense_flow(reference, frame, preset)
         head = head_motion(flow, core)
         head_dx = head[0, 0] * xs + head[0, 1] * ys + head[0, 2] - xs
@@ -236,17 +259,23 @@ def layer_costs_at(reference: np.ndarray, frames: Sequence[np.ndarray], scales: 
         fraction = row_fractions(flow, head_dx, head_dy, box)
         taper_dx = fraction[:, None] * head_dx + (1 - fraction[:, None]) * shift[0]
         taper_dy = fraction[:, None] * head_dy + (1 - fraction[:, None]) * shift[1]
-        for (blur, _), plate, total in zip(scales, plates, totals, strict=True):
+        costs = np.empty((len(scales), len(DRAG_FRACTIONS) + 3, height, width), np.float32)
+        for (blur, _), plate, cost in zip(scales, plates, costs, strict=True):
             image = cv2.GaussianBlur(frame.astype(np.float32) / 255.0, (0, 0), blur)
             image -= np.median((image - plate).reshape(-1, 3), axis=0)
-            for k, fraction in enumerate((*DRAG_FRACTIONS, 1.0)):
-                moved = cv2.remap(image, xs + fraction * head_dx, ys + fraction * head_dy, cv2.INTER_LINEAR,
+            for k, part in enumerate((*DRAG_FRACTIONS, 1.0)):
+                moved = cv2.remap(image, xs + part * head_dx, ys + part * head_dy, cv2.INTER_LINEAR,
                                   borderMode=cv2.BORDER_REPLICATE)
-                total[k] += abs_sum(moved, plate)
+                cost[k] = abs_sum(moved, plate)
             moved = cv2.remap(image, xs + shift[0], ys + shift[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            total[-2] += abs_sum(moved, plate)
+            cost[-2] = abs_sum(moved, plate)
             moved = cv2.remap(image, xs + taper_dx, ys + taper_dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            total[-1] += abs_sum(moved, plate)
+            cost[-1] = abs_sum(moved, plate)
+        return costs
+
+    totals = np.zeros((len(scales), len(DRAG_FRACTIONS) + 3, height, width), np.float32)
+    for costs in ordered_map(frame_costs, frames):
+        totals += costs  # in frame order: the same sums on any number of threads
     result = []
     for (_, patch), total in zip(scales, totals, strict=True):
         total /= len(frames)
@@ -346,7 +375,7 @@ def reference_matte_from_motion(
     trimap = trimap_from_hint(hint, margin, margin)
     trimap[(partial > 3 * drag_cut) & (hint > 0) & (trimap != BGD)] = FGD
     trimap[dragged & (partial < -3 * drag_cut) & (trimap != FGD)] = BGD
-    matte = segment(reference, trimap, iterations, 0, seed)
+    matte = segment_until_settled(reference, trimap, iterations, seed)
     if refine <= 0:
         return matte
     # what the face, surely person, still costs moved with the head: the image's own noise floor
@@ -488,3 +517,4 @@ def track_matte_in_roi(frame: np.ndarray, reference: np.ndarray, reference_matte
     x0, y0, x1, y1 = box.roi(height, width)
     tracked = TrackedReference.build(reference, reference_matte[y0:y1, x0:x1], box, working_size)
     return paste_matte(tracked.track(frame, preset, hold_moving), tracked.roi, height, width)
+
