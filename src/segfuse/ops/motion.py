@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -217,7 +217,7 @@ def layer_costs(reference: np.ndarray, frames: Sequence[np.ndarray], preset: str
     return layer_costs_at(reference, frames, ((blur, patch),), preset, box)[0]
 
 
-def ordered_map(work, items: Sequence, threads: int | None = None):
+def ordered_map(work: Callable, items: Sequence, threads: int | None = None) -> Iterator:
     """``work`` over ``items`` on a few threads (OpenCV and numpy release the GIL), results yielded in
     order with at most ``threads`` in flight (bounded memory). Why: the reference's matte is learnt
     once a shot while the render threads wait for it, so one learning thread would leave cores idle."""
@@ -517,4 +517,3 @@ def track_matte_in_roi(frame: np.ndarray, reference: np.ndarray, reference_matte
     x0, y0, x1, y1 = box.roi(height, width)
     tracked = TrackedReference.build(reference, reference_matte[y0:y1, x0:x1], box, working_size)
     return paste_matte(tracked.track(frame, preset, hold_moving), tracked.roi, height, width)
-
