@@ -110,6 +110,14 @@ def _portrait_trimap_in_box(height: int, width: int, box: PortraitBox) -> np.nda
     return trimap
 
 
+def _check_inputs(rgb: np.ndarray, trimap: np.ndarray) -> None:
+    """A uint8 H×W×3 image and a trimap of its size, or ValueError naming what is wrong."""
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError("segment expects a uint8 H×W×3 image")
+    if trimap.shape != rgb.shape[:2]:
+        raise ValueError(f"trimap {trimap.shape} does not match image {rgb.shape[:2]}")
+
+
 def segment(
     rgb: np.ndarray, trimap: np.ndarray, iterations: int, working_size: int, seed: int = 0
 ) -> np.ndarray:
@@ -120,10 +128,7 @@ def segment(
     upsampled with a guided filter. ``seed`` fixes OpenCV's RNG (its GMM initialisation uses
     k-means), so a frame segments the same whether rendered alone or in sequence.
     """
-    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError("segment expects a uint8 H×W×3 image")
-    if trimap.shape != rgb.shape[:2]:
-        raise ValueError(f"trimap {trimap.shape} does not match image {rgb.shape[:2]}")
+    _check_inputs(rgb, trimap)
     height, width = trimap.shape
     scale = min(1.0, working_size / max(height, width)) if working_size > 0 else 1.0
     if scale < 1.0:
@@ -160,10 +165,7 @@ def segment_until_settled(rgb: np.ndarray, trimap: np.ndarray, iterations: int, 
     Why: Motion Matte's trimap leaves GrabCut little to decide (a band around an outline the motion
     already found), so it settles in two or three iterations of five; each costs 0.3 s on a 1080p
     paste-back's region while the render waits. The framing benchmark scored the same (README)."""
-    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError("segment expects a uint8 H×W×3 image")
-    if trimap.shape != rgb.shape[:2]:
-        raise ValueError(f"trimap {trimap.shape} does not match image {rgb.shape[:2]}")
+    _check_inputs(rgb, trimap)
     labels = trimap.copy()
     undecided = (labels == PR_FGD) | (labels == PR_BGD)
     maybe_person = (labels == FGD) | (labels == PR_FGD)
