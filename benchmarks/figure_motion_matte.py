@@ -57,7 +57,8 @@ def main() -> int:
     frames = [u8(clip.generated[t]) for t in (3, 6, 9, 12, 14, 17, 20, 23)]
     costs = layer_costs(reference, frames)
     motion = {p.name: p.default for p in default_registry().get("org.segfuse.MotionMatte").params}
-    settings = {k: motion[k] for k in ("evidence", "drag_cut", "edge_depth", "band", "iterations", "refine")}
+    settings = {k: motion[k] for k in ("evidence", "drag_cut", "edge_depth", "band", "iterations", "refine",
+                                         "min_travel")}
     matte = reference_matte_from_motion(reference, frames, **settings, preset=motion["flow"]) > 0.5
     overlay = reference.copy()
     overlay[~matte] = (0.35 * overlay[~matte] + [0, 0, 90]).astype(np.uint8)

@@ -34,7 +34,7 @@ def at_working_size(rgb: np.ndarray, working_size: int) -> np.ndarray:
     return cv2.resize(rgb, (max(8, round(width * scale)), max(8, round(height * scale))), interpolation=cv2.INTER_AREA)
 
 
-@node(id="org.segfuse.MotionMatte", version=(2, 4), label="Motion Matte", group="SegFuse",
+@node(id="org.segfuse.MotionMatte", version=(2, 5), label="Motion Matte", group="SegFuse",
       help="Cuts the person out of the reference portrait using the generated clip's motion. Each "
            "reference pixel is explained as moving with the head (or shoulders), as background the "
            "head drags part of the way, or as still background, by comparing the frames with the "
@@ -68,6 +68,11 @@ class MotionMatte:
                help="how far (fraction of the short side) from that outline each pixel is decided again "
                     "by its own motion, unblurred: places the outline to the pixel next to the head, "
                     "where the render's smear is worst; 0: off"),
+        Double("min_travel", default=0.01, min=0.0, max=0.5,
+               help="how far (fraction of the short side) the head must move in some frame read for the "
+                    "matte to be learnt; below it the matte is 1 (frames kept as rendered) and the render "
+                    "says so once: a host learning from the first frames rendered keeps them until the "
+                    "head has moved; 0: always learn"),
         Int("iterations", default=5, min=1, max=20,
             help="GrabCut iterations at most (it stops once one changes under 1 % of the undecided pixels)"),
         Int("working_size", default=256, min=0, max=16384, help="long side (px) flow and GrabCut run at; 0: full"),
@@ -113,7 +118,8 @@ class MotionMatte:
         if box is not None and not (p.framing == "auto" and is_centred_crop(box, *rgb.shape[:2])):
             matte, roi = reference_matte_roi(rgb, frames, box, p.working_size, evidence=p.evidence,
                                              drag_cut=p.drag_cut, edge_depth=p.edge_depth, band=p.band,
-                                             iterations=p.iterations, preset=p.flow, seed=p.seed, refine=p.refine)
+                                             iterations=p.iterations, preset=p.flow, seed=p.seed, refine=p.refine,
+                                             min_travel=p.min_travel)
             return roi_alpha(matte, roi, reference.size)  # 1 (kept as rendered) outside the region
         small = at_working_size(rgb, p.working_size)
         size = (small.shape[1], small.shape[0])
@@ -123,7 +129,8 @@ class MotionMatte:
             frames.append(cv2.resize(moving, size, interpolation=cv2.INTER_AREA) if moving.shape != small.shape
                           else moving)
         matte = reference_matte_from_motion(small, frames, p.evidence, p.drag_cut, p.edge_depth, p.band,
-                                            p.iterations, p.flow, p.seed, refine=p.refine)
+                                            p.iterations, p.flow, p.seed, refine=p.refine,
+                                            min_travel=p.min_travel)
         if small.shape != rgb.shape:
             matte = cv2.resize(matte, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
             matte = (matte >= 0.5).astype(np.float32)

@@ -44,8 +44,9 @@ MEMO_SIZE = 32
 LEARN_MAX = 48  # frames kept to learn the reference's matte from, in hosts that hand one frame at a time
 LEARN_AT = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48)  # learn again at these frame counts, then every LEARN_MAX
 TELL_LEARNING = ("learning the reference's person matte from the frames rendered so far (the first frames "
-                 "get a rougher matte); for the command line's result on every frame run 'segfuse analyse "
-                 "--generated CLIP --reference REF -o shot.analysis.npz' and set 'analysis' to that file")
+                 "are kept as rendered until the head has moved, then get a rougher matte); for the command "
+                 "line's result on every frame run 'segfuse analyse --generated CLIP --reference REF -o "
+                 "shot.analysis.npz' and set 'analysis' to that file")
 
 # the built-in nodes Fix is made of, by id (a registry of its own: Fix may be imported while the
 # process-wide registry is still being discovered)

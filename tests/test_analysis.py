@@ -211,3 +211,25 @@ def test_fix_without_an_analysis_learns_from_the_frames_handed_so_far_and_says_s
     full = graph.render("fuse", 11).pixels  # the command line's frame, from the whole clip's analysis
     error, untouched = np.abs(out.pixels - full).mean(), np.abs(handed[11].pixels - full).mean()
     assert error < 0.5 * untouched  # learnt from 12 frames: most of the repair already
+
+
+def test_fix_learning_keeps_frames_as_rendered_while_the_head_has_not_moved(analysed):
+    """In a host that hands one frame at a time, the first frames' matte is learnt from those frames
+    alone; while the head in them has not moved there is nothing to learn the person from, and
+    blending the reference over them made shots whose person fills the frame worse than the raw
+    render (README, host quality). They come out exactly as rendered."""
+    from segfuse.nodes.segfuse_fix import Fix, _params
+    from segfuse.runtime import ClipFrames
+
+    path, _ = analysed
+    graph = Evaluator(bind(load_graph(path)))
+    fix = Fix()
+    p = _params(Fix, reference=graph.graph.nodes["reference"].params.path)
+    portrait = graph.render("reference", 0).pixels
+    nudge = np.float32([[1, 0, 0.3], [0, 1, 0.2]])  # the portrait, a third of a pixel off: a head at rest
+    still = graph.render("reference", 0).with_pixels(
+        cv2.warpAffine(portrait, nudge, portrait.shape[1::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT))
+    for t in range(4):
+        frames = {s: still for s in fix.frames_needed(t, p)["Source"] if 0 <= s <= t}
+        out = fix.render(t, {"Source": ClipFrames("Source", None, t, frames)}, p)
+        np.testing.assert_array_equal(out.pixels, still.pixels[:, :, :3])

@@ -189,3 +189,30 @@ def test_learning_threads_keep_frame_order_and_bounded_memory():
     assert list(ordered_map(work, list(range(10)), threads=3)) == [k * k for k in range(10)]
     assert 1 < most[0] <= 3  # ran side by side, never more than three frames in flight
     assert list(ordered_map(work, [2], threads=4)) == [4]
+
+
+def test_head_travel_is_how_far_the_face_moved(portrait):
+    reference = u8(portrait[0])
+    moved = cv2.warpAffine(reference, np.float32([[1, 0, 3], [0, 1, 0]]), (SIZE, SIZE), borderMode=cv2.BORDER_REFLECT)
+    costs = layer_costs(reference, [reference, moved, reference])
+    assert abs(costs.travel - 3.0) < 0.5, "the largest of the frames' face displacements, in px"
+
+
+def test_a_head_that_barely_moved_gives_no_matte_to_blend_and_says_so_once(portrait, monkeypatch, capsys):
+    """A host learning from its first frames (or a shot whose head holds still) has too little motion
+    to tell the person's edges from the wall: without the guard those edges come out as background
+    and the reference's still pixels would be blended over the moving person."""
+    from segfuse.ops import head_track
+
+    monkeypatch.setattr(head_track, "_said", set())
+    still = Motion(head_shift=0.3, head_turn_deg=0.1, shoulder_shift=0.1)
+    clip = make_clip(*portrait, frames=6, seed=2, motion=still)
+    frames = [u8(clip.generated[t]) for t in range(1, 6)]
+    settings = motion_settings()
+    guarded = reference_matte_from_motion(u8(clip.reference), frames, **settings)
+    again = reference_matte_from_motion(u8(clip.reference), frames[:2], **settings)
+    assert guarded.min() == 1.0 and again.min() == 1.0, "nothing is blended: the frames stay as rendered"
+    assert capsys.readouterr().err.count("too little to tell the person from the background") == 1
+    unguarded = reference_matte_from_motion(u8(clip.reference), frames, **{**settings, "min_travel": 0.0})
+    person = portrait[1] > 0.5
+    assert (person & (unguarded < 0.5)).sum() / person.sum() > 0.1, "unguarded, much of the person is called wall"

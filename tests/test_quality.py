@@ -100,7 +100,7 @@ def test_outline_refinement_moves_the_edge_to_where_the_motion_changes_and_no_fu
     fits_person = np.where(person > 0, 0.01, 0.2).astype(np.float32)  # cost of moving with the person
     fits_still = np.where(person > 0, 0.2, 0.01).astype(np.float32)
     costs = LayerCosts(still=fits_still, dragged=np.full_like(fits_still, 0.3), head=fits_person,
-                       shoulders=np.full_like(fits_person, 0.3), tapered=np.full_like(fits_person, 0.3))
+                       shoulders=np.full_like(fits_person, 0.3), tapered=np.full_like(fits_person, 0.3), travel=5.0)
     def differ(a: np.ndarray, b: np.ndarray) -> int:
         return int((a != b).sum())  # the cleanup's 3x3 opening takes a disc's four one-pixel tips
 

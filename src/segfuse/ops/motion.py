@@ -30,7 +30,7 @@ from functools import lru_cache
 
 from segfuse.lazy import lazy_module
 from segfuse.ops.grabcut import BGD, FGD, segment_until_settled, trimap_from_hint
-from segfuse.ops.head_track import PortraitBox, crop_to_work, paste_matte, roi_matte
+from segfuse.ops.head_track import PortraitBox, crop_to_work, notice, paste_matte, roi_matte
 
 cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
 np = lazy_module("numpy")
@@ -141,6 +141,14 @@ def torso_prior(height: int, width: int, box: PortraitBox | None = None) -> np.n
     return torso.astype(np.float32)
 
 
+def head_displacement(transform: np.ndarray, core: np.ndarray) -> float:
+    """The mean distance (px) ``transform`` (2×3, from ``head_motion``) moves the ``core`` pixels."""
+    ys, xs = np.nonzero(core)
+    points = np.stack([xs, ys, np.ones_like(xs)], axis=1).astype(np.float32)
+    moved = points @ transform.T
+    return float(np.hypot(*(moved - points[:, :2]).T).mean()) if len(points) else 0.0
+
+
 def head_motion(flow: np.ndarray, core: np.ndarray) -> np.ndarray:
     """The similarity transform (2×3, float32) that best moves the ``core`` pixels along ``flow``
     (RANSAC, 1 px): the head's rigid motion, without the flow's bleeding into the background."""
@@ -162,6 +170,7 @@ class LayerCosts:
     head: np.ndarray  # it moved with the head
     shoulders: np.ndarray  # it moved with the shoulders
     tapered: np.ndarray  # it moved as the person's middle does on its row (the head's motion fading down)
+    travel: float  # how far the head moved: the largest, over the frames, of the face's mean displacement (px)
 
     @property
     def person(self) -> np.ndarray:
@@ -249,8 +258,8 @@ def layer_costs_at(reference: np.ndarray, frames: Sequence[np.ndarray], scales: 
         if frame.shape != reference.shape:
             raise ValueError(f"frame is {frame.shape}, the reference {reference.shape}")
 
-    def frame_costs(frame: np.ndarray) -> np.ndarray:
-        """One frame's costs: (scale, explanation, H, W)."""
+    def frame_costs(frame: np.ndarray) -> tuple[np.ndarray, float]:
+        """One frame's costs, (scale, explanation, H, W), and how far its head moved (px)."""
         flow = dense_flow(reference, frame, preset)
         head = head_motion(flow, core)
         head_dx = head[0, 0] * xs + head[0, 1] * ys + head[0, 2] - xs
@@ -271,17 +280,20 @@ def layer_costs_at(reference: np.ndarray, frames: Sequence[np.ndarray], scales: 
             cost[-2] = abs_sum(moved, plate)
             moved = cv2.remap(image, xs + taper_dx, ys + taper_dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             cost[-1] = abs_sum(moved, plate)
-        return costs
+        return costs, head_displacement(head, core)
 
     totals = np.zeros((len(scales), len(DRAG_FRACTIONS) + 3, height, width), np.float32)
-    for costs in ordered_map(frame_costs, frames):
+    travel = 0.0
+    for costs, moved in ordered_map(frame_costs, frames):
         totals += costs  # in frame order: the same sums on any number of threads
+        travel = max(travel, moved)
     result = []
     for (_, patch), total in zip(scales, totals, strict=True):
         total /= len(frames)
         costs = [cv2.boxFilter(c, -1, (patch, patch)) if patch > 1 else c for c in total]
         result.append(LayerCosts(still=costs[0], dragged=np.min(costs[1:len(DRAG_FRACTIONS)], axis=0),
-                                 head=costs[len(DRAG_FRACTIONS)], shoulders=costs[-2], tapered=costs[-1]))
+                                 head=costs[len(DRAG_FRACTIONS)], shoulders=costs[-2], tapered=costs[-1],
+                                 travel=travel))
     return result
 
 
@@ -339,7 +351,7 @@ def star_hull(mask: np.ndarray, centre: tuple[float, float], rays: int = 720, sm
 def reference_matte_from_motion(
     reference: np.ndarray, frames: Sequence[np.ndarray], evidence: float, drag_cut: float,
     edge_depth: float, band: float, iterations: int, preset: str, seed: int = 0,
-    box: PortraitBox | None = None, *, refine: float,
+    box: PortraitBox | None = None, *, refine: float, min_travel: float,
 ) -> np.ndarray:
     """The reference portrait's person mask (float32 0/1), learnt from how ``frames`` move. The
     settings are Motion Matte's params (no defaults here: the node's are the pipeline's).
@@ -350,6 +362,12 @@ def reference_matte_from_motion(
     into the hull, and the band around the outline where GrabCut's colour models decide;
     ``refine`` (fraction of the short side): how far from GrabCut's outline each pixel is then
     decided again by its own motion (``refine_outline``; 0: not).
+    ``min_travel`` (fraction of the short side): how far the head must have moved in some frame for
+    the motion to tell the person from the background. Below it the matte is 1 everywhere (nothing is
+    blended) and the render says so once. Why: from a head that has barely moved, the person's edges
+    show no motion and come out as background, and blending the reference's still pixels over them
+    costs more than the repair gains (hosts that learn from the first frames rendered, a shot whose
+    head holds still).
     ``box``: the person's portrait box (head track); default: the image is a centred crop. Sizes
     are then fractions of the box's side instead of the image's short side.
     """
@@ -357,6 +375,10 @@ def reference_matte_from_motion(
     short = min(height, width) if box is None else min(box.rect()[2:])
     scales = ((1.0, 5), (0.5, 1)) if refine > 0 else ((1.0, 5),)  # the fine scale: the outline's refinement
     costs, *fine = layer_costs_at(reference, frames, scales, preset, box)
+    if costs.travel < min_travel * short:
+        notice(f"the head moved under {min_travel:.1%} of the portrait in the frames read: too little to tell "
+               "the person from the background; those frames are kept as rendered")  # once, whatever the number
+        return np.ones((height, width), np.float32)
     moving, partial = costs.moving_evidence(), costs.drag_evidence()
     torso = torso_prior(height, width, box)
     centre = (0.5 * width, 0.42 * height) if box is None else box.at(0.5, 0.42)
