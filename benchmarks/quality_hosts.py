@@ -1,9 +1,11 @@
 """Ground-truth quality of SegFuse Fix in a single-frame host (MLT's melt) against the command line.
 
     python benchmarks/quality_hosts.py [--portraits DIR] [--frames 24] [--only vox_01,vox_05] [--no-melt]
+                                       [--framing 360p-1.7x-right]
 
 The clips are ``quality.py --real``'s moving-person clips with every defect (same portraits, same
-seeds). Each is scored against its truth (``segfuse.research.scoring``) as:
+seeds); ``--framing`` pastes them back into a wider frame as ``quality_framing.py`` does (its
+framings, scored the same way). Each is scored against its truth (``segfuse.research.scoring``) as:
 
 - ``raw``: the render itself;
 - ``cli best``: ``segfuse fix`` with its defaults (the best preset; what every host should match);
@@ -36,12 +38,14 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quality_framing import FRAMINGS, frame_clip, placement  # noqa: E402
 from quality_real import MASKS, load_portraits  # noqa: E402
 
 from segfuse import color  # noqa: E402
@@ -136,6 +140,12 @@ def messages(log: str) -> list[str]:
                    or "SegFuse:" in line or "Traceback" in line})
 
 
+def worst_shot(scores: list[Scores], raw: list[Scores], names: list[str]) -> str:
+    """The shot a row leaves furthest above its raw render: '+0.018 (vox_04)'."""
+    excess, name = max((s.overall - r.overall, n) for s, r, n in zip(scores, raw, names, strict=True))
+    return f"{excess:+.3f} ({name})"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--portraits", type=Path,
@@ -146,7 +156,12 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="melt render threads (real_time=-N)")
     parser.add_argument("--no-chain", dest="chain", action="store_false",
                         help="read the clip in melt as a plain producer (frames pass through 4:2:2 YUV)")
+    parser.add_argument("--framing", default="centred", choices=("centred", *FRAMINGS),
+                        help="paste the clips back into this framing (quality_framing.py's)")
     args = parser.parse_args()
+    framing = FRAMINGS.get(args.framing)
+    # a framed shot is scored as quality_framing.py scores it (its outline band scaled with the clip)
+    score = partial(score_clip, band=2.0 * placement(framing)[0] / 256.0 if framing else None)
     use_melt = bool(os.environ.get("MELT")) and not args.no_melt
     portraits = load_portraits(args.portraits, args.only.split(",") if args.only else None)
     indices = {name: index for index, name in enumerate(sorted(p.stem for p in MASKS.glob("*.png")))}
@@ -161,13 +176,15 @@ def main() -> int:
             build_bundle(plugins)
         for name, (portrait, mask) in portraits.items():
             clip = make_clip(portrait, mask, args.frames, seed=1000 * indices[name] + len(DEFECTS), defects=DEFECTS)
+            if framing is not None:
+                clip = frame_clip(clip, framing)
             movie, reference = write_inputs(clip, work / name)
-            scored = {"raw": score_clip(clip, clip.generated)}
+            scored = {"raw": score(clip, clip.generated)}
             start = time.perf_counter()
-            scored["cli best"] = score_clip(clip, run_preset(clip, "best").frames)
+            scored["cli best"] = score(clip, run_preset(clip, "best").frames)
             cli_s = time.perf_counter() - start
             start = time.perf_counter()
-            scored["fix in-process"] = score_clip(clip, fix_in_process(clip, reference))
+            scored["fix in-process"] = score(clip, fix_in_process(clip, reference))
             inproc_s = time.perf_counter() - start
             timing = f"cli {cli_s:.1f}s in-process {inproc_s:.1f}s"
             if use_melt:
@@ -176,7 +193,7 @@ def main() -> int:
                                        {"reference": str(reference)}, args.threads, args.chain)
                 timing += f" melt {time.perf_counter() - start:.1f}s"
                 notes.update(messages(log))
-                scored["melt fix"] = score_clip(clip, frames)
+                scored["melt fix"] = score(clip, frames)
                 analysis = work / name / "shot.analysis.npz"
                 subprocess.run([sys.executable, "-m", "segfuse.cli", "analyse", "--generated", str(movie),
                                 "--reference", str(reference), "-o", str(analysis)], check=True,
@@ -185,16 +202,16 @@ def main() -> int:
                                        {"reference": str(reference), "analysis": str(analysis)}, args.threads,
                                        args.chain)
                 notes.update(messages(log))
-                scored["melt fix+analysis"] = score_clip(clip, frames)
+                scored["melt fix+analysis"] = score(clip, frames)
                 frames, log = melt_fix(movie, plugins, work / name / "melt-classic", args.frames,
                                        {"reference": str(reference), "recipe": "classic"}, args.threads,
                                        args.chain)
-                scored["melt classic"] = score_clip(clip, frames)
+                scored["melt classic"] = score(clip, frames)
                 frames, log = melt_fix(movie, plugins, work / name / "melt-passthrough", args.frames, {}, args.threads,
                                       args.chain)
-                scored["melt passthrough"] = score_clip(clip, frames)
+                scored["melt passthrough"] = score(clip, frames)
                 # the command line given the very pixels melt hands its filters: the like-for-like target
-                scored["cli best on host frames"] = score_clip(clip, run_preset(replace(clip, generated=frames),
+                scored["cli best on host frames"] = score(clip, run_preset(replace(clip, generated=frames),
                                                                                 "best").frames)
             for row, s in scored.items():
                 rows.setdefault(row, []).append(s)
@@ -202,7 +219,8 @@ def main() -> int:
                                           for row, s in scored.items()) + f"   [{timing}]", flush=True)
     raw_overall = np.mean([s.overall for s in rows["raw"]])
     raw_person = np.mean([s.person for s in rows["raw"]])
-    print(f"\n{len(portraits)} portraits × {args.frames} frames, all defects (errors /255 against the truth); "
+    print(f"\n{len(portraits)} portraits × {args.frames} frames, {args.framing}, all defects "
+          "(errors /255 against the truth); "
           f"melt: {'-chain' if args.chain else 'plain producer'}, {args.threads} thread(s)\n")
     host = rows.get("melt passthrough")
     host_overall = np.mean([s.overall for s in host]) if host else float("nan")
@@ -217,6 +235,8 @@ def main() -> int:
                    if (row.startswith("melt") or row.endswith("host frames")) and host else " | ")
         print(f"| {row} | {overall:.3f} | {100 * (1 - overall / raw_overall):.1f} % | {person:.3f} "
               f"(+{person - raw_person:.3f}) | {np.mean([s.background for s in scores]):.3f} | {vs_host} |")
+    print("\nworst shot against its raw render (/255): " + "; ".join(
+        f"{row} {worst_shot(scores, rows['raw'], list(portraits))}" for row, scores in rows.items() if row != "raw"))
     if notes:
         print("\nhost messages:\n  " + "\n  ".join(notes))
     errors = [n for n in notes if ("OfxMessageError" in n or "Traceback" in n)]

@@ -34,6 +34,16 @@ def at_working_size(rgb: np.ndarray, working_size: int) -> np.ndarray:
     return cv2.resize(rgb, (max(8, round(width * scale)), max(8, round(height * scale))), interpolation=cv2.INTER_AREA)
 
 
+def at_size(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``rgb`` at height×width: the clip's frames where they differ from the reference's size (a host
+    that keeps the frames it learns from shrunk, a clip rendered at another size) are stretched to it,
+    as the centred path's working size does, never left out."""
+    if rgb.shape[:2] == (height, width):
+        return rgb
+    shrink = rgb.shape[0] * rgb.shape[1] > height * width
+    return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
 @node(id="org.segfuse.MotionMatte", version=(2, 5), label="Motion Matte", group="SegFuse",
       help="Cuts the person out of the reference portrait using the generated clip's motion. Each "
            "reference pixel is explained as moving with the head (or shoulders), as background the "
@@ -109,8 +119,7 @@ class MotionMatte:
         rgb = reference.srgb_uint8()
         box = None
         if p.framing != "centred":
-            frames = [image.srgb_uint8() for image in inputs["Moving"].frames_available()]
-            frames = [f for f in frames if f.shape == rgb.shape]
+            frames = [at_size(image.srgb_uint8(), *rgb.shape[:2]) for image in inputs["Moving"].frames_available()]
             box, found = locate_for(p.framing, rgb, frames, p.person)
             if not found:
                 notice("no person found in the reference or the clip: frames pass through unchanged")

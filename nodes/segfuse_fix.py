@@ -21,7 +21,7 @@ import weakref
 from collections import OrderedDict
 
 from segfuse import pipeline
-from segfuse.image import Image
+from segfuse.image import Encoded, Image
 from segfuse.io.frames import FrameRange
 from segfuse.lazy import lazy_module
 from segfuse.runtime import (
@@ -43,6 +43,7 @@ cv2 = lazy_module("cv2")  # OpenCV loads on first use: listing nodes does not ne
 MEMO_SIZE = 32
 LEARN_MAX = 48  # frames kept to learn the reference's matte from, in hosts that hand one frame at a time
 LEARN_AT = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48)  # learn again at these frame counts, then every LEARN_MAX
+KEEP_LONG_SIDE = 2048  # px: frames kept to learn from are shrunk beyond it (a 4K frame to 2K)
 TELL_LEARNING = ("learning the reference's person matte from the frames rendered so far (the first frames "
                  "are kept as rendered until the head has moved, then get a rougher matte); for the command "
                  "line's result on every frame run 'segfuse analyse --generated CLIP --reference REF -o "
@@ -330,7 +331,9 @@ class Fix:
                 if held is not None and held[0] != digest:  # the clip changed: learn again from scratch
                     self._seen.clear()
                 if s not in self._seen:
-                    self._seen[s] = (digest, _small(image, params.working_size))
+                    kept = _kept(image)
+                    self._seen[s] = (digest, kept)
+                    self._digests[kept] = digest  # the same frame: learning hashes it without decoding it
             first = min(self._seen)
             count = _learn_step_reached(t - first + 1)
             if len(self._seen) > LEARN_MAX:  # keep what this step and the next two can pick
@@ -348,14 +351,21 @@ class Fix:
         return self._learn(step, params, reference, chosen)
 
 
-def _small(image: Image, working_size: int) -> Image:
-    """A frame at Motion Matte's working size: what learning needs, a fraction of the memory."""
-    height, width = image.pixels.shape[:2]
-    scale = min(1.0, working_size / max(height, width)) if working_size > 0 else 1.0
-    if scale >= 1.0:
-        return image
-    size = (max(8, round(width * scale)), max(8, round(height * scale)))
-    return image.with_pixels(cv2.resize(image.pixels, size, interpolation=cv2.INTER_AREA))
+def _kept(image: Image) -> Image:
+    """A frame as learning keeps it: its display-referred sRGB 8-bit codes (what Motion Matte reads),
+    at full size up to KEEP_LONG_SIDE (beyond it shrunk; Motion Matte brings it back to size).
+    Why full size: Motion Matte works in the region around the person at a working scale taken
+    from the person's size, so a frame shrunk to the working size would hold too little of a
+    paste-back's head. About 6 MB a 1080p frame, at most LEARN_MAX + the window kept."""
+    from segfuse import color
+
+    codes = image.srgb_uint8()
+    height, width = codes.shape[:2]
+    if max(height, width) > KEEP_LONG_SIDE:
+        scale = KEEP_LONG_SIDE / max(height, width)
+        codes = cv2.resize(codes, (max(8, round(width * scale)), max(8, round(height * scale))),
+                           interpolation=cv2.INTER_AREA)
+    return Image(encoded=Encoded(codes, color.srgb_space()), colorspace=image.colorspace)
 
 
 def _learn_step(count: int) -> int:

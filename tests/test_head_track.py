@@ -166,6 +166,65 @@ def test_a_shot_with_no_person_passes_through_with_one_message(capfd, monkeypatc
 
 
 @needs_model
+def test_fix_learning_frame_by_frame_repairs_a_paste_back_wider_than_the_working_size(tmp_path):
+    """MLT (Kdenlive, Shotcut) hands SegFuse Fix one frame at a time, and Fix learns the reference's
+    matte from the frames handed so far. On a paste-back wider than Motion Matte's working size
+    (256 px) that learning failed ('layer_costs needs at least one frame'): the frames it kept were
+    shrunk to the working size and Motion Matte's region path left frames of another size out.
+    Once its steps have seen the whole clip, the host's frame is the command line's."""
+    import cv2
+
+    from segfuse import color
+    from segfuse.image import Image
+    from segfuse.nodes.segfuse_fix import Fix, _params
+    from segfuse.runtime import ClipFrames
+
+    portrait, mask = sample_portrait(128)
+    shot = _placed(make_clip(portrait, mask, frames=8, seed=3), 160, 288, 117)
+    reference = tmp_path / "reference.png"
+    cv2.imwrite(str(reference), cv2.cvtColor(np.round(shot.reference * 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
+    working = color.working_space()
+    fix = Fix()
+    p = _params(Fix, reference=str(reference))
+    handed = {}
+    for t, frame in enumerate(shot.generated):
+        handed[t] = Image(color.convert(np.ascontiguousarray(frame), color.srgb_space(), working), working)
+        window = {s: handed[s] for s in fix.frames_needed(t, p)["Source"] if s in handed}
+        out = fix.render(t, {"Source": ClipFrames("Source", None, t, window)}, p)
+    host = color.convert(out.rgb, out.colorspace, color.srgb_space())
+    cli = run_preset(shot, "best").frames[-1]
+    repaired = (np.abs(cli - shot.generated[-1]).max(axis=2) > 2 / 255).sum()
+    assert repaired > 1000, "the command line repaired the frame"
+    assert 255 * np.abs(host - cli).mean() < 0.05, "the host's last frame is the command line's"
+
+
+@needs_model
+def test_motion_matte_learns_from_frames_at_another_size_than_the_reference():
+    """Frames of another size (a host keeps a 4K clip's frames at 2K to learn from; a clip rendered at
+    another size) are brought to the reference's size, not left out: about the same matte."""
+    import cv2
+
+    from segfuse.image import Image
+    from segfuse.nodes.motion_matte import MotionMatte
+    from segfuse.runtime import ClipFrames, ParamValues
+
+    portrait, mask = sample_portrait(128)
+    shot = _placed(make_clip(portrait, mask, frames=8, seed=3), 160, 288, 117)
+    node = MotionMatte()
+    p = ParamValues({q.name: q.default for q in MotionMatte.descriptor.params})
+
+    def matte(frames: list[np.ndarray]) -> np.ndarray:
+        moving = {t: Image(frame.astype(np.float32), "sRGB") for t, frame in enumerate(frames)}
+        inputs = {"Reference": ClipFrames("Reference", None, 0, {0: Image(shot.reference, "sRGB")}),
+                  "Moving": ClipFrames("Moving", None, 0, moving)}
+        return node.render(0, inputs, p).alpha >= 0.5
+
+    whole = matte(shot.generated[1:])
+    halved = matte([cv2.resize(f, (144, 80), interpolation=cv2.INTER_AREA) for f in shot.generated[1:]])
+    assert (whole & halved).sum() / (whole | halved).sum() > 0.9
+
+
+@needs_model
 def test_grabcut_portrait_prior_follows_the_face_off_centre():
     import cv2
 
