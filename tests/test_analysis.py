@@ -233,3 +233,22 @@ def test_fix_learning_keeps_frames_as_rendered_while_the_head_has_not_moved(anal
         frames = {s: still for s in fix.frames_needed(t, p)["Source"] if 0 <= s <= t}
         out = fix.render(t, {"Source": ClipFrames("Source", None, t, frames)}, p)
         np.testing.assert_array_equal(out.pixels, still.pixels[:, :, :3])
+
+
+def test_fix_keeps_the_frames_it_learns_from_as_8_bit_codes_at_most_2048_px_long():
+    """What a single-frame host's learning holds per frame: the 8-bit codes Motion Matte reads (no
+    float copy), at full size up to 2048 px on the long side (a 4K frame kept at 2K)."""
+    from segfuse import color
+    from segfuse.image import Image
+    from segfuse.nodes.segfuse_fix import KEEP_LONG_SIDE, _kept
+
+    working = color.working_space()
+    rng = np.random.default_rng(0)
+    for height, width in ((90, 160), (60, 3000)):
+        srgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        frame = Image(color.convert(srgb.astype(np.float32) / 255, color.srgb_space(), working), working)
+        kept = _kept(frame)
+        codes = kept.srgb_uint8()
+        assert codes.dtype == np.uint8 and max(codes.shape[:2]) == min(width, KEEP_LONG_SIDE)
+        if width <= KEEP_LONG_SIDE:
+            np.testing.assert_array_equal(codes, srgb)  # the frame's own codes, exactly
