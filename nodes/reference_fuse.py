@@ -6,7 +6,7 @@ from segfuse import color
 from segfuse.errors import NodeError
 from segfuse.image import clip_box, same_pixels
 from segfuse.lazy import lazy_module
-from segfuse.ops.fuse import bounding_box, fuse, fusion_mask, match_colour
+from segfuse.ops.fuse import FEATHERS, bounding_box, fuse, fusion_mask, match_colour
 from segfuse.runtime import (
     RGB,
     RGBA,
@@ -28,7 +28,7 @@ cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes ne
 np = lazy_module("numpy")
 
 
-@node(id="org.segfuse.ReferenceFuse", version=(1, 2), label="Reference Fuse", group="SegFuse",
+@node(id="org.segfuse.ReferenceFuse", version=(1, 3), label="Reference Fuse", group="SegFuse",
       help="M = Gaussian(min(1 - GeneratedMatte, 1 - ReferenceMatte)); out = (1 - M)·Generated + "
            "M·Reference, in the working colourspace. Mattes are person = 1. Only the rectangle where "
            "the blend changes pixels is converted and blended (M > 0 and Reference differs from "
@@ -47,9 +47,10 @@ class ReferenceFuse:
                help="Gaussian sigma; 0: 0.3·((kernel-1)/2 - 1) + 0.8, i.e. 1.4 for 7×7"),
         Int("protect", default=0, min=0, max=256,
             help="px of background next to the person left as rendered (beyond the paper: 0)"),
-        Choice("feather", options=("centered", "outside"), default="centered",
+        Choice("feather", options=FEATHERS, default="centered",
                help="centered: the paper's blur straddles the edge and puts reference pixels on the "
-                    "person; outside: the blend stays in the background"),
+                    "person; outside: the blend stays in the background; inside: every background "
+                    "pixel gets the whole reference, the ramp lies on the person's side as centered's"),
         Choice("output", options=("fused", "mask"), default="fused", help="mask outputs M_t instead"),
         Choice("reference_fit", options=("error", "stretch"), default="error",
                help="what to do when Reference differs in size from Generated"),
@@ -123,7 +124,7 @@ class ReferenceFuse:
         grown = clip_box((x0 - reach, y0 - reach, x1 + reach, y1 + reach), width, height) or roi
         gx0, gy0 = grown[:2]
         mask = fusion_mask(ReferenceFuse._alpha(generated_matte, grown), ReferenceFuse._alpha(reference_matte, grown),
-                           p.kernel, p.sigma, p.protect, p.feather == "outside")
+                           p.kernel, p.sigma, p.protect, p.feather)
         return np.ascontiguousarray(mask[y0 - gy0:y1 - gy0, x0 - gx0:x1 - gx0])
 
     @staticmethod

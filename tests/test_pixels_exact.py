@@ -302,7 +302,7 @@ def test_frame_cache_counts_frames_that_grew_when_converted():
     assert not cache.contains(("read", 0)) and cache.nbytes == 60_000
 
 
-@pytest.mark.parametrize("feather", ["centered", "outside"])
+@pytest.mark.parametrize("feather", ["centered", "outside", "inside"])
 def test_mask_in_a_roi_equals_the_whole_frame_computation(feather):
     from segfuse.ops.fuse import fusion_mask
 
@@ -316,7 +316,7 @@ def test_mask_in_a_roi_equals_the_whole_frame_computation(feather):
               "ReferenceMatte": ClipFrames("ReferenceMatte", None, 0, {0: alpha_image(ref_alpha)})}
     p = params(ReferenceFuse, output="mask", protect=2, feather=feather)
     mask = ReferenceFuse().render(0, inputs, p).alpha
-    whole = fusion_mask(gen_alpha, ref_alpha, 7, 0.0, 2, feather == "outside")
+    whole = fusion_mask(gen_alpha, ref_alpha, 7, 0.0, 2, feather)
     assert np.array_equal(mask[20:60, 2:50], whole[20:60, 2:50]) and whole[20:60, 2:50].any()
     assert not mask[:20].any() and not mask[:, 50:].any()
 

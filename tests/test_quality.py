@@ -198,12 +198,28 @@ def test_person_safe_fuse_never_puts_reference_on_the_person():
     person = np.zeros((40, 40), np.float32)
     person[10:30, 12:28] = 1
     paper = fusion_mask(person, person, 7)
-    safe = fusion_mask(person, person, 7, protect=1, feather_outside=True)
+    safe = fusion_mask(person, person, 7, protect=1, feather="outside")
     assert paper[person > 0].max() > 0.3, "the paper's centred blur reaches the person"
     assert safe[person > 0].max() == 0.0
     # no seam: the mask still rises smoothly to 1 away from the person (steps below a 7-tap Gaussian's)
     row = safe[20, :12]
     assert row[0] == pytest.approx(1.0, abs=1e-6) and np.abs(np.diff(row)).max() < 0.45
+
+
+def test_inside_feather_pastes_every_background_pixel_whole_and_treats_the_person_as_the_paper():
+    """The paper's centred blur gives the last background pixels only part of the reference, so part
+    of the render's smear stays next to the head; feather inside gives them all of it and keeps the
+    ramp on the kept side, where it equals the centred one."""
+    person = np.zeros((40, 40), np.float32)
+    person[10:30, 12:28] = 1
+    centred = fusion_mask(person, person, 7, protect=1)
+    inside = fusion_mask(person, person, 7, protect=1, feather="inside")
+    kept = cv2.dilate(person, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))) > 0  # person + protected px
+    assert centred[~kept].min() < 0.7, "centred: background beside the edge gets part of the reference"
+    assert inside[~kept].min() == 1.0
+    np.testing.assert_array_equal(inside[kept], centred[kept])
+    with pytest.raises(ValueError, match="feather must be one of"):
+        fusion_mask(person, person, 7, feather="inner")
 
 
 def test_best_repairs_the_background_and_leaves_the_person_where_the_recipe_damages_it(portrait):

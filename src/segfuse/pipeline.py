@@ -90,7 +90,8 @@ _PLAIN_BLEND = (Step("median", MEDIAN, {"Source": "generated_matte"}), Step("fus
 BLENDS: Mapping[str, tuple[Step, ...]] = MappingProxyType({
     # best: the median never lags behind the person (it holds the current frame), and the pixel next
     # to the person stays as rendered (protect, chosen on the ground-truth benchmark together with
-    # Reference Fuse's default feather, the paper's centred blur)
+    # Reference Fuse's default feather, the paper's centred blur; feather inside scored higher but
+    # took vox_04 past the 0.02/255 limit in a single-frame host: README, "Any framing")
     "best": (Step("median", MEDIAN, {"Source": "generated_matte"}, {"hold_current": True}),
              Step("fuse", FUSE, _FUSE_INPUTS, {"protect": 1})),
     "classic": _PLAIN_BLEND,

@@ -31,30 +31,40 @@ def gaussian_kernel(kernel: int, sigma: float = 0.0) -> np.ndarray:
     return (weights / weights.sum()).astype(np.float32).reshape(-1, 1)
 
 
+FEATHERS = ("centered", "outside", "inside")  # where the blend's ramp lies (see fusion_mask)
+
+
 def fusion_mask(
     generated_alpha: np.ndarray, reference_alpha: np.ndarray, kernel: int, sigma: float = 0.0,
-    protect: int = 0, feather_outside: bool = False,
+    protect: int = 0, feather: str = "centered",
 ) -> np.ndarray:
     """M_t: the blurred intersection of both backgrounds, float32 H×W in [0, 1].
 
     ``kernel`` is the odd Gaussian size (Reference Fuse's param; no default here: the node's is the
     pipeline's); ``sigma`` 0 means 0.3·((k-1)/2 - 1) + 0.8.
     Borders reflect without repeating the edge pixel (OpenCV's BORDER_REFLECT_101).
-    Beyond the paper: ``protect`` px of background next to the person are kept from the render,
-    and ``feather_outside`` pulls the blend back by the kernel's radius, so no reference pixel
-    reaches the person (the paper's blur puts half of the reference on its edge).
+    Beyond the paper: ``protect`` px of background next to the person are kept from the render.
+    ``feather`` (one of FEATHERS): "centered", the paper's blur straddling the edge, so the
+    background's last pixels get only part of the reference and keep part of the render's smear;
+    "outside" pulls the blend back by the kernel's radius, so no reference pixel reaches the person;
+    "inside" gives every background pixel the whole reference and keeps the blur's ramp only on
+    the other side of the edge (there it equals "centered": the person is treated as the paper does).
     """
+    if feather not in FEATHERS:
+        raise ValueError(f"feather must be one of {', '.join(FEATHERS)}, not {feather!r}")
     if generated_alpha.shape != reference_alpha.shape:
         raise ValueError(f"matte sizes differ: {generated_alpha.shape} vs {reference_alpha.shape}")
     both = np.maximum(generated_alpha, reference_alpha).astype(np.float32, copy=False)
     background = np.subtract(1.0, both, dtype=np.float32)
-    margin = protect + (kernel // 2 if feather_outside else 0)
+    margin = protect + (kernel // 2 if feather == "outside" else 0)
     if margin > 0:
         background = shrink_background(background, margin)
     if kernel <= 1:
         return background
     taps = gaussian_kernel(kernel, sigma)
     blurred = cv2.sepFilter2D(background, cv2.CV_32F, taps, taps, borderType=cv2.BORDER_REFLECT_101)
+    if feather == "inside":
+        np.maximum(blurred, background, out=blurred)
     return np.clip(blurred, 0.0, 1.0, out=blurred)
 
 
