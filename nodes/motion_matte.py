@@ -44,7 +44,7 @@ def at_size(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
     return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
-@node(id="org.segfuse.MotionMatte", version=(2, 5), label="Motion Matte", group="SegFuse",
+@node(id="org.segfuse.MotionMatte", version=(2, 6), label="Motion Matte", group="SegFuse",
       help="Cuts the person out of the reference portrait using the generated clip's motion. Each "
            "reference pixel is explained as moving with the head (or shoulders), as background the "
            "head drags part of the way, or as still background, by comparing the frames with the "
@@ -83,6 +83,10 @@ class MotionMatte:
                     "matte to be learnt; below it the matte is 1 (frames kept as rendered) and the render "
                     "says so once: a host learning from the first frames rendered keeps them until the "
                     "head has moved; 0: always learn"),
+        Double("keep_moving", default=0.005, min=0.0, max=1.0,
+               help="how much better (mean |RGB| difference) moving with the person must explain a pixel "
+                    "than standing still or being dragged for GrabCut's colours not to turn it to "
+                    "background (hair the colour of the wall behind it); 0: the colours decide alone"),
         Int("iterations", default=5, min=1, max=20,
             help="GrabCut iterations at most (it stops once one changes under 1 % of the undecided pixels)"),
         Int("working_size", default=256, min=0, max=16384, help="long side (px) flow and GrabCut run at; 0: full"),
@@ -128,7 +132,7 @@ class MotionMatte:
             matte, roi = reference_matte_roi(rgb, frames, box, p.working_size, evidence=p.evidence,
                                              drag_cut=p.drag_cut, edge_depth=p.edge_depth, band=p.band,
                                              iterations=p.iterations, preset=p.flow, seed=p.seed, refine=p.refine,
-                                             min_travel=p.min_travel)
+                                             min_travel=p.min_travel, keep_moving=p.keep_moving)
             return roi_alpha(matte, roi, reference.size)  # 1 (kept as rendered) outside the region
         small = at_working_size(rgb, p.working_size)
         size = (small.shape[1], small.shape[0])
@@ -139,7 +143,7 @@ class MotionMatte:
                           else moving)
         matte = reference_matte_from_motion(small, frames, p.evidence, p.drag_cut, p.edge_depth, p.band,
                                             p.iterations, p.flow, p.seed, refine=p.refine,
-                                            min_travel=p.min_travel)
+                                            min_travel=p.min_travel, keep_moving=p.keep_moving)
         if small.shape != rgb.shape:
             matte = cv2.resize(matte, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
             matte = (matte >= 0.5).astype(np.float32)

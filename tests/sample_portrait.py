@@ -35,7 +35,8 @@ def motion_settings() -> dict:
     """Motion Matte's defaults as ``reference_matte_from_motion``'s settings."""
     d = node_defaults("org.segfuse.MotionMatte")
     return {"evidence": d["evidence"], "drag_cut": d["drag_cut"], "edge_depth": d["edge_depth"], "band": d["band"],
-            "refine": d["refine"], "iterations": d["iterations"], "preset": d["flow"], "min_travel": d["min_travel"]}
+            "refine": d["refine"], "iterations": d["iterations"], "preset": d["flow"], "min_travel": d["min_travel"],
+            "keep_moving": d["keep_moving"]}
 
 
 def track_flow() -> str:

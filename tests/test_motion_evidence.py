@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 
 from segfuse.ops.fuse import fuse, fusion_mask, match_colour
+from segfuse.ops.grabcut import FGD, PR_BGD, PR_FGD
 from segfuse.ops.motion import (
     NECK,
     dense_flow,
     face_core,
     frame_person_evidence,
     head_motion,
+    kept_by_motion,
     layer_costs,
     ordered_map,
     reference_matte_from_motion,
@@ -108,15 +110,19 @@ def test_best_restores_a_known_dragged_region_and_leaves_the_person(portrait):
     assert 255 * (ours_person - raw_person) / 10 < 0.25, "the person is barely touched (< 0.25/255)"
 
 
-def test_best_blend_leaves_the_person_inside_its_edge_and_has_no_seam():
+def test_best_blend_pastes_the_whole_background_and_leaves_the_person_inside_its_edge():
+    """The best preset's blend (protect 1, feather inside): every background pixel but the one next to
+    the person gets all of the reference (no smear left half-blended beside the head); the ramp lies
+    on the person's edge, where the picture has an edge of its own, and fades out inside it."""
     person = np.zeros((40, 40), np.float32)
     person[10:30, 12:28] = 1
-    mask = fusion_mask(person, person, 7, protect=1)
+    mask = fusion_mask(person, person, 7, protect=1, feather="inside")
     inner = cv2.distanceTransform(person.astype(np.uint8), cv2.DIST_L2, 5) > 2.5
     assert mask[inner].max() < 0.5 / 255, "no visible reference more than 2 px inside the person"
-    row = mask[20, :13]
-    assert row[0] == pytest.approx(1.0, abs=1e-6)
-    assert np.all(np.diff(row) <= 1e-6) and np.abs(np.diff(row)).max() < 0.35, "a smooth ramp, no step"
+    row = mask[20, :16]
+    assert np.array_equal(row[:11], np.ones(11, np.float32)), "the background, all reference"
+    assert 0 < row[11] < 0.5 and np.all(np.diff(row[11:]) <= 1e-6), "then a ramp down across the edge"
+    assert row[15] < 0.5 / 255, "gone 3 px into the person"
 
 
 def test_colour_match_takes_a_drifted_renders_colours_and_leaves_no_step():
@@ -216,3 +222,44 @@ def test_a_head_that_barely_moved_gives_no_matte_to_blend_and_says_so_once(portr
     unguarded = reference_matte_from_motion(u8(clip.reference), frames, **{**settings, "min_travel": 0.0})
     person = portrait[1] > 0.5
     assert (person & (unguarded < 0.5)).sum() / person.sum() > 0.1, "unguarded, much of the person is called wall"
+
+
+def test_motion_gives_back_what_grabcuts_colours_called_background_only_where_it_moves_with_the_person():
+    trimap = np.full((4, 6), PR_FGD, np.uint8)
+    trimap[:, 0], trimap[:, 5] = FGD, PR_BGD
+    after_grabcut = np.zeros((4, 6), np.float32)
+    after_grabcut[:, 0] = 1.0
+    moving = np.full((4, 6), 0.02, np.float32)
+    moving[:, 2] = 0.001  # hardly better explained by the person's motion than by standing still
+    partial = np.full((4, 6), 0.02, np.float32)
+    partial[:, 3] = -0.02  # explained best as background the head drags
+    kept = kept_by_motion(after_grabcut, trimap, moving, partial, 0.005)
+    assert kept[:, [0, 1, 4]].min() == 1.0, "moving with the person: person again"
+    assert kept[:, [2, 3, 5]].max() == 0.0, "too little motion, dragged, or never probable person: colours stand"
+    assert after_grabcut[:, 1].max() == 0.0, "the input is not changed in place"
+
+
+def test_moving_hair_the_colour_of_the_wall_stays_person(portrait, monkeypatch):
+    """Where hair and wall share a colour, GrabCut's colour models call the probable person of its band
+    background (simulated here: the colours call all of it background). The motion gives back the
+    part that moves with the person, and hardly any wall; with keep_moving 0 none of it comes back."""
+    from segfuse.ops import motion
+
+    seen = {}
+
+    def colours_call_the_band_background(image, trimap, iterations, seed=0):
+        seen["trimap"] = trimap.copy()
+        return (trimap == FGD).astype(np.float32)
+
+    monkeypatch.setattr(motion, "segment_until_settled", colours_call_the_band_background)
+    clip = make_clip(*portrait, frames=12, seed=2)
+    frames = [u8(clip.generated[t]) for t in range(1, 12, 2)]
+    settings = {**motion_settings(), "refine": 0.0}  # the outline's refinement would re-decide the band too
+    person = portrait[1] > 0.5
+    colours_only = reference_matte_from_motion(u8(clip.reference), frames, **{**settings, "keep_moving": 0.0}) > 0.5
+    band = seen["trimap"] == PR_FGD
+    assert (band & person).sum() > 200 and not colours_only[band].any()
+    ours = reference_matte_from_motion(u8(clip.reference), frames, **settings) > 0.5
+    given_back = band & ours
+    assert (given_back & person).sum() / (band & person).sum() > 0.4, "much of the band's person comes back"
+    assert (given_back & person).sum() > 2.5 * (given_back & ~person).sum(), "and little of the wall"

@@ -249,7 +249,7 @@ def test_preset_round_trips_through_a_graph_file(tmp_path, preset):
     if preset == "best":
         assert {"org.segfuse.MotionMatte", "org.segfuse.TrackMatte"} <= types
         assert again.nodes["median"].params["hold_current"] is True
-        assert again.nodes["fuse"].params == {"protect": 1}  # feather: Reference Fuse's default
+        assert again.nodes["fuse"].params == {"protect": 1, "feather": "inside"}
     elif preset == "paper":
         assert again.nodes["generated_matte"].params == {"init": "border", "working_size": 0}
     else:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from segfuse.lazy import lazy_module
-from segfuse.ops.grabcut import BGD, FGD, segment_until_settled, trimap_from_hint
+from segfuse.ops.grabcut import BGD, FGD, PR_FGD, segment_until_settled, trimap_from_hint
 from segfuse.ops.head_track import PortraitBox, crop_to_work, notice, paste_matte, roi_matte
 
 cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
@@ -297,6 +297,25 @@ def layer_costs_at(reference: np.ndarray, frames: Sequence[np.ndarray], scales: 
     return result
 
 
+def kept_by_motion(matte: np.ndarray, trimap: np.ndarray, moving: np.ndarray, partial: np.ndarray,
+                   margin: float) -> np.ndarray:
+    """``matte`` (0/1) with the pixels GrabCut's colour models turned from probable person to background
+    given back to the person where the motion disagrees: moving with the person explains them better
+    by ``margin`` than standing still (``moving``, ``LayerCosts.moving_evidence``) and than following
+    the head part of the way (``partial``, ``LayerCosts.drag_evidence``).
+
+    Why: where hair and the wall behind it share a colour (dark hair on a dark wall), the colour models
+    call whole stretches of moving hair background; the render's own hair is then replaced by the
+    reference's in every frame, and the repair makes such a shot worse than its raw render.
+    """
+    flipped = (trimap == PR_FGD) & (matte < 0.5) & (moving > margin) & (partial > margin)
+    if not flipped.any():
+        return matte
+    kept = matte.astype(np.float32, copy=True)
+    kept[flipped] = 1.0
+    return kept
+
+
 def refine_outline(matte: np.ndarray, fine: LayerCosts, reach: int, margin: float) -> np.ndarray:
     """``matte`` (0/1) with each pixel within ``reach`` px of its outline decided by ``fine`` (per-pixel)
     costs: person where moving with the person explains it better by ``margin`` than standing still
@@ -351,7 +370,7 @@ def star_hull(mask: np.ndarray, centre: tuple[float, float], rays: int = 720, sm
 def reference_matte_from_motion(
     reference: np.ndarray, frames: Sequence[np.ndarray], evidence: float, drag_cut: float,
     edge_depth: float, band: float, iterations: int, preset: str, seed: int = 0,
-    box: PortraitBox | None = None, *, refine: float, min_travel: float,
+    box: PortraitBox | None = None, *, refine: float, min_travel: float, keep_moving: float,
 ) -> np.ndarray:
     """The reference portrait's person mask (float32 0/1), learnt from how ``frames`` move. The
     settings are Motion Matte's params (no defaults here: the node's are the pipeline's).
@@ -362,6 +381,8 @@ def reference_matte_from_motion(
     into the hull, and the band around the outline where GrabCut's colour models decide;
     ``refine`` (fraction of the short side): how far from GrabCut's outline each pixel is then
     decided again by its own motion (``refine_outline``; 0: not).
+    ``keep_moving``: the margin by which motion must call a pixel person for GrabCut's colours not to
+    turn it to background (``kept_by_motion``; 0: the colours decide alone).
     ``min_travel`` (fraction of the short side): how far the head must have moved in some frame for
     the motion to tell the person from the background. Below it the matte is 1 everywhere (nothing is
     blended) and the render says so once. Why: from a head that has barely moved, the person's edges
@@ -398,6 +419,8 @@ def reference_matte_from_motion(
     trimap[(partial > 3 * drag_cut) & (hint > 0) & (trimap != BGD)] = FGD
     trimap[dragged & (partial < -3 * drag_cut) & (trimap != FGD)] = BGD
     matte = segment_until_settled(reference, trimap, iterations, seed)
+    if keep_moving > 0:
+        matte = kept_by_motion(matte, trimap, moving, partial, keep_moving)
     if refine <= 0:
         return matte
     # what the face, surely person, still costs moved with the head: the image's own noise floor
