@@ -4,7 +4,6 @@ columns, the Face Coefficients node and `segfuse drive` from a generated driving
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import cv2
@@ -24,7 +23,6 @@ from segfuse.ops.coefficients import hold_missing, motion_onto, smooth_rows
 from .conftest import FIXTURES
 
 DEEP3D = FIXTURES / "deep3d"
-SHARED = os.environ.get("SEGFUSE_SHARED_DIR", "")  # the project's ../shared, for the vox crops (not committed)
 
 
 def close_to(mine: np.ndarray, ref: np.ndarray) -> bool:
@@ -119,17 +117,6 @@ def test_the_window_only_resize_equals_resizing_the_whole_image():
         if x1 > x0 and y1 > y0:
             want[y0 - up:y1 - up, x0 - left:x1 - left] = whole[y0:y1, x0:x1]
         np.testing.assert_array_equal(resized_crop(image, w, h, left, up), want)
-
-
-@pytest.mark.skipif(not SHARED, reason="set SEGFUSE_SHARED_DIR to the project's shared folder (vox crops)")
-@pytest.mark.parametrize("case", [0, 1])
-def test_crops_match_the_official_ones_on_the_vox_portraits(case):
-    shared = Path(SHARED)
-    data = np.load(shared / "fixtures" / "deep3d" / "align.npz")
-    name = str(data["names"][case])
-    image = cv2.cvtColor(cv2.imread(str(shared / "data" / "vox_portraits" / f"{name}.jpg")), cv2.COLOR_BGR2RGB)
-    crop, trans, _ = align_face(image, data[f"lm_in_topleft_{case}"])
-    assert np.abs(crop.astype(int) - data[f"aligned_{case}"].astype(int)).max() <= 1
 
 
 def test_pirender_reads_expression_angles_translation_and_the_crop_columns():
