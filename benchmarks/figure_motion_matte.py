@@ -58,7 +58,7 @@ def main() -> int:
     costs = layer_costs(reference, frames)
     motion = {p.name: p.default for p in default_registry().get("org.segfuse.MotionMatte").params}
     settings = {k: motion[k] for k in ("evidence", "drag_cut", "edge_depth", "band", "iterations", "refine",
-                                         "min_travel", "keep_moving")}
+                                         "min_travel", "keep_moving", "pull_in", "drag_by_colour")}
     matte = reference_matte_from_motion(reference, frames, **settings, preset=motion["flow"]) > 0.5
     overlay = reference.copy()
     overlay[~matte] = (0.35 * overlay[~matte] + [0, 0, 90]).astype(np.uint8)

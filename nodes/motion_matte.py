@@ -8,7 +8,7 @@ from segfuse.lazy import lazy_module
 from segfuse.models.framing import locate_for
 from segfuse.ops.head_track import is_centred_crop, notice
 from segfuse.ops.motion import FLOW_PRESETS, reference_matte_from_motion, reference_matte_roi
-from segfuse.runtime import RGB, RGBA, Alpha, Choice, Clip, Double, FilePath, Image, Int, alpha_image, node
+from segfuse.runtime import RGB, RGBA, Alpha, Bool, Choice, Clip, Double, FilePath, Image, Int, alpha_image, node
 
 cv2 = lazy_module("cv2")  # OpenCV and numpy load on first use: listing nodes needs neither
 np = lazy_module("numpy")
@@ -44,7 +44,7 @@ def at_size(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
     return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
-@node(id="org.segfuse.MotionMatte", version=(2, 6), label="Motion Matte", group="SegFuse",
+@node(id="org.segfuse.MotionMatte", version=(2, 7), label="Motion Matte", group="SegFuse",
       help="Cuts the person out of the reference portrait using the generated clip's motion. Each "
            "reference pixel is explained as moving with the head (or shoulders), as background the "
            "head drags part of the way, or as still background, by comparing the frames with the "
@@ -87,6 +87,15 @@ class MotionMatte:
                help="how much better (mean |RGB| difference) moving with the person must explain a pixel "
                     "than standing still or being dragged for GrabCut's colours not to turn it to "
                     "background (hair the colour of the wall behind it); 0: the colours decide alone"),
+        Bool("drag_by_colour", default=True,
+             help="above the neck and outside the face, pixels of the motion's outline that following the "
+                  "head only part of the way explains as well as the person's own motion are decided by "
+                  "GrabCut's colours instead of being taken as person (background between hair strands, "
+                  "which the render drags along); off: the motion's outline is sure person there"),
+        Int("pull_in", default=1, min=0, max=16,
+            help="px (at the working size) the outline above the neck is pulled in at the end: the head's "
+                 "edge pixels are partly person and move with it, so the motion calls them person, and the "
+                 "render's smear next to the head is worst there; 0: off"),
         Int("iterations", default=5, min=1, max=20,
             help="GrabCut iterations at most (it stops once one changes under 1 % of the undecided pixels)"),
         Int("working_size", default=256, min=0, max=16384, help="long side (px) flow and GrabCut run at; 0: full"),
@@ -132,7 +141,8 @@ class MotionMatte:
             matte, roi = reference_matte_roi(rgb, frames, box, p.working_size, evidence=p.evidence,
                                              drag_cut=p.drag_cut, edge_depth=p.edge_depth, band=p.band,
                                              iterations=p.iterations, preset=p.flow, seed=p.seed, refine=p.refine,
-                                             min_travel=p.min_travel, keep_moving=p.keep_moving)
+                                             min_travel=p.min_travel, keep_moving=p.keep_moving,
+                                             pull_in=p.pull_in, drag_by_colour=p.drag_by_colour)
             return roi_alpha(matte, roi, reference.size)  # 1 (kept as rendered) outside the region
         small = at_working_size(rgb, p.working_size)
         size = (small.shape[1], small.shape[0])
@@ -143,7 +153,8 @@ class MotionMatte:
                           else moving)
         matte = reference_matte_from_motion(small, frames, p.evidence, p.drag_cut, p.edge_depth, p.band,
                                             p.iterations, p.flow, p.seed, refine=p.refine,
-                                            min_travel=p.min_travel, keep_moving=p.keep_moving)
+                                            min_travel=p.min_travel, keep_moving=p.keep_moving, pull_in=p.pull_in,
+                                            drag_by_colour=p.drag_by_colour)
         if small.shape != rgb.shape:
             matte = cv2.resize(matte, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
             matte = (matte >= 0.5).astype(np.float32)

