@@ -83,7 +83,7 @@ class MotionMatte:
                     "matte to be learnt; below it the matte is 1 (frames kept as rendered) and the render "
                     "says so once: a host learning from the first frames rendered keeps them until the "
                     "head has moved; 0: always learn"),
-        Double("keep_moving", default=0.005, min=0.0, max=1.0,
+        Double("keep_moving", default=0.003, min=0.0, max=1.0,
                help="how much better (mean |RGB| difference) moving with the person must explain a pixel "
                     "than standing still or being dragged for GrabCut's colours not to turn it to "
                     "background (hair the colour of the wall behind it); 0: the colours decide alone"),
