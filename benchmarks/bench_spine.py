@@ -1,6 +1,7 @@
 """Speed of the spine's nodes against naive baselines measured in the same run.
 
     python benchmarks/bench_spine.py [--quick] [--skip-stages] [--e2e-frames 48] [--uhd [--uhd-frames 300]]
+                                     [--set NODE.PARAM=VALUE ...]
 
 At 512×512 and 1920×1080 (clips synthesised from the built-in sample, with true masks):
 - Temporal Median (sorting network) vs np.median over 5 frames;
@@ -38,12 +39,15 @@ import cv2
 import numpy as np
 
 from segfuse import color
+from segfuse.commands.common import apply_overrides, parse_overrides
+from segfuse.errors import GraphError
 from segfuse.io.images import read_codes, read_pixels, write_pixels
 from segfuse.io.movie import MovieWriter
 from segfuse.ops.fuse import fuse, fusion_mask
 from segfuse.ops.grabcut import portrait_trimap, segment, trimap_from_hint, trimap_from_rect
 from segfuse.ops.temporal import median_stack
 from segfuse.paper_graph import FixOptions, paper_graph
+from segfuse.research.quality.runner import check_variant
 from segfuse.research.sample import REFERENCE, load_truth
 from segfuse.research.sample.synth import fit_portrait, synthesize
 from segfuse.research.scoring import iou
@@ -217,8 +221,11 @@ def plain_to_sequence(source: Path, pattern: Path) -> float:
 
 
 def fix_graph(generated: Path, reference: Path, output: Path, crf: int | None = None, preset: str | None = None,
-              region: tuple[float, float, float, float] | None = None, track: dict | None = None):
+              region: tuple[float, float, float, float] | None = None, track: dict | None = None,
+              overrides: list[str] = ()):
+    """`segfuse fix`'s graph; ``overrides``: its ``--set NODE.PARAM=VALUE`` items (a variant to time)."""
     doc = paper_graph(FixOptions(str(generated), str(reference), str(output), crf=crf, encoder_preset=preset))
+    apply_overrides(doc, list(overrides))
     if region:
         doc.nodes["fuse"].params["region"] = list(region)
     if track:
@@ -259,9 +266,10 @@ def best_of(repeat: int, run, *args, **kwargs) -> float:
 
 
 def bench_production(width: int, height: int, frames: int, scale: float, h264_only: bool = False,
-                     repeat: int = 1) -> None:
+                     repeat: int = 1, overrides: list[str] = ()) -> None:
     """`segfuse fix` on a paste-back shot against plain decode + encode of the same clip; ``h264_only``:
-    only movie in → H.264 crf 18 medium, learning at render time and analysed beforehand."""
+    only movie in → H.264 crf 18 medium, learning at render time and analysed beforehand;
+    ``overrides``: ``--set`` items applied to every `segfuse fix` graph timed."""
     print(f"\n== production IO: paste-back shot {width}×{height}, {frames} frames, head crop "
           f"{pasteback.placement(width, height, scale)[2]} px ==", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -282,28 +290,30 @@ def bench_production(width: int, height: int, frames: int, scale: float, h264_on
         for label, source in sources:
             for preset in ("medium",) if h264_only or source != movie else ("medium", "veryfast"):
                 t_plain = best_of(repeat, plain_transcode, source, folder / "plain.mp4", 18, preset)
-                t_fix = best_of(repeat, timed_fix, source, reference, folder / "fix.mp4", crf=18, preset=preset)
+                t_fix = best_of(repeat, timed_fix, source, reference, folder / "fix.mp4", crf=18, preset=preset,
+                                overrides=overrides)
                 rows.add((f"{label} → H.264 crf 18 {preset}", t_fix, t_plain))
                 if source == movie:
                     t_fix = best_of(repeat, timed_fix, source, reference, folder / "fix.mp4", analysed=True, crf=18,
-                                    preset=preset)
+                                    preset=preset, overrides=overrides)
                     rows.add(("  same, the shot analysed beforehand", t_fix, t_plain))
                 if source == movie and preset == "medium" and not h264_only:
-                    t_fix = timed_fix(source, reference, folder / "fix.mp4", crf=18, preset=preset, region=region)
+                    t_fix = timed_fix(source, reference, folder / "fix.mp4", crf=18, preset=preset, region=region,
+                                      overrides=overrides)
                     rows.add((f"  same, fuse region = crop + {margin} px", t_fix, t_plain))
                     t_fix = timed_fix(source, reference, folder / "fix.mp4", analysed=True, crf=18, preset=preset,
-                                      track={"flow": "fast"})
+                                      track={"flow": "fast"}, overrides=overrides)
                     rows.add(("  analysed, Track Matte flow fast", t_fix, t_plain))
         for ext in () if h264_only else ("png", "exr"):
             pattern = folder / ext / f"plain.%04d.{ext}"
             pattern.parent.mkdir()
             t_plain = plain_to_sequence(movie, pattern)
-            t_fix = timed_fix(movie, reference, folder / ext / f"fix.%04d.{ext}")
+            t_fix = timed_fix(movie, reference, folder / ext / f"fix.%04d.{ext}", overrides=overrides)
             rows.add((f"movie in → {ext.upper()} sequence", t_fix, t_plain))
         print_load()
 
 
-def bench_uhd(frames: int) -> None:
+def bench_uhd(frames: int, overrides: list[str] = ()) -> None:
     """4K: `segfuse fix` in its own process (time, peak memory) against plain decode + encode."""
     width, height = 3840, 2160
     print(f"\n== 4K: paste-back shot {width}×{height}, {frames} frames ==")
@@ -312,7 +322,8 @@ def bench_uhd(frames: int) -> None:
         movie, reference = pasteback.write_shot(folder, width, height, frames, scale=2.0)
         t_plain = plain_transcode(movie, folder / "plain.mp4", 18, "medium")
         command = [sys.executable, "-m", "segfuse.cli", "fix", "--generated", str(movie), "--reference",
-                   str(reference), "-o", str(folder / "fix.mp4"), "--quiet"]
+                   str(reference), "-o", str(folder / "fix.mp4"), "--quiet",
+                   *(f"--set={item}" for item in overrides)]
         start = time.perf_counter()
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         t_fix = time.perf_counter() - start
@@ -334,7 +345,13 @@ def main() -> int:
     parser.add_argument("--uhd", action="store_true", help="also the 3840×2160 run")
     parser.add_argument("--uhd-frames", type=int, default=300)
     parser.add_argument("--uhd-only", action="store_true", help="only the 3840×2160 run")
+    parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                        help="production IO and 4K: time `segfuse fix` with this param changed (repeatable)")
     args = parser.parse_args()
+    try:
+        check_variant(parse_overrides(args.set))
+    except GraphError as exc:
+        parser.error(str(exc))
     color.working_space()
     print(f"python {sys.version.split()[0]}, OpenCV {cv2.__version__}, numpy {np.__version__}, "
           f"{os.cpu_count()} cores")
@@ -343,9 +360,9 @@ def main() -> int:
         bench_size(1920, 1080, naive_frames=1 if args.quick else 2, e2e_frames=8 if args.quick else 24)
     if not args.uhd_only:
         bench_production(1920, 1080, 12 if args.quick else args.e2e_frames, scale=1.0, h264_only=args.h264_only,
-                         repeat=args.repeat)
+                         repeat=args.repeat, overrides=args.set)
     if args.uhd or args.uhd_only:
-        bench_uhd(args.uhd_frames)
+        bench_uhd(args.uhd_frames, args.set)
     return 0
 
 

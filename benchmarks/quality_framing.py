@@ -27,7 +27,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality_real import MASKS, TUNING, load_portraits  # noqa: E402
 
-from segfuse.research.quality.runner import run_preset, run_recipe  # noqa: E402
+from segfuse.commands.common import parse_overrides  # noqa: E402
+from segfuse.errors import GraphError  # noqa: E402
+from segfuse.research.quality.runner import check_variant, run_preset, run_recipe  # noqa: E402
 from segfuse.research.quality.synth import DEFECTS, Clip, make_clip  # noqa: E402
 from segfuse.research.scoring import Scores, score_clip  # noqa: E402
 
@@ -106,9 +108,14 @@ def frame_clip(clip: Clip, framing: Framing) -> Clip:
 
 
 def score_shot(index: int, name: str, portrait: np.ndarray, mask: np.ndarray, frames: int,
-               framings: list[str], recipe_height: int = 100000,
-               compare_centred: bool = False) -> dict[str, dict[str, Scores]]:
+               framings: list[str], recipe_height: int = 100000, compare_centred: bool = False,
+               best_params: dict[str, dict] | None = None) -> dict[str, dict[str, Scores]]:
+    """Scores per framing and row of one portrait's clip; ``best_params``: node → params set on the
+    best preset (``--set``: a variant to score)."""
     clip = make_clip(portrait, mask, frames, seed=1000 * index + len(DEFECTS), defects=DEFECTS)
+    centred = {"reference_matte": CENTRED, "generated_matte": CENTRED}
+    centred_params = {node: {**(best_params or {}).get(node, {}), **centred.get(node, {})}
+                      for node in {*(best_params or {}), *centred}}
     results = {}
     for framing_name in framings:
         if framing_name == "centred":
@@ -117,12 +124,11 @@ def score_shot(index: int, name: str, portrait: np.ndarray, mask: np.ndarray, fr
             framing = FRAMINGS[framing_name]
             shot, band = frame_clip(clip, framing), 2.0 * placement(framing)[0] / 256.0
         scores = {"raw": score_clip(shot, shot.generated, band=band)}
-        rows = {"segfuse best": lambda s: run_preset(s, "best")}
+        rows = {"segfuse best": lambda s: run_preset(s, "best", best_params)}
         if shot.reference.shape[0] <= recipe_height:  # full-resolution GrabCut: minutes a frame at 1080p here
             rows = {"paper recipe": run_recipe, **rows}
         if compare_centred:
-            rows["best, centred priors"] = lambda s: run_preset(s, "best", {"reference_matte": CENTRED,
-                                                                           "generated_matte": CENTRED})
+            rows["best, centred priors"] = lambda s: run_preset(s, "best", centred_params)
         for row, run in rows.items():
             repair = run(shot)
             scores[row] = score_clip(shot, repair.frames, repair.mattes, repair.seconds_per_frame, band=band)
@@ -230,8 +236,15 @@ def main() -> int:
                              "takes minutes a frame at 1080p on a small CPU)")
     parser.add_argument("--merge", type=Path, nargs="+",
                         help="summarise the shots of earlier runs' quality_framing.json together (runs nothing)")
+    parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                        help="score the best preset with this param changed (repeatable), e.g. "
+                             "generated_matte.working_size=192")
     parser.add_argument("-o", "--output", type=Path, default=Path("segfuse-quality-framing"))
     args = parser.parse_args()
+    try:
+        best_params = check_variant(parse_overrides(args.set))
+    except GraphError as exc:
+        parser.error(str(exc))
     if args.merge:
         results: dict = {}
         for path in args.merge:
@@ -251,13 +264,13 @@ def main() -> int:
             for name in portraits}
     if args.jobs <= 1:
         results = {n: score_shot(indices[n], n, *portraits[n], args.frames, plan[n], args.recipe_height,
-                                 args.compare_centred) for n in portraits}
+                                 args.compare_centred, best_params) for n in portraits}
     else:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(args.jobs) as pool:
             futures = {n: pool.submit(score_shot, indices[n], n, *portraits[n], args.frames, plan[n],
-                                      args.recipe_height, args.compare_centred) for n in portraits}
+                                      args.recipe_height, args.compare_centred, best_params) for n in portraits}
             results = {n: f.result() for n, f in futures.items()}
     return report_and_plot(results, framings, args.frames, args.output)
 

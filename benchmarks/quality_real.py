@@ -47,19 +47,20 @@ def load_portraits(folder: Path, names: list[str] | None = None) -> dict[str, tu
     return portraits
 
 
-def _repairs(clip, with_recipe: bool = True) -> dict[str, Repair]:
+def _repairs(clip, with_recipe: bool = True, best_params: dict[str, dict] | None = None) -> dict[str, Repair]:
     repairs = {"paper recipe": run_recipe(clip)} if with_recipe else {}
-    return {**repairs, "segfuse best": run_preset(clip, "best")}
+    return {**repairs, "segfuse best": run_preset(clip, "best", best_params)}
 
 
 def score_portrait(index: int, name: str, portrait: np.ndarray, mask: np.ndarray, frames: int,
-                   with_recipe: bool = True) -> dict:
-    """Scores per (defect set, row) for one portrait; its clips' seeds depend on ``index`` only."""
+                   with_recipe: bool = True, best_params: dict[str, dict] | None = None) -> dict:
+    """Scores per (defect set, row) for one portrait; its clips' seeds depend on ``index`` only.
+    ``best_params``: node → params set on the best preset (a variant to score)."""
     results = {}
     for defect_name, defects in DEFECT_SETS:
         clip = make_clip(portrait, mask, frames, seed=1000 * index + len(defects), defects=defects)
         scores = {"raw": score_clip(clip, clip.generated)}
-        for row, repair in _repairs(clip, with_recipe).items():
+        for row, repair in _repairs(clip, with_recipe, best_params).items():
             scores[row] = score_clip(clip, repair.frames, repair.mattes, repair.seconds_per_frame)
         results[defect_name] = scores
         print(f"{name} {defect_name:13s} " + "  ".join(
@@ -67,18 +68,19 @@ def score_portrait(index: int, name: str, portrait: np.ndarray, mask: np.ndarray
     return results
 
 
-def run(folder: Path, frames: int, names: list[str] | None, jobs: int = 1, with_recipe: bool = True) -> dict:
+def run(folder: Path, frames: int, names: list[str] | None, jobs: int = 1, with_recipe: bool = True,
+        best_params: dict[str, dict] | None = None) -> dict:
     """Scores per (portrait, defect set, row); ``jobs`` portraits at a time, each in one process
     (so the recipe and SegFuse are always timed under the same load)."""
     portraits = load_portraits(folder, names)
     indices = {name: index for index, name in enumerate(sorted(p.stem for p in MASKS.glob("*.png")))}
     if jobs <= 1:
-        return {name: score_portrait(indices[name], name, *data, frames, with_recipe)
+        return {name: score_portrait(indices[name], name, *data, frames, with_recipe, best_params)
                 for name, data in portraits.items()}
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(jobs) as pool:
-        futures = {name: pool.submit(score_portrait, indices[name], name, *data, frames, with_recipe)
+        futures = {name: pool.submit(score_portrait, indices[name], name, *data, frames, with_recipe, best_params)
                    for name, data in portraits.items()}
         return {name: future.result() for name, future in futures.items()}
 
@@ -157,12 +159,12 @@ def plot(table: dict, path: Path) -> None:
 
 
 def main(folder: Path, frames: int, output: Path, names: list[str] | None, jobs: int = 1,
-         recipe_from: Path | None = None) -> int:
+         recipe_from: Path | None = None, best_params: dict[str, dict] | None = None) -> int:
     """``recipe_from``: an earlier run's quality_real.json over the same portraits and frames; its
     paper-recipe rows are reported instead of running the recipe again (its code unchanged; about
-    a second a frame here)."""
+    a second a frame here). ``best_params``: node → params set on the best preset."""
     earlier = json.loads(recipe_from.read_text()) if recipe_from else None
-    results = run(folder, frames, names, jobs, with_recipe=earlier is None)
+    results = run(folder, frames, names, jobs, with_recipe=earlier is None, best_params=best_params)
     everyone = list(results)
     groups = {"all portraits": everyone,
               "tuning portraits (" + ", ".join(p for p in TUNING if p in results) + ")":

@@ -109,6 +109,28 @@ def test_fix_saves_a_graph_that_renders_the_same_frames(short_clip, tmp_path):
     assert not frame_path(tmp_path / "again.####.exr", 6).exists()
 
 
+def test_fix_set_changes_a_node_param_and_rejects_a_wrong_one_before_writing(short_clip, tmp_path):
+    """`segfuse fix --set` reaches any node of the graph it builds (a TD trading quality for speed),
+    and a wrong name stops it with one line before the analysis or any frame is written."""
+    reference = str(small_reference(short_clip))
+    out = tmp_path / "fixed.####.png"
+    segfuse("fix", "--generated", str(short_clip), "--reference", reference, "-o", str(out), "--frames", "0-1",
+            "--set", "generated_matte.working_size=96", "--set", "reference_matte.flow=balanced",
+            "--save-graph", str(tmp_path / "shot.json"), "-q")
+    nodes = json.loads((tmp_path / "shot.json").read_text())["nodes"]
+    assert nodes["generated_matte"]["params"]["working_size"] == 96
+    assert nodes["reference_matte"]["params"]["flow"] == "balanced"
+    assert frame_path(out, 1).exists()
+    again = tmp_path / "again" / "fixed.####.png"
+    again.parent.mkdir()
+    for item, pattern in (("generated_matte.working_sise=96", r"unknown param 'working_sise'"),
+                          ("matte.flow=fast", r"no node named 'matte' \(nodes: generated, reference"),
+                          ("generated_matte.flow=warp", r"'warp' is not one of fast, balanced, medium")):
+        assert_one_line_error(segfuse("fix", "--generated", str(short_clip), "--reference", reference, "-o",
+                                      str(again), "--set", item, "-q", check=False), pattern, 2)
+    assert list(again.parent.iterdir()) == []
+
+
 def test_set_overrides_a_param_and_rejects_unknown_ones(short_clip, tmp_path):
     graph = write_graph(tmp_path / "g.json", {
         "gen": {"type": "org.segfuse.Read", "params": {"path": str(short_clip)}},

@@ -271,3 +271,17 @@ def test_best_graph_binds_and_motion_matte_is_a_still(tmp_path, portrait):
     graph = bind(paper_graph(FixOptions("gen.####.png", "ref.png", "out.####.png"), tmp_path))
     assert graph.nodes["reference_matte"].spec.is_still
     assert graph.nodes["generated_matte"].spec.frames.first == 0
+
+
+def test_a_benchmark_variant_is_checked_against_the_best_graph_before_it_runs():
+    """`quality_framing.py --set` / `quality.py --real --set`: a misspelt node or param is refused
+    up front (naming it), not minutes into a run that would otherwise score the defaults."""
+    from segfuse.errors import GraphError
+    from segfuse.research.quality.runner import check_variant
+
+    variant = {"generated_matte": {"working_size": 192}, "reference_matte": {"samples": 4}}
+    assert check_variant(variant) == variant
+    with pytest.raises(GraphError, match=r"Track Matte \('generated_matte'\) has no param 'workingsize'"):
+        check_variant({"generated_matte": {"workingsize": 192}})
+    with pytest.raises(GraphError, match=r"no node named 'track'"):
+        check_variant({"track": {"working_size": 192}})

@@ -47,19 +47,35 @@ def frames(text: str | None) -> FrameRange | None:
     return frames_option(text)
 
 
-def apply_overrides(doc: GraphDoc, assignments: list[str]) -> None:
-    """Apply ``NODE.PARAM=VALUE`` (VALUE read as JSON when it parses, else as text)."""
+def parse_override(item: str) -> tuple[str, str, Any]:
+    """One ``NODE.PARAM=VALUE`` of ``--set`` as (node, param, value): VALUE is read as JSON when it
+    parses, else as text; the graph's binding then checks the param and its value."""
+    target, sep, raw = item.partition("=")
+    name, dot, param = target.rpartition(".")
+    if not sep or not dot or not name or not param:
+        raise GraphError(f"--set {item}: expected NODE.PARAM=VALUE")
+    try:
+        value: Any = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return name, param, value
+
+
+def parse_overrides(assignments: list[str]) -> dict[str, dict[str, Any]]:
+    """``--set`` items as {node: {param: value}} (the benchmarks' variants of a preset)."""
+    overrides: dict[str, dict[str, Any]] = {}
     for item in assignments:
-        target, sep, raw = item.partition("=")
-        name, dot, param = target.rpartition(".")
-        if not sep or not dot or not name or not param:
-            raise GraphError(f"--set {item}: expected NODE.PARAM=VALUE")
+        name, param, value = parse_override(item)
+        overrides.setdefault(name, {})[param] = value
+    return overrides
+
+
+def apply_overrides(doc: GraphDoc, assignments: list[str]) -> None:
+    """Apply ``NODE.PARAM=VALUE`` items to ``doc`` (see ``parse_override``)."""
+    for item in assignments:
+        name, param, value = parse_override(item)
         if name not in doc.nodes:
             raise GraphError(f"--set {item}: no node named '{name}' (nodes: {', '.join(doc.nodes)})")
-        try:
-            value: Any = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
         doc.nodes[name].params[param] = value
 
 

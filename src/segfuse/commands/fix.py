@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from segfuse.commands.common import frames, print_render_report, progress_bar, render_options
+from segfuse.commands.common import apply_overrides, frames, print_render_report, progress_bar, render_options
 from segfuse.errors import GraphError
 
 
@@ -64,6 +64,10 @@ def register(sub) -> None:
     p.add_argument("--encoder-preset",
                    help="H.264 encoder speed of a movie output, ultrafast … veryslow "
                         f"(default: {node_default(pipeline.WRITE, 'preset')})")
+    p.add_argument("--set", action="append", metavar="NODE.PARAM=VALUE",
+                   help="set any param of the graph's nodes (repeatable; --save-graph shows the node names and "
+                        "params), e.g. generated_matte.working_size=192 trades a little quality for speed (README, "
+                        "Speed)")
     p.add_argument("--save-graph", metavar="GRAPH.json", help="also save the graph it runs, every param resolved")
     render_options(p)
     p.set_defaults(func=cmd_fix)
@@ -91,6 +95,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
         doc = paper_graph(options, Path.cwd())
     except ValueError as exc:
         raise GraphError(str(exc)) from None
+    apply_overrides(doc, args.set or [])
     graph = bind(doc)
     verify_inputs(graph)  # every input decoded once before the clip is analysed or anything written
     from segfuse.analysis import cli as analysis_cli

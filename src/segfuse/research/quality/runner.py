@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from segfuse import color
+from segfuse.errors import GraphError
 from segfuse.paper_graph import FixOptions, paper_graph
 from segfuse.research.quality.recipe import paper_recipe
 from segfuse.research.quality.synth import Clip
@@ -40,6 +41,22 @@ def _quantised(rgb: np.ndarray) -> np.ndarray:
     return np.round(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.float32) / 255.0
 
 
+def check_variant(params: dict[str, dict], preset: str = "best") -> dict[str, dict]:
+    """``params`` (node → param values) if every node and param exists in ``preset``'s graph, else a
+    GraphError naming the first that does not: a benchmark checks its variant before it runs."""
+    from segfuse.runtime import default_registry
+
+    doc = paper_graph(FixOptions("generated.mp4", "reference.png", "fixed.mp4", preset=preset))
+    for name, values in params.items():
+        if name not in doc.nodes:
+            raise GraphError(f"--set: no node named '{name}' in the {preset} graph (nodes: {', '.join(doc.nodes)})")
+        descriptor = default_registry().get(doc.nodes[name].type)
+        for param in values:
+            if descriptor.param(param) is None:
+                raise GraphError(f"--set: {descriptor.label} ('{name}') has no param '{param}'")
+    return params
+
+
 def run_preset(clip: Clip, preset: str, params: dict[str, dict] | None = None) -> Repair:
     """``segfuse fix --preset`` on the clip's frames written as a PNG sequence; ``params``: node name →
     param values set on top of the preset's (e.g. to score a variant)."""
@@ -52,6 +69,8 @@ def run_preset(clip: Clip, preset: str, params: dict[str, dict] | None = None) -
                              str(folder / "fixed.####.png"), preset=preset)
         doc = paper_graph(options, folder)
         for name, values in (params or {}).items():
+            if name not in doc.nodes:
+                raise GraphError(f"no node named '{name}' in the {preset} graph (nodes: {', '.join(doc.nodes)})")
             doc.nodes[name].params.update(values)
         graph = bind(doc)
         evaluator = Evaluator(graph)
