@@ -174,7 +174,7 @@ def main() -> int:
     args = parser.parse_args()
     if not Path("/proc/self/task").is_dir():
         parser.error("needs Linux's /proc to read each thread's CPU time")
-    import segfuse.models.face_detector  # noqa: F401 - torch, once a process: not in the runs
+    import segfuse.models.face_detector  # noqa: F401 - imported once a process: not in the runs
 
     all_results = {}
     for frames in (int(n) for n in args.frames.split(",")):

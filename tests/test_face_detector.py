@@ -1,5 +1,6 @@
-"""Face detector (MTCNN from the pinned facenet-pytorch wheel): detections on a real face, the
-model's install and checksum, and the missing-model message.
+"""Face detector (MTCNN from the pinned facenet-pytorch wheel): its numpy networks against torch's
+own layers, detections on a real face, the model's install and checksum (wheel and converted
+arrays), no torch in a detecting process, and the missing-model message.
 
 The photo is scikit-image's ``astronaut`` (Eileen Collins, NASA, public domain; in the dev extra).
 Tests that run the networks need the model installed as the README says
@@ -8,7 +9,9 @@ Tests that run the networks need the model installed as the README says
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -16,7 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
-from segfuse.models import face_detector
+from segfuse.models import face_detector, mtcnn_nets
 from segfuse.models.face_detector import Face, detect_faces, install, load_networks
 from segfuse.models.weights import REGISTRY, WeightsError, find_weights, sha256_of
 
@@ -36,6 +39,67 @@ needs_model = pytest.mark.skipif(_installed() is None,
 def astronaut() -> np.ndarray:
     skimage_data = pytest.importorskip("skimage.data")
     return np.ascontiguousarray(skimage_data.astronaut())
+
+
+def _torch_forward(name: str, weights: dict, x: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The network ``name`` computed with torch's own layers (channels first), outputs channels last:
+    the reference the numpy networks must match."""
+    import torch
+    import torch.nn.functional as F
+
+    t = {key: torch.from_numpy(value) for key, value in weights.items()}
+    x = torch.from_numpy(x).permute(0, 3, 1, 2)
+
+    def block(x, layer):
+        return F.prelu(F.conv2d(x, t[f"conv{layer}.weight"], t[f"conv{layer}.bias"]), t[f"prelu{layer}.weight"])
+
+    def pool(x, size, stride):
+        return F.max_pool2d(x, size, stride, ceil_mode=True)
+
+    def dense(x, layer):
+        return F.linear(x, t[f"dense{layer}.weight"], t[f"dense{layer}.bias"])
+
+    def flat(x):  # the original models' column-major order
+        return x.permute(0, 3, 2, 1).reshape(x.shape[0], -1)
+
+    with torch.no_grad():
+        if name == "pnet":
+            x = block(block(pool(block(x, "1"), 2, 2), "2"), "3")
+            reg = F.conv2d(x, t["conv4_2.weight"], t["conv4_2.bias"])
+            prob = F.softmax(F.conv2d(x, t["conv4_1.weight"], t["conv4_1.bias"]), dim=1)
+            return reg.permute(0, 2, 3, 1).numpy(), prob.permute(0, 2, 3, 1).numpy()
+        if name == "rnet":
+            x = pool(block(pool(block(x, "1"), 3, 2), "2"), 3, 2)
+            x = F.prelu(dense(flat(block(x, "3")), "4"), t["prelu4.weight"])
+            return dense(x, "5_2").numpy(), F.softmax(dense(x, "5_1"), dim=1).numpy()
+        x = pool(block(pool(block(pool(block(x, "1"), 3, 2), "2"), 3, 2), "3"), 2, 2)
+        x = F.prelu(dense(flat(block(x, "4")), "5"), t["prelu5.weight"])
+        return dense(x, "6_2").numpy(), dense(x, "6_3").numpy(), F.softmax(dense(x, "6_1"), dim=1).numpy()
+
+
+@pytest.mark.parametrize("name, shape", [("pnet", (2, 37, 51, 3)), ("pnet", (1, 12, 12, 3)),
+                                         ("rnet", (45, 24, 24, 3)), ("onet", (33, 48, 48, 3))])
+def test_numpy_networks_equal_torch_layers(name, shape):
+    """Random weights of the wheel's shapes, odd frame sizes (pooling rounds up) and batches that
+    span several chunks: the numpy networks give torch's outputs."""
+    rng = np.random.default_rng(7)
+    weights = {key: rng.normal(0.0, 1.0 / np.sqrt(np.prod(size[1:])) if len(size) > 1 else 0.2, size)
+               .astype(np.float32) for key, size in mtcnn_nets.LAYOUT[name].items()}  # activations stay ~1
+    x = rng.uniform(-1.0, 1.0, shape).astype(np.float32)
+    net = getattr(mtcnn_nets, name)
+    ours = net(x, weights) if name == "pnet" else mtcnn_nets.in_chunks(net, x, weights)
+    theirs = _torch_forward(name, weights, x)
+    assert len(ours) == len(theirs)
+    for mine, reference in zip(ours, theirs, strict=True):
+        assert mine.shape == reference.shape
+        np.testing.assert_allclose(mine, reference, rtol=1e-4, atol=1e-5 * np.abs(reference).max())
+
+
+def test_arrays_of_the_wrong_shape_are_refused():
+    weights = {key: np.zeros(size, np.float32) for key, size in mtcnn_nets.LAYOUT["rnet"].items()}
+    weights["dense4.weight"] = np.zeros((128, 575), np.float32)
+    with pytest.raises(ValueError, match=r"rnet.dense4.weight: shape \(128, 575\)"):
+        mtcnn_nets.check_layout("rnet", weights)
 
 
 @needs_model
@@ -119,3 +183,54 @@ def test_install_rejects_a_download_with_another_checksum(tmp_path, monkeypatch)
     with pytest.raises(WeightsError, match="sha256"):
         install(tmp_path / "models")
     assert not (tmp_path / "models" / REGISTRY["mtcnn"].filename).exists()
+
+
+@needs_model
+def test_a_detecting_process_never_imports_torch(astronaut, tmp_path):
+    """torch is needed once, to convert the wheel's members; detecting (a `segfuse fix`, a host's
+    plugin) then runs on numpy alone and pays no torch import."""
+    face_detector.load_networks()  # the arrays beside the installed wheel exist from here on
+    np.save(tmp_path / "photo.npy", astronaut)
+    code = ("import sys, numpy as np\n"
+            "from segfuse.models.face_detector import detect_faces\n"
+            "faces = detect_faces(np.load(sys.argv[1]))\n"
+            "print(len(faces), 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "photo.npy")], capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.split() == ["1", "False"]
+
+
+@needs_model
+def test_converted_arrays_are_checked_and_rewritten_when_they_differ(tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    models.mkdir()
+    wheel = shutil.copy(_installed(), models)
+    monkeypatch.setenv("SEGFUSE_MODELS", str(models))
+    nets = load_networks()
+    arrays = models / face_detector.ARRAYS_NAME
+    assert arrays.is_file() and face_detector.arrays_digest(nets) == face_detector.ARRAYS_SHA256
+    with np.load(arrays) as data:
+        kept = dict(data)
+    kept["pnet/conv1.bias"] = kept["pnet/conv1.bias"] + 1.0  # a changed weight in the kept file
+    np.savez(arrays, **kept)
+    again = load_networks()
+    np.testing.assert_array_equal(again["pnet"]["conv1.bias"], nets["pnet"]["conv1.bias"])
+    with np.load(arrays) as data:  # the wheel was read again and the file rewritten
+        np.testing.assert_array_equal(data["pnet/conv1.bias"], nets["pnet"]["conv1.bias"])
+    # a wheel checked where it lies (segfuse models import) is only read: nothing is written beside it
+    elsewhere = tmp_path / "downloads"
+    elsewhere.mkdir()
+    load_networks(shutil.copy(wheel, elsewhere))
+    assert sorted(p.name for p in elsewhere.iterdir()) == [REGISTRY["mtcnn"].filename]
+
+
+@needs_model
+def test_install_keeps_the_wheel_and_its_converted_arrays(tmp_path, monkeypatch):
+    def pip_from_disk(cmd, **kwargs):
+        shutil.copy(_installed(), Path(cmd[cmd.index("--dest") + 1]))
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(face_detector.subprocess, "run", pip_from_disk)
+    target = install(tmp_path / "models")
+    assert sha256_of(target) == REGISTRY["mtcnn"].sha256
+    assert face_detector._read_arrays(target.with_name(face_detector.ARRAYS_NAME)) is not None

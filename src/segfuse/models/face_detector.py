@@ -1,15 +1,18 @@
-"""Face detector: boxes and five landmarks per face (MTCNN, run by our own PyTorch modules).
+"""Face detector: boxes and five landmarks per face (MTCNN, run by our own numpy networks).
 
 Why MTCNN: its output is exactly the 5-point set the head track and Deep3DFaceRecon-style
-landmark steps use (eye centres, nose tip, mouth corners), it runs on torch (already a
-dependency: no new runtime), and its weights come from a registry package: the MIT-licensed
+landmark steps use (eye centres, nose tip, mouth corners), its networks are small enough to run
+on numpy (``mtcnn_nets``: no torch import in the process that detects), and its weights come
+from a registry package: the MIT-licensed
 ``facenet-pytorch`` 2.6.0 wheel on PyPI carries them as plain state dicts
 (``facenet_pytorch/data/{pnet,rnet,onet}.pt``, 1.9 MB in all). We keep that wheel, pinned by
 sha256, in the models folder and read the three members from it; nothing else of the package
 is installed or imported (its own requirements pin torch < 2.3 and numpy < 2).
 
 Install: ``segfuse models fetch mtcnn`` (``pip download`` of the pinned wheel, checked
-by sha256), or ``segfuse models import facenet_pytorch-2.6.0-py3-none-any.whl``.
+by sha256), or ``segfuse models import facenet_pytorch-2.6.0-py3-none-any.whl``. The members
+are read once with ``torch.load(weights_only=True)`` and kept beside the wheel as plain float32
+arrays (``ARRAYS_NAME``, checked against a recorded digest on every load).
 
 The three stages follow Zhang et al. 2016 ("Joint Face Detection and Alignment using Multi-task
 Cascaded Convolutional Networks"): a fully convolutional proposal net over an image pyramid,
@@ -30,9 +33,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
-from torch import nn
 
+from segfuse.models import mtcnn_nets
 from segfuse.models.weights import REGISTRY, WeightsError, find_weights, sha256_of
 
 MODEL_NAME = "mtcnn"
@@ -56,93 +58,94 @@ class Face:
     score: float
 
 
-# --- the three networks (state-dict keys and shapes equal the wheel's files) ------------------------
+# --- weights: the pinned wheel, converted once to plain arrays ---------------------------------------
 
-class _PNet(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1, self.prelu1 = nn.Conv2d(3, 10, 3), nn.PReLU(10)
-        self.pool1 = nn.MaxPool2d(2, 2, ceil_mode=True)
-        self.conv2, self.prelu2 = nn.Conv2d(10, 16, 3), nn.PReLU(16)
-        self.conv3, self.prelu3 = nn.Conv2d(16, 32, 3), nn.PReLU(32)
-        self.conv4_1, self.conv4_2 = nn.Conv2d(32, 2, 1), nn.Conv2d(32, 4, 1)
+ARRAYS_NAME = "facenet_pytorch-2.6.0-mtcnn-float32.npz"  # the converted arrays, kept beside the wheel
+# arrays_digest of the three members' state dicts as float32
+ARRAYS_SHA256 = "70a0f4ed37269ab097d1a209344b0c60e17c16d587cf34880323b829428793db"
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.pool1(self.prelu1(self.conv1(x)))
-        x = self.prelu3(self.conv3(self.prelu2(self.conv2(x))))
-        return self.conv4_2(x), torch.softmax(self.conv4_1(x), dim=1)
-
-
-def _flatten_caffe(x: torch.Tensor) -> torch.Tensor:
-    """Flatten in the order the original (Caffe/MATLAB, column-major) dense layers were trained on."""
-    return x.permute(0, 3, 2, 1).reshape(x.shape[0], -1)
-
-
-class _RNet(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1, self.prelu1 = nn.Conv2d(3, 28, 3), nn.PReLU(28)
-        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
-        self.conv2, self.prelu2 = nn.Conv2d(28, 48, 3), nn.PReLU(48)
-        self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
-        self.conv3, self.prelu3 = nn.Conv2d(48, 64, 2), nn.PReLU(64)
-        self.dense4, self.prelu4 = nn.Linear(576, 128), nn.PReLU(128)
-        self.dense5_1, self.dense5_2 = nn.Linear(128, 2), nn.Linear(128, 4)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.pool1(self.prelu1(self.conv1(x)))
-        x = self.pool2(self.prelu2(self.conv2(x)))
-        x = self.prelu4(self.dense4(_flatten_caffe(self.prelu3(self.conv3(x)))))
-        return self.dense5_2(x), torch.softmax(self.dense5_1(x), dim=1)
-
-
-class _ONet(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1, self.prelu1 = nn.Conv2d(3, 32, 3), nn.PReLU(32)
-        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
-        self.conv2, self.prelu2 = nn.Conv2d(32, 64, 3), nn.PReLU(64)
-        self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
-        self.conv3, self.prelu3 = nn.Conv2d(64, 64, 3), nn.PReLU(64)
-        self.pool3 = nn.MaxPool2d(2, 2, ceil_mode=True)
-        self.conv4, self.prelu4 = nn.Conv2d(64, 128, 2), nn.PReLU(128)
-        self.dense5, self.prelu5 = nn.Linear(1152, 256), nn.PReLU(256)
-        self.dense6_1, self.dense6_2, self.dense6_3 = nn.Linear(256, 2), nn.Linear(256, 4), nn.Linear(256, 10)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = self.pool1(self.prelu1(self.conv1(x)))
-        x = self.pool2(self.prelu2(self.conv2(x)))
-        x = self.pool3(self.prelu3(self.conv3(x)))
-        x = self.prelu5(self.dense5(_flatten_caffe(self.prelu4(self.conv4(x)))))
-        return self.dense6_2(x), self.dense6_3(x), torch.softmax(self.dense6_1(x), dim=1)
-
-
-# --- weights: the pinned wheel ----------------------------------------------------------------------
-
-_nets: tuple[_PNet, _RNet, _ONet] | None = None
+_nets: dict[str, dict[str, np.ndarray]] | None = None
 _lock = threading.Lock()
 
 
-def load_networks(path: Path | str | None = None) -> tuple[_PNet, _RNet, _ONet]:
-    """The three networks from the facenet-pytorch wheel at ``path`` (default: the models folder).
+def arrays_digest(nets: dict[str, dict[str, np.ndarray]]) -> str:
+    """sha256 over every array's name, shape and float32 bytes, in a fixed order: what the
+    converted file must hold whoever wrote it."""
+    digest = hashlib.sha256()
+    for net in sorted(nets):
+        for key in sorted(nets[net]):
+            array = np.ascontiguousarray(nets[net][key], dtype="<f4")
+            digest.update(f"{net}.{key}{array.shape}".encode())
+            digest.update(array.tobytes())
+    return digest.hexdigest()
 
-    Each member is checked against its recorded sha256 and loaded with ``weights_only=True``."""
-    wheel = Path(path) if path else find_weights(MODEL_NAME)
-    nets = (_PNet(), _RNet(), _ONet())
+
+def _read_wheel(wheel: Path) -> dict[str, dict[str, np.ndarray]]:
+    """The three state dicts from the wheel, each member checked against its recorded sha256 and
+    loaded with ``torch.load(weights_only=True)``: the one step that needs torch, done once."""
+    import torch
+
+    nets = {}
     try:
         with zipfile.ZipFile(wheel) as archive:
-            for (key, member), net in zip(MEMBERS.items(), nets, strict=True):
+            for key, member in MEMBERS.items():
                 data = archive.read(member)
                 if hashlib.sha256(data).hexdigest() != MEMBER_SHA256[key]:
                     raise WeightsError(f"{wheel}: {member} is not the recorded MTCNN file (sha256 differs)")
-                net.load_state_dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
-                net.eval()
-    except (zipfile.BadZipFile, KeyError, OSError, RuntimeError) as exc:
+                state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+                nets[key] = {name: value.detach().numpy().astype(np.float32) for name, value in state.items()}
+                mtcnn_nets.check_layout(key, nets[key])
+    except (zipfile.BadZipFile, KeyError, OSError, RuntimeError, ValueError) as exc:
         raise WeightsError(f"{wheel}: not the facenet-pytorch 2.6.0 wheel with MTCNN weights ({exc})") from None
+    if arrays_digest(nets) != ARRAYS_SHA256:
+        raise WeightsError(f"{wheel}: its MTCNN weights convert to other arrays than recorded")
     return nets
 
 
-def _networks() -> tuple[_PNet, _RNet, _ONet]:
+def _read_arrays(path: Path) -> dict[str, dict[str, np.ndarray]] | None:
+    """The converted arrays at ``path`` when they are exactly the recorded ones, else None (then
+    the wheel is read again and the file rewritten)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            nets: dict[str, dict[str, np.ndarray]] = {}
+            for name in data.files:
+                net, _, key = name.partition("/")
+                nets.setdefault(net, {})[key] = data[name]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+    return nets if set(nets) == set(MEMBERS) and arrays_digest(nets) == ARRAYS_SHA256 else None
+
+
+def _write_arrays(nets: dict[str, dict[str, np.ndarray]], path: Path) -> None:
+    """Keep the converted arrays beside the wheel (a read-only models folder only costs the next
+    process the conversion again)."""
+    from segfuse.io.atomic import atomic_output
+
+    try:
+        with atomic_output(path) as out, open(out, "wb") as handle:
+            np.savez(handle, **{f"{net}/{key}": array for net, arrays in nets.items() for key, array in arrays.items()})
+    except OSError:
+        pass
+
+
+def load_networks(path: Path | str | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """The three networks' arrays (``mtcnn_nets.LAYOUT``) from the facenet-pytorch wheel at ``path``
+    (default: the models folder).
+
+    Without ``path``, the arrays converted beside the wheel are used when they match their recorded
+    digest, so detecting faces never imports torch after the first time; with ``path`` (checking an
+    install), the wheel itself is read and each member checked against its recorded sha256."""
+    wheel = Path(path) if path else find_weights(MODEL_NAME)
+    arrays = wheel.with_name(ARRAYS_NAME)
+    nets = None if path else _read_arrays(arrays)
+    if nets is None:
+        nets = _read_wheel(wheel)
+        if not path:  # the installed wheel: keep its arrays (a file checked elsewhere is only read)
+            _write_arrays(nets, arrays)
+    return nets
+
+
+def _networks() -> dict[str, dict[str, np.ndarray]]:
     global _nets
     with _lock:
         if _nets is None:
@@ -152,7 +155,8 @@ def _networks() -> tuple[_PNet, _RNet, _ONet]:
 
 def install(target_dir: Path | None = None) -> Path:
     """Fetch the pinned facenet-pytorch wheel with pip (no dependencies, nothing installed), check its
-    sha256 and place it in the models folder. Returns the file's path; raises WeightsError."""
+    sha256 and place it in the models folder, its arrays converted beside it. Returns the file's
+    path; raises WeightsError."""
     from segfuse.io.atomic import atomic_output
     from segfuse.models.weights import models_dir
 
@@ -169,9 +173,10 @@ def install(target_dir: Path | None = None) -> Path:
         digest = sha256_of(got)
         if digest != entry.sha256:
             raise WeightsError(f"{MODEL_NAME}: downloaded {got.name} has sha256 {digest}, expected {entry.sha256}")
-        load_networks(got)
+        nets = _read_wheel(got)
         with atomic_output(target) as out:
             Path(out).write_bytes(got.read_bytes())
+        _write_arrays(nets, target.with_name(ARRAYS_NAME))
     return target
 
 
@@ -213,8 +218,9 @@ def _regress(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
     return out
 
 
-def _normalise(patches: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy((patches.astype(np.float32) - 127.5) * 0.0078125).permute(0, 3, 1, 2).contiguous()
+def _normalise(patches: np.ndarray) -> np.ndarray:
+    """uint8 N x H x W x 3 patches as the networks take them (-1..1, channels last)."""
+    return (patches.astype(np.float32) - 127.5) * np.float32(0.0078125)
 
 
 def _crops(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
@@ -234,9 +240,8 @@ def _crops(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-@torch.inference_mode()
 def _detect(image: np.ndarray, min_size: float, thresholds: tuple[float, float, float]) -> list[Face]:
-    pnet, rnet, onet = _networks()
+    nets = _networks()
     h, w = image.shape[:2]
     scale = 12.0 / min_size
     side = min(h, w) * scale
@@ -244,14 +249,14 @@ def _detect(image: np.ndarray, min_size: float, thresholds: tuple[float, float, 
     while side >= 12:
         sh, sw = int(h * scale + 1), int(w * scale + 1)
         level = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
-        reg, prob = pnet(_normalise(level[None]))
-        prob, reg = prob[0, 1].numpy(), reg[0].numpy()
+        reg, prob = mtcnn_nets.pnet(_normalise(level[None]), nets["pnet"])
+        prob, reg = prob[0, :, :, 1], reg[0]
         ys, xs = np.nonzero(prob >= thresholds[0])
         if len(ys):
             cells = np.stack([xs, ys], axis=1).astype(np.float64)
             q0 = np.floor((2 * cells + 1) / scale)
             q1 = np.floor((2 * cells + 12) / scale)
-            found = np.hstack([q0, q1, prob[ys, xs][:, None], reg[:, ys, xs].T])
+            found = np.hstack([q0, q1, prob[ys, xs][:, None], reg[ys, xs]])
             proposals.append(found[_nms(found[:, :4], found[:, 4], 0.5)])
         scale *= 0.709
         side *= 0.709
@@ -263,19 +268,19 @@ def _detect(image: np.ndarray, min_size: float, thresholds: tuple[float, float, 
     refined = boxes[:, :4] + boxes[:, 5:9] * np.stack([bw, bh, bw, bh], axis=1)
     boxes = _square(np.hstack([refined, boxes[:, 4:5]]))
 
-    reg, prob = rnet(_normalise(_crops(image, boxes, 24)))
-    score = prob[:, 1].numpy()
+    reg, prob = mtcnn_nets.in_chunks(mtcnn_nets.rnet, _normalise(_crops(image, boxes, 24)), nets["rnet"])
+    score = prob[:, 1]
     keep = score > thresholds[1]
-    boxes, reg = np.hstack([boxes[keep, :4], score[keep, None]]), reg.numpy()[keep]
+    boxes, reg = np.hstack([boxes[keep, :4], score[keep, None]]), reg[keep]
     if not len(boxes):
         return []
     kept = _nms(boxes[:, :4], boxes[:, 4], 0.7)
     boxes = _square(_regress(boxes[kept], reg[kept]))
 
-    reg, points, prob = onet(_normalise(_crops(image, boxes, 48)))
-    score = prob[:, 1].numpy()
+    reg, points, prob = mtcnn_nets.in_chunks(mtcnn_nets.onet, _normalise(_crops(image, boxes, 48)), nets["onet"])
+    score = prob[:, 1]
     keep = score > thresholds[2]
-    boxes, reg, points = np.hstack([boxes[keep, :4], score[keep, None]]), reg.numpy()[keep], points.numpy()[keep]
+    boxes, reg, points = np.hstack([boxes[keep, :4], score[keep, None]]), reg[keep], points[keep]
     if not len(boxes):
         return []
     bw = boxes[:, 2] - boxes[:, 0] + 1
@@ -303,12 +308,7 @@ def detect_faces(rgb_uint8: np.ndarray, min_face: float = 0.08, work_size: int =
                                                                     max(1, round(h * factor))),
                                                        interpolation=cv2.INTER_AREA)
     min_size = max(12.0, min_face * min(small.shape[:2]))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the nets are tiny: intra-op threads only spin (50x slower on a busy machine)
-    try:
-        faces = _detect(np.ascontiguousarray(small), min_size, thresholds)
-    finally:
-        torch.set_num_threads(threads)
+    faces = _detect(np.ascontiguousarray(small), min_size, thresholds)
     if factor != 1.0:
         sx, sy = w / small.shape[1], h / small.shape[0]
         faces = [Face((f.box[0] * sx, f.box[1] * sy, f.box[2] * sx, f.box[3] * sy),
