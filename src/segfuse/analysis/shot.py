@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from segfuse import color
 from segfuse.analysis.store import AnalysisError, Section, ShotAnalysis, load_analysis, save_analysis
 from segfuse.errors import GraphError
 from segfuse.image import Image
@@ -151,7 +150,7 @@ def thumbnail(image: Image) -> np.ndarray:
     if image.channels == 1:
         pixels = np.repeat(np.clip(image.alpha * 255 + 0.5, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
     else:
-        pixels = color.to_srgb_uint8(image.rgb, image.colorspace)
+        pixels = image.srgb_uint8()  # an 8-bit sRGB file's own code values: no whole-frame conversion
     return cv2.resize(pixels, (THUMB, THUMB), interpolation=cv2.INTER_AREA)
 
 
