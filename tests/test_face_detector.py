@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
+from segfuse.io.safe_write import OutputError
 from segfuse.models import face_detector, mtcnn_nets
 from segfuse.models.face_detector import Face, detect_faces, install, load_networks
 from segfuse.models.weights import REGISTRY, WeightsError, find_weights, sha256_of
@@ -217,6 +218,16 @@ def test_converted_arrays_are_checked_and_rewritten_when_they_differ(tmp_path, m
     np.testing.assert_array_equal(again["pnet"]["conv1.bias"], nets["pnet"]["conv1.bias"])
     with np.load(arrays) as data:  # the wheel was read again and the file rewritten
         np.testing.assert_array_equal(data["pnet/conv1.bias"], nets["pnet"]["conv1.bias"])
+    # a models folder that cannot be written to: the arrays come from the wheel, detection goes on
+    arrays.unlink()
+
+    def unwritable(path, **kwargs):
+        raise OutputError(f"cannot write {path}: read-only file system")
+
+    monkeypatch.setattr("segfuse.io.atomic.atomic_output", unwritable)
+    np.testing.assert_array_equal(load_networks()["onet"]["dense6_3.bias"], nets["onet"]["dense6_3.bias"])
+    assert not arrays.exists()
+    monkeypatch.undo()
     # a wheel checked where it lies (segfuse models import) is only read: nothing is written beside it
     elsewhere = tmp_path / "downloads"
     elsewhere.mkdir()

@@ -119,12 +119,13 @@ def _read_arrays(path: Path) -> dict[str, dict[str, np.ndarray]] | None:
 def _write_arrays(nets: dict[str, dict[str, np.ndarray]], path: Path) -> None:
     """Keep the converted arrays beside the wheel (a read-only models folder only costs the next
     process the conversion again)."""
+    from segfuse.errors import SegFuseError
     from segfuse.io.atomic import atomic_output
 
     try:
         with atomic_output(path) as out, open(out, "wb") as handle:
             np.savez(handle, **{f"{net}/{key}": array for net, arrays in nets.items() for key, array in arrays.items()})
-    except OSError:
+    except (OSError, SegFuseError):  # e.g. a read-only or full models folder: detection goes on
         pass
 
 
