@@ -20,6 +20,7 @@ def plain_transcode(source: Path, output: Path, crf: int, preset: str) -> float:
     """Seconds for a plain PyAV decode (threaded) + libx264 encode of ``source`` with these settings:
     decoded frames go straight to the encoder, the least any tool can do."""
     start = time.perf_counter()
+    container = None
     if "%" in source.name:
         from segfuse.io.images import read_codes
 
@@ -43,6 +44,8 @@ def plain_transcode(source: Path, output: Path, crf: int, preset: str) -> float:
                 out.mux(packet)
         for packet in encoder.encode():
             out.mux(packet)
+    if container is not None:
+        container.close()
     return time.perf_counter() - start
 
 

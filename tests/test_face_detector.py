@@ -96,6 +96,13 @@ def test_numpy_networks_equal_torch_layers(name, shape):
         np.testing.assert_allclose(mine, reference, rtol=1e-4, atol=1e-5 * np.abs(reference).max())
 
 
+def test_no_crops_give_empty_outputs():
+    rng = np.random.default_rng(1)
+    weights = {key: rng.normal(0.0, 0.1, size).astype(np.float32) for key, size in mtcnn_nets.LAYOUT["onet"].items()}
+    outputs = mtcnn_nets.in_chunks(mtcnn_nets.onet, np.zeros((0, 48, 48, 3), np.float32), weights)
+    assert [o.shape for o in outputs] == [(0, 4), (0, 10), (0, 2)]
+
+
 def test_arrays_of_the_wrong_shape_are_refused():
     weights = {key: np.zeros(size, np.float32) for key, size in mtcnn_nets.LAYOUT["rnet"].items()}
     weights["dense4.weight"] = np.zeros((128, 575), np.float32)

@@ -107,7 +107,8 @@ def dense(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
 
 def flatten_column_major(x: np.ndarray) -> np.ndarray:
     """N x H x W x C features flattened W-major, then H, then C (the original models' order)."""
-    return x.transpose(0, 2, 1, 3).reshape(x.shape[0], -1)
+    n, h, w, c = x.shape
+    return x.transpose(0, 2, 1, 3).reshape(n, h * w * c)
 
 
 def _block(x: np.ndarray, w: Weights, layer: str) -> np.ndarray:
