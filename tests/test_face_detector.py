@@ -260,6 +260,7 @@ def test_segfuse_fix_never_imports_torch(tmp_path):
     process or a host's plugin pays neither its import time nor its memory."""
     from segfuse.research.sample import GENERATED, REFERENCE
 
+    face_detector.load_networks()  # the arrays beside the installed wheel exist from here on
     code = ("import sys\n"
             "from segfuse.cli import main\n"
             "code = main(['fix', '--generated', sys.argv[1], '--reference', sys.argv[2], '-o', sys.argv[3],\n"
