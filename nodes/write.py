@@ -31,9 +31,10 @@ if TYPE_CHECKING:
     from segfuse.io.sinks import FrameSink
 
 
-@node(id="org.segfuse.Write", version=(1, 1), label="Write", group="SegFuse/IO",
+@node(id="org.segfuse.Write", version=(1, 2), label="Write", group="SegFuse/IO",
       help="Writes name.####.exr/png/tif/dpx/jpg sequences (each frame atomically) or .mp4/.mov "
-           "H.264 movies (moved into place when complete). Resumable with --resume for sequences.")
+           "H.264 movies (moved into place when complete), a movie with the sound of 'audio'. "
+           "Resumable with --resume for sequences.")
 class Write:
     clips = (Clip("Source", components=(RGB, RGBA, Alpha)),)
     params = (
@@ -47,6 +48,9 @@ class Write:
         Int("crf", default=18, min=0, max=51, help="H.264 quality (lower is better; 18 is visually lossless)"),
         Choice("preset", options=X264_PRESETS, default="medium",
                help="H.264 encoder speed: faster presets encode sooner and make larger files at the same crf"),
+        FilePath("audio", default="", mode="read",
+                 help="movie or sound file whose sound a movie output carries, in sync: output frame t is "
+                      "that file's frame t (copied as it is where the container takes its codec); empty: none"),
     )
 
     def is_identity(self, t: int, p) -> str:
@@ -59,8 +63,13 @@ class Write:
         fps = p.fps or spec.fps or 25.0
         from segfuse.io.sinks import open_sink  # OpenImageIO and PyAV: when a file is written
 
+        sound = p.audio if is_movie(p.path) else ""
+        if sound:
+            from segfuse.io.sound import audio_stream_count
+
+            audio_stream_count(sound)  # a missing or unreadable sound file: one line before any frame renders
         sink = open_sink(p.path, spec.width, spec.height, len(frames), fps=fps, crf=p.crf, preset=p.preset,
-                         bit_depth=p.bit_depth, compression=p.compression)
+                         bit_depth=p.bit_depth, compression=p.compression, sound=sound)
         return ColorManagedSink(sink, self._target_space(p))
 
     @staticmethod

@@ -199,6 +199,22 @@ def test_export_reader_options_and_safe_text(tmp_path):
     assert by_name["cut"].params["rect"].value == "0.1 0.2 0.8 0.9"  # the OFX bridge's rectangle string
 
 
+def test_export_says_the_writer_leaves_the_sound_behind(tmp_path):
+    graph = {"format": "segfuse.graph", "version": 1, "nodes": {
+        "plate": {"type": "org.segfuse.Read", "params": {"path": "talk.mp4"}},
+        "out": {"type": "org.segfuse.Write", "params": {"path": "fixed.mp4", "audio": "talk.mp4\nimport os"},
+                "inputs": {"Source": "plate"}}}}
+    (tmp_path / "g.json").write_text(json.dumps(graph))
+    from segfuse.plugin.natron.export import export_natron
+
+    text = export_natron(tmp_path / "g.json", tmp_path / "g.py").read_text()
+    assert "\nimport os" not in text
+    assert [line for line in text.splitlines() if line.startswith("# sound:")] == [
+        f"# sound: Natron's writer writes pictures only; {tmp_path / 'talk.mp4'} import os is not carried "
+        "(render this graph with 'segfuse render' to keep it)"]
+    run_script(tmp_path / "g.py")
+
+
 def test_export_refuses_a_bad_graph_with_one_line(tmp_path, capsys):
     graph = {"format": "segfuse.graph", "version": 1,
              "nodes": {"m": {"type": "org.segfuse.TemporalMedian", "params": {"window": 4}}}}

@@ -260,6 +260,9 @@ def _writer_lines(var: str, p: dict[str, Any], place: str, doc: GraphDoc) -> lis
     colorspace = p.get("colorspace", "auto")
     if colorspace not in ("", "auto"):
         out.append(f"_set({var}, 'ocioOutputSpace', {colorspace!r})")
+    if p.get("audio"):  # said where the user looks, not dropped unseen
+        out.append(f"# sound: Natron's writer writes pictures only; {_one_line(p['audio'])} is not carried "
+                   "(render this graph with 'segfuse render' to keep it)")
     if doc.frames is not None:
         out += [f"_set({var}, 'frameRange', 2)  # manual: the graph's frames",
                 f"_set({var}, 'firstFrame', {doc.frames.first})", f"_set({var}, 'lastFrame', {doc.frames.last})"]

@@ -34,6 +34,9 @@ def add_parser(sub) -> None:
     p.add_argument("--preset", default="best", choices=["best", "classic", "paper"], help="the repair (see fix)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where networks run")
     p.add_argument("--frames", help="frame range A-B of the driving clip")
+    p.add_argument("--audio", metavar="FILE|none",
+                   help="the sound a movie output carries, in sync (default: the driving video's own; none: "
+                        "no sound)")
     p.add_argument("--coeffs-out", metavar="C.npy", help="also write the N×260 coefficients PIRender reads")
     p.add_argument("--save-graph", metavar="GRAPH.json", help="also save the graph it runs, every param resolved")
     p.add_argument("--resume", action="store_true", help="skip sequence frames already written")
@@ -66,7 +69,8 @@ def cmd_drive(args: argparse.Namespace) -> int:
         generated="", reference="", output=args.output, source=args.source, driving=args.driving,
         face_weights=args.face_weights, pirender_weights=args.pirender_weights, landmarks=args.landmarks,
         source_landmarks=args.source_landmarks, drive_mode=args.mode, smoothing=args.smoothing,
-        device=args.device, preset=args.preset, frames=FrameRange.parse(args.frames) if args.frames else None)
+        device=args.device, preset=args.preset, frames=FrameRange.parse(args.frames) if args.frames else None,
+        audio=args.audio)
     try:
         doc = paper_graph(options, Path.cwd())
     except ValueError as exc:

@@ -74,6 +74,7 @@ class FixOptions:
     smoothing: float | None = None  # Face Coefficients'
     crf: int | None = None  # Write's H.264 quality and encoder preset (movies only)
     encoder_preset: str | None = None
+    audio: str | None = None  # the sound a movie output carries; None: the clip's own, "none": no sound
 
 
 SEGMENTER_PRESETS = {segmenter: pipeline.presets_of(segmenter) for segmenter in SEGMENTERS}
@@ -123,11 +124,45 @@ def _check_options(options: FixOptions, segmenter: str) -> None:
         for option, value in (("--crf", options.crf), ("--encoder-preset", options.encoder_preset)):
             if value is not None:
                 raise _refuse(option, f"applies to movie outputs; {options.output} is written as image files")
+    if options.audio is not None and not is_movie(options.output):
+        raise _refuse("--audio", f"applies to movie outputs; {options.output} is written as image files")
+    if options.audio not in (None, "", NO_SOUND) and sound_streams(options.audio) == 0:
+        raise _refuse(f"--audio {options.audio}", "has no sound to carry")
     if not options.source:
         for option, value in (("--pirender-weights", options.pirender_weights),
                               ("--drive-mode", options.drive_mode)):
             if value is not None:
                 raise _refuse(option, "applies to PIRender Drive, which runs only with --source and --coeffs")
+
+
+NO_SOUND = "none"
+
+
+def sound_streams(path: str) -> int:
+    """Audio streams in ``path``; ValueError (one line) when it cannot be opened."""
+    from segfuse.errors import InputError
+    from segfuse.io.sound import audio_stream_count  # PyAV: only when a sound is asked about
+
+    try:
+        return audio_stream_count(path)
+    except InputError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def output_sound(options: FixOptions) -> str:
+    """The file whose sound a movie output carries: ``--audio`` as given, else the clip the repair
+    starts from (the generated movie, or the driving video) when it has sound; "" for none."""
+    if not is_movie(options.output):
+        return ""
+    if options.audio is not None:
+        return "" if options.audio in ("", NO_SOUND) else options.audio
+    clip = options.driving if options.source else options.generated
+    if not clip or not is_movie(clip) or not Path(clip).is_file():
+        return ""  # a sequence has no sound; a missing clip is the Read's error to report
+    try:
+        return clip if sound_streams(clip) else ""
+    except ValueError:
+        return ""  # an unreadable clip: Read says why
 
 
 def paper_graph(options: FixOptions, base_dir: Path | None = None) -> GraphDoc:
@@ -180,5 +215,6 @@ def _recipe_nodes(options: FixOptions, segmenter: str) -> list[NodeSpec]:
     nodes = [NodeSpec(step.name, step.type, pipeline.with_values(step, given), dict(step.inputs))
              for step in pipeline.recipe(options.preset, segmenter)]
     write = pipeline.WRITE_STEP
-    return nodes + [NodeSpec(write.name, write.type, {"path": options.output, **pipeline.with_values(write, given)},
-                             dict(write.inputs))]
+    sound = output_sound(options)
+    params = {"path": options.output, **pipeline.with_values(write, given), **({"audio": sound} if sound else {})}
+    return nodes + [NodeSpec(write.name, write.type, params, dict(write.inputs))]

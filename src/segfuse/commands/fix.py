@@ -58,6 +58,9 @@ def register(sub) -> None:
     p.add_argument("--working-size", type=int,
                    help="long side GrabCut, Motion Matte and Track Matte work at (default: the node's; 0 = full)")
     p.add_argument("--frames", help="frame range A-B")
+    p.add_argument("--audio", metavar="FILE|none",
+                   help="the sound a movie output carries, in sync (default: the generated movie's own; none: "
+                        "no sound)")
     p.add_argument("--crf", type=int,
                    help="H.264 quality of a movie output (0-51, lower is better; "
                         f"default: {node_default(pipeline.WRITE, 'crf')})")
@@ -90,7 +93,8 @@ def cmd_fix(args: argparse.Namespace) -> int:
         window=args.window, median_mode=args.median_mode, kernel=args.kernel,
         reference_fit=args.reference_fit, iterations=args.iterations, working_size=args.working_size,
         modnet_weights=args.modnet_weights, modnet_backend=args.modnet_backend, device=args.device,
-        frames=frames(args.frames), preset=args.preset, crf=args.crf, encoder_preset=args.encoder_preset)
+        frames=frames(args.frames), preset=args.preset, crf=args.crf, encoder_preset=args.encoder_preset,
+        audio=args.audio)
     try:
         doc = paper_graph(options, Path.cwd())
     except ValueError as exc:

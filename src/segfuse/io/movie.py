@@ -24,6 +24,7 @@ from segfuse.image import Box, Yuv420, quantize
 from segfuse.io.atomic import temporary_path
 from segfuse.io.formats import X264_PRESETS
 from segfuse.io.safe_write import OutputError, atomic_output, describe_os_error, refuse_inputs
+from segfuse.io.sound import SoundSpec, SoundTrack
 
 FORWARD_DECODE_LIMIT = 48  # frames worth decoding forward instead of seeking
 RECENT_FRAMES = 8  # decoded frames kept, so slightly out-of-order reads need no seek
@@ -51,6 +52,7 @@ class MovieReader:
         self.width, self.height = int(ctx.width), int(ctx.height)
         rate = self._stream.average_rate or self._stream.base_rate or Fraction(25)
         self.fps = float(rate)
+        self.audio_streams = len(self._container.streams.audio)
         self._high_depth = "10" in (ctx.pix_fmt or "") or "12" in (ctx.pix_fmt or "")
         self._decoder = None
         self._next = -1  # index the open decoder yields next (-1: unknown)
@@ -187,11 +189,12 @@ class MovieWriter:
     goes through ``segfuse.io.safe_write``: never over an input of the job, the finished file is
     fsynced and read back (every frame must be there) before the rename, and an OS error (disk
     full, read-only folder) is one ``OutputError`` line; the temporary is removed on any failure.
+    ``sound``: a source whose audio goes in beside the pictures (``segfuse.io.sound``).
     """
 
     def __init__(
         self, path: str | Path, width: int, height: int, fps: float = 25.0, crf: int = 18,
-        preset: str = "medium",
+        preset: str = "medium", sound: SoundSpec | None = None,
     ) -> None:
         self.path = Path(path)
         if width % 2 or height % 2:
@@ -215,6 +218,15 @@ class MovieWriter:
         ctx.colorspace, ctx.color_range = Colorspace.ITU709, ColorRange.MPEG
         ctx.color_primaries, ctx.color_trc = ColorPrimaries.BT709, ColorTrc.BT709
         self._matrix, self._settled = "bt709", False
+        self._fps = float(rate)
+        self._sound: SoundTrack | None = None
+        if sound is not None:
+            try:
+                self._sound = SoundTrack(sound, self._container, self._container.format.name, self._fps)
+            except BaseException:
+                self._container.close()
+                self._tmp.unlink(missing_ok=True)
+                raise
         self._queue: queue.Queue[tuple[np.ndarray, Yuv420 | None, Box | None] | None] = queue.Queue(ENCODE_QUEUE)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._encode_loop, name="segfuse-encode", daemon=True)
@@ -294,6 +306,8 @@ class MovieWriter:
                 for packet in self._stream.encode(frame):
                     self._container.mux(packet)
                 self._count += 1
+                if self._sound is not None:
+                    self._sound.mux_until(self._count / self._fps)
             except BaseException as exc:  # handed to the rendering thread
                 self._error = exc
 
@@ -319,18 +333,30 @@ class MovieWriter:
         with self._os_errors():
             for packet in self._stream.encode():
                 self._container.mux(packet)
+            if self._sound is not None:
+                try:
+                    self._sound.finish()
+                except InputError:
+                    self.abort()
+                    raise
             self._container.close()
             with atomic_output(self.path, verify=self._verify) as tmp:
                 self._tmp.replace(tmp)
 
     def _verify(self, tmp: Path) -> None:
         try:
-            found = len(MovieReader(tmp))
+            reader = MovieReader(tmp)
+            found, sounds = len(reader), reader.audio_streams
+            reader.close()
         except InputError:
-            found = 0
+            found, sounds = 0, 0
         if found != self._count:
             raise OutputError(f"cannot write {self.path}: the finished file holds {found} of {self._count} frames "
                               "(disk full or the write failed); nothing was replaced")
+        wanted = self._sound.streams if self._sound is not None else 0
+        if sounds != wanted:
+            raise OutputError(f"cannot write {self.path}: the finished file holds {sounds} of {wanted} audio "
+                              "streams; nothing was replaced")
 
     def abort(self) -> None:
         """Drop the unfinished movie; an existing file at ``path`` is left untouched."""
@@ -338,5 +364,7 @@ class MovieWriter:
         self._stop()
         with contextlib.suppress(Exception):  # the container may already be broken (or never opened)
             self._container.close()
+        if getattr(self, "_sound", None) is not None:
+            self._sound.close()
         with contextlib.suppress(OSError):
             self._tmp.unlink(missing_ok=True)

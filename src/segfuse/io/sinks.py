@@ -13,6 +13,7 @@ from segfuse.io import images
 from segfuse.io.atomic import remove_stale_temporaries
 from segfuse.io.frames import frame_path, is_movie, is_pattern
 from segfuse.io.movie import MovieWriter
+from segfuse.io.sound import SoundSpec
 
 
 class FrameSink(Protocol):
@@ -78,9 +79,11 @@ class MovieSink:
 
     code_type = np.dtype(np.uint8)
 
-    def __init__(self, path: Path, width: int, height: int, fps: float, crf: int, preset: str = "medium") -> None:
+    def __init__(self, path: Path, width: int, height: int, fps: float, crf: int, preset: str = "medium",
+                 sound: str = "", frame_count: int = 0) -> None:
         self.path = path
         self._args = (width, height, fps, crf, preset)
+        self._sound, self._frame_count = sound, frame_count
         self._writer: MovieWriter | None = None
         self._last: int | None = None
 
@@ -103,7 +106,8 @@ class MovieSink:
         if self._last is not None and t != self._last + 1:
             raise InputError(f"{self.path}: movie frames must be consecutive ({self._last} then {t})")
         if self._writer is None:
-            self._writer = MovieWriter(self.path, *self._args)
+            sound = SoundSpec(Path(self._sound), t, self._frame_count) if self._sound else None
+            self._writer = MovieWriter(self.path, *self._args, sound=sound)
         return self._writer
 
     def close(self) -> None:
@@ -117,12 +121,13 @@ class MovieSink:
 
 def open_sink(
     path: str | Path, width: int, height: int, frame_count: int, *, fps: float = 25.0, crf: int = 18,
-    preset: str = "medium", bit_depth: str = "auto", compression: str = "",
+    preset: str = "medium", bit_depth: str = "auto", compression: str = "", sound: str = "",
 ) -> FrameSink:
-    """Pick the sink for ``path``: a movie, a numbered sequence, or (one frame) a single image."""
+    """Pick the sink for ``path``: a movie, a numbered sequence, or (one frame) a single image.
+    ``sound``: a file whose audio a movie carries (``segfuse.io.sound``); image files have none."""
     path = Path(path)
     if is_movie(path):
-        return MovieSink(path, width, height, fps, crf, preset)
+        return MovieSink(path, width, height, fps, crf, preset, sound, frame_count)
     if is_pattern(path):
         return SequenceSink(path, bit_depth, compression)
     if frame_count != 1:
