@@ -27,6 +27,7 @@ from segfuse.errors import InputError
 
 LEAD_SECONDS = 0.5  # sound muxed this far ahead of the pictures (the muxer interleaves what it holds)
 AAC_BIT_RATE = 192_000
+REORDER_REACH = 32  # packets read past a frame to be sure of its presentation time (B-frame reordering)
 
 
 @dataclass(frozen=True)
@@ -80,14 +81,21 @@ def copyable(path: str | Path, position: int, container_format: str) -> bool:
 
 def source_start(container, first: int, fps: float) -> float:
     """Seconds at which ``container`` shows its frame ``first``: its pictures' own times when it has
-    pictures, else ``first / fps``."""
+    pictures, else ``first / fps``. Packets are read only up to a little past that frame (frames
+    leave the decoder reordered by at most a few places)."""
     if not container.streams.video:
         return first / fps
     video = container.streams.video[0]
-    times = sorted(p.pts for p in container.demux(video) if p.pts is not None)
+    times: list[int] = []
+    for packet in container.demux(video):
+        if packet.pts is not None:
+            times.append(packet.pts)
+            if len(times) > first + REORDER_REACH:
+                break
     container.seek(0)
     if not times:
         return first / fps
+    times.sort()
     if first < len(times):
         return float(times[first] * video.time_base)
     return float(times[-1] * video.time_base) + (first - len(times) + 1) / fps
