@@ -1,7 +1,9 @@
 """Movies through PyAV (FFmpeg): random-access frame reads and H.264 writes.
 
 Frames are numbered 0…N-1 in presentation order. Reads stream forward from the last
-decoded frame and seek only when asked to go back or far ahead.
+decoded frame and seek only when asked to go back or far ahead. A movie tagged with a display
+rotation (a phone's portrait video: landscape pictures, turned when played) is read turned, as
+players show it, in quarter turns (MP4/MOV: ``segfuse.io.orientation``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from segfuse.errors import InputError
 from segfuse.image import Box, Yuv420, quantize
 from segfuse.io.atomic import temporary_path
 from segfuse.io.formats import X264_PRESETS
+from segfuse.io.orientation import quarter_turns
 from segfuse.io.safe_write import OutputError, atomic_output, describe_os_error, refuse_inputs
 from segfuse.io.sound import SoundSpec, SoundTrack
 
@@ -49,14 +52,17 @@ class MovieReader:
         self._stream.thread_type = "AUTO"
         self._pts = self._scan_timestamps()
         ctx = self._stream.codec_context
+        self._decoder = None
+        self._next = -1  # index the open decoder yields next (-1: unknown)
+        self._recent: OrderedDict[int, VideoFrame] = OrderedDict()
+        self.turns = quarter_turns(self.path)  # read from the file's header: no frame decoded
         self.width, self.height = int(ctx.width), int(ctx.height)
+        if self.turns % 2:
+            self.width, self.height = self.height, self.width
         rate = self._stream.average_rate or self._stream.base_rate or Fraction(25)
         self.fps = float(rate)
         self.audio_streams = len(self._container.streams.audio)
         self._high_depth = "10" in (ctx.pix_fmt or "") or "12" in (ctx.pix_fmt or "")
-        self._decoder = None
-        self._next = -1  # index the open decoder yields next (-1: unknown)
-        self._recent: OrderedDict[int, VideoFrame] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._pts)
@@ -93,14 +99,15 @@ class MovieReader:
             except av.error.FFmpegError as exc:
                 self._decoder, self._next = None, -1
                 raise InputError(f"{self.path}: frame {index} cannot be decoded (corrupt): {exc}") from None
-        return np.ascontiguousarray(frame.to_ndarray(format="rgb48le" if self._high_depth else "rgb24"))
+        codes = frame.to_ndarray(format="rgb48le" if self._high_depth else "rgb24")
+        return np.ascontiguousarray(np.rot90(codes, self.turns) if self.turns else codes)
 
     def read_codes_and_yuv(self, index: int) -> tuple[np.ndarray, Yuv420 | None]:
         """``read_codes`` and, for an 8-bit limited-range yuv420p frame, the planes it was decoded from
         (``yuv420_of``), so a movie writer can pass the pixels nothing changed through as they came."""
         codes = self.read_codes(index)
-        if self._high_depth:
-            return codes, None
+        if self._high_depth or self.turns:
+            return codes, None  # a turned movie is written as it shows, from its codes
         with self._lock:
             frame = self._decode(index)  # held among the recent frames: no second decode
         return codes, yuv420_of(frame)

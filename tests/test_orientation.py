@@ -1,0 +1,79 @@
+"""A phone's portrait video (landscape pictures tagged to be turned) is read and written as it plays."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from segfuse.io.movie import MovieReader
+from segfuse.io.orientation import quarter_turns
+
+from .test_cli import segfuse
+
+
+def upright() -> np.ndarray:
+    """A 64×96 picture that shows which way is up: a white block at its top-left corner."""
+    image = np.full((64, 96, 3), 40, np.uint8)
+    image[:16, :24] = 255
+    return image
+
+
+def turned_movie(path: Path, degrees: int, frames: int = 3, **options: str) -> Path:
+    """``upright()`` stored turned, tagged with a display rotation of ``degrees`` (counter-clockwise)
+    that turns it back, as a phone writes a portrait video."""
+    stored = np.ascontiguousarray(np.rot90(upright(), -round(degrees / 90)))
+    with av.open(str(path), "w", options=options) as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = stored.shape[1], stored.shape[0], "yuv420p"
+        stream.options = {"crf": "0"}
+        stream.set_display_rotation(degrees)
+        for t in range(frames):
+            frame = av.VideoFrame.from_ndarray(stored, format="rgb24")
+            frame.pts = t
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize(("degrees", "name", "options"), [
+    (-90, "phone.mp4", {}), (90, "phone.mov", {}), (180, "upside.mp4", {"movflags": "+faststart"}),
+    (0, "flat.mp4", {})])
+def test_the_header_says_what_ffmpeg_says_and_the_reader_shows_it_upright(tmp_path, degrees, name, options):
+    path = turned_movie(tmp_path / name, degrees, **options)
+    with av.open(str(path)) as container:
+        decoded = next(container.decode(video=0)).rotation  # FFmpeg's own reading, from a decoded frame
+    assert quarter_turns(path) == round(decoded / 90) % 4 == round(degrees / 90) % 4
+    reader = MovieReader(path)
+    assert (reader.width, reader.height) == (96, 64)
+    codes = reader.read_codes(2)
+    assert codes.shape == (64, 96, 3)
+    assert codes[:16, :24].min() > 240 and codes[16:, 24:].max() < 60  # the block is top-left: upright
+    assert reader.read_codes_and_yuv(1)[1] is None or degrees == 0  # turned: written from its codes
+
+
+def test_a_turned_movie_is_written_upright(tmp_path):
+    source = turned_movie(tmp_path / "phone.mp4", -90, frames=4)
+    graph = tmp_path / "g.json"
+    graph.write_text(json.dumps({"format": "segfuse.graph", "version": 1, "nodes": {
+        "plate": {"type": "org.segfuse.Read", "params": {"path": str(source)}},
+        "write": {"type": "org.segfuse.Write", "params": {"path": "out.mp4"}, "inputs": {"Source": "plate"}}}}))
+    segfuse("render", str(graph), "-q")
+    written = MovieReader(tmp_path / "out.mp4")
+    assert written.turns == 0 and (written.width, written.height) == (96, 64)
+    assert np.abs(written.read_codes(3).astype(int) - upright()).mean() < 2
+
+
+def test_a_damaged_or_foreign_header_reads_as_not_turned(tmp_path):
+    good = turned_movie(tmp_path / "phone.mp4", -90).read_bytes()
+    for name, data in [("cut.mp4", good[:len(good) // 3]), ("noise.mp4", np.random.default_rng(1).bytes(5000)),
+                       ("empty.mov", b""), ("huge_box.mp4", b"\x00\x00\x00\x01moov" + b"\xff" * 8 + good[:64])]:
+        (tmp_path / name).write_bytes(data)
+        assert quarter_turns(tmp_path / name) == 0
+    (tmp_path / "clip.mkv").write_bytes(good)  # other containers: not read
+    assert quarter_turns(tmp_path / "clip.mkv") == 0
