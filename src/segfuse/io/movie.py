@@ -166,6 +166,11 @@ DECODE_MATRIX = {int(Colorspace.ITU709): "bt709", 2: "bt601", int(Colorspace.ITU
 ENCODE_MATRIX = {"bt709": Colorspace.ITU709, "bt601": Colorspace.ITU601}
 
 
+def plane_pixels(plane) -> np.ndarray:
+    """A frame plane's pixels as a (writable) uint8 view, without the row padding FFmpeg adds."""
+    return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, :plane.width]
+
+
 def yuv420_of(frame: VideoFrame) -> Yuv420 | None:
     """The frame's 4:2:0 planes (copied) with the matrix its RGB is decoded with; None for any other
     layout, full range, an odd size or a matrix swscale would not decode as BT.709 or BT.601."""
@@ -173,11 +178,7 @@ def yuv420_of(frame: VideoFrame) -> Yuv420 | None:
     if frame.format.name != "yuv420p" or int(frame.color_range) == int(ColorRange.JPEG) or matrix is None \
             or frame.width % 2 or frame.height % 2:
         return None
-    planes = []
-    for plane in frame.planes:
-        rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-        planes.append(np.ascontiguousarray(rows[:, :plane.width]))
-    return Yuv420(*planes, matrix=matrix)
+    return Yuv420(*(np.ascontiguousarray(plane_pixels(plane)) for plane in frame.planes), matrix=matrix)
 
 
 ENCODE_QUEUE = 4  # frames waiting for the encoder thread: enough to ride out a slow frame, little memory
@@ -284,24 +285,24 @@ class MovieWriter:
                 Colorspace.ITU601, ColorPrimaries.UNSPECIFIED, ColorTrc.UNSPECIFIED)
 
     def _frame(self, data: np.ndarray | None, source_yuv: Yuv420 | None, changed: Box | None) -> VideoFrame:
-        """The yuv420p frame to encode: converted whole, or the source's planes with the change pasted."""
+        """The yuv420p frame to encode: converted whole, or the source's planes with the change pasted
+        (copied straight into the new frame's own planes: one copy of each, no intermediate buffer)."""
         matrix = ENCODE_MATRIX[self._matrix]
         if source_yuv is None:
             return VideoFrame.from_ndarray(data, format="rgb24").reformat(format="yuv420p", dst_colorspace=matrix)
         height, width = source_yuv.y.shape
-        i420 = np.concatenate([source_yuv.y.reshape(-1), source_yuv.u.reshape(-1), source_yuv.v.reshape(-1)])
+        frame = VideoFrame(width, height, "yuv420p")
+        planes = [plane_pixels(plane) for plane in frame.planes]
+        for plane, source in zip(planes, (source_yuv.y, source_yuv.u, source_yuv.v), strict=True):
+            plane[...] = source
         if changed is not None:
             x0, y0, x1, y1 = changed
             part = VideoFrame.from_ndarray(np.ascontiguousarray(data), format="rgb24")
             part = part.reformat(format="yuv420p", dst_colorspace=matrix)
-            luma, chroma = height * width, height * width // 4
-            planes = (i420[:luma].reshape(height, width), i420[luma:luma + chroma].reshape(height // 2, width // 2),
-                      i420[luma + chroma:].reshape(height // 2, width // 2))  # views: pasted in place
             for k, (plane, new) in enumerate(zip(planes, part.planes, strict=True)):
                 step = 1 if k == 0 else 2
-                rows = np.frombuffer(new, np.uint8).reshape(new.height, new.line_size)[:, :new.width]
-                plane[y0 // step:y1 // step, x0 // step:x1 // step] = rows
-        return VideoFrame.from_ndarray(i420.reshape(-1, width), format="yuv420p")
+                plane[y0 // step:y1 // step, x0 // step:x1 // step] = plane_pixels(new)
+        return frame
 
     def _encode_loop(self) -> None:
         while (item := self._queue.get()) is not None:
