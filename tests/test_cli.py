@@ -190,6 +190,36 @@ def test_size_mismatch_is_one_line_and_writes_nothing(short_clip, tmp_path):
     assert len(MovieReader(out)) == 8
 
 
+def test_a_terminal_is_told_what_runs_before_the_first_frame_and_errors_start_on_a_clean_line(
+        short_clip, tmp_path, monkeypatch):
+    from segfuse.commands.common import ERASE_LINE
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    def run(*args: str) -> tuple[int, str]:
+        terminal = Terminal()
+        monkeypatch.setattr(sys, "stderr", terminal)
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = main(["fix", "--generated", str(short_clip), *args])
+        monkeypatch.undo()
+        return code, terminal.getvalue()
+
+    code, shown = run("--reference", str(small_reference(short_clip)), "-o", str(tmp_path / "f.####.png"),
+                      "--frames", "0-3")
+    assert code == 0
+    for step in ("checking that every input frame decodes", "learning the shot from its clip"):
+        status = shown.index(f"segfuse: {step}")
+        assert shown.index(ERASE_LINE, status) < shown.index("\n", status)  # erased before anything else
+    (tmp_path / "bad.png").write_bytes(small_reference(short_clip).read_bytes()[:200])
+    code, shown = run("--reference", str(tmp_path / "bad.png"), "-o", str(tmp_path / "g.####.png"))
+    assert code == 2
+    assert shown.startswith("segfuse: checking that every input frame decodes…" + ERASE_LINE)
+    assert shown.split(ERASE_LINE)[-1].startswith("segfuse: error: ")  # the error's line starts clean
+    assert shown.split(ERASE_LINE)[-1].count("\n") == 1
+
+
 def test_missing_frames_truncated_movie_and_nan_pixels_are_one_line_errors(short_clip, tmp_path):
     gappy = tmp_path / "gappy"
     gappy.mkdir()

@@ -69,10 +69,11 @@ def cmd_analyse(args: argparse.Namespace) -> int:
     return 0
 
 
-def bring_up_to_date(doc: GraphDoc, quiet: bool = False, refuse: bool = False) -> None:
+def bring_up_to_date(doc: GraphDoc, quiet: bool = False, refuse: bool = False, status: bool = False) -> None:
     """Before a command-line render: an analysis the graph names that is stale, unreadable or missing
     is made again (one line says why); a graph that names none is left to learn at render time.
-    ``refuse`` (a farm task: other tasks read the same file): a stale analysis is an error instead."""
+    ``refuse`` (a farm task: other tasks read the same file): a stale analysis is an error instead.
+    ``status``: a terminal shows what runs meanwhile (``commands.common.phase``)."""
     from segfuse.analysis.shot import analyse_graph, check_graph
     from segfuse.analysis.store import AnalysisError
 
@@ -85,7 +86,10 @@ def bring_up_to_date(doc: GraphDoc, quiet: bool = False, refuse: bool = False) -
     malformed = [message for kind, message in problems.values() if kind == "malformed"]
     if malformed:  # never overwrite a file that is not an analysis
         raise AnalysisError(f"{malformed[0]} (remove it, or point 'analysis' elsewhere)")
-    report = analyse_graph(doc)
+    from segfuse.commands.common import phase
+
+    with phase("learning the shot again", quiet=not status):
+        report = analyse_graph(doc)
     if not quiet:
         why = "; ".join(sorted({message for _, message in problems.values()}))
         print(f"segfuse: analysis redone ({why}) → {report.path}", file=sys.stderr)

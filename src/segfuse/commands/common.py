@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from segfuse.errors import GraphError
@@ -38,6 +40,27 @@ def progress_bar(quiet: bool):
             bar.close()
 
     return update, close
+
+
+ERASE_LINE = "\r\x1b[K"
+
+
+@contextlib.contextmanager
+def phase(text: str, quiet: bool) -> Iterator[None]:
+    """A status line on a terminal while a step with no frame count runs (checking the inputs,
+    learning the shot: seconds at 4K with nothing else on screen), erased when the step ends, so the
+    progress bar, or an error's one line, starts on a clean line. Not shown with ``-q`` or when
+    stderr is not a terminal: logs keep only results."""
+    shown = not quiet and sys.stderr.isatty()
+    if shown:
+        sys.stderr.write(f"segfuse: {text}…")
+        sys.stderr.flush()
+    try:
+        yield
+    finally:
+        if shown:
+            sys.stderr.write(ERASE_LINE)
+            sys.stderr.flush()
 
 
 def frames(text: str | None) -> FrameRange | None:

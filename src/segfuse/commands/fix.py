@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from segfuse.commands.common import apply_overrides, frames, print_render_report, progress_bar, render_options
+from segfuse.commands.common import (
+    apply_overrides,
+    frames,
+    phase,
+    print_render_report,
+    progress_bar,
+    render_options,
+)
 from segfuse.errors import GraphError
 
 
@@ -101,12 +108,15 @@ def cmd_fix(args: argparse.Namespace) -> int:
         raise GraphError(str(exc)) from None
     apply_overrides(doc, args.set or [])
     graph = bind(doc)
-    verify_inputs(graph)  # every input decoded once before the clip is analysed or anything written
+    with phase("checking that every input frame decodes", args.quiet):
+        verify_inputs(graph)  # every input decoded once before the clip is analysed or anything written
     from segfuse.analysis import cli as analysis_cli
     from segfuse.io.safe_write import check_writable_folder
 
     check_writable_folder(args.output)  # an unwritable output folder is exit 2 before the analysis is written
-    if analysis_cli.analyse_for_output(doc, args.output).path is not None:  # learnt from the whole clip, once
+    with phase("learning the shot from its clip (kept beside the output for later renders)", args.quiet):
+        analysed = analysis_cli.analyse_for_output(doc, args.output).path is not None  # once, from the whole clip
+    if analysed:
         graph = bind(doc)  # the graph now names the analysis file
     if args.save_graph:
         save_resolved_graph(graph, args.save_graph)

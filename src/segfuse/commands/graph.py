@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from segfuse.commands.common import apply_overrides, frames, print_render_report, progress_bar, render_options
+from segfuse.commands.common import (
+    apply_overrides,
+    frames,
+    phase,
+    print_render_report,
+    progress_bar,
+    render_options,
+)
 
 
 def register_render(sub) -> None:
@@ -37,11 +44,12 @@ def cmd_render(args: argparse.Namespace) -> int:
     apply_overrides(doc, args.set or [])
     from segfuse.analysis import cli as analysis_cli
 
-    analysis_cli.bring_up_to_date(doc, refuse=bool(getattr(args, "farm_task", False)))
+    analysis_cli.bring_up_to_date(doc, refuse=bool(getattr(args, "farm_task", False)), status=not args.quiet)
     if farm_cli.wants_farm(args):
         return farm_cli.render(args, doc, progress_bar)
     graph = bind(doc)
-    verify_inputs(graph)
+    with phase("checking that every input frame decodes", args.quiet):
+        verify_inputs(graph)
     update, close = progress_bar(args.quiet)
     try:
         report = render_graph(graph, frame_range, resume=args.resume, workers=args.workers,
