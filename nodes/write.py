@@ -67,7 +67,8 @@ class Write:
         if sound:
             from segfuse.io.sound import audio_stream_count
 
-            audio_stream_count(sound)  # a missing or unreadable sound file: one line before any frame renders
+            if not audio_stream_count(sound):  # a missing or unreadable file: one line before any frame renders
+                sound = ""  # nothing to carry
         sink = open_sink(p.path, spec.width, spec.height, len(frames), fps=fps, crf=p.crf, preset=p.preset,
                          bit_depth=p.bit_depth, compression=p.compression, sound=sound)
         return ColorManagedSink(sink, self._target_space(p))

@@ -89,7 +89,7 @@ def _refuse(option: str, why: str) -> ValueError:
     return ValueError(f"{option}: {why}")
 
 
-def _check_options(options: FixOptions, segmenter: str) -> None:
+def _check_options(options: FixOptions, segmenter: str, base_dir: Path) -> None:
     """Refuse every given option that no node of this preset and segmenter would use."""
     preset = options.preset
     if segmenter not in SEGMENTER_PRESETS:
@@ -126,7 +126,7 @@ def _check_options(options: FixOptions, segmenter: str) -> None:
                 raise _refuse(option, f"applies to movie outputs; {options.output} is written as image files")
     if options.audio is not None and not is_movie(options.output):
         raise _refuse("--audio", f"applies to movie outputs; {options.output} is written as image files")
-    if options.audio not in (None, "", NO_SOUND) and sound_streams(options.audio) == 0:
+    if options.audio not in (None, "", NO_SOUND) and sound_streams(base_dir / options.audio) == 0:
         raise _refuse(f"--audio {options.audio}", "has no sound to carry")
     if not options.source:
         for option, value in (("--pirender-weights", options.pirender_weights),
@@ -138,7 +138,7 @@ def _check_options(options: FixOptions, segmenter: str) -> None:
 NO_SOUND = "none"
 
 
-def sound_streams(path: str) -> int:
+def sound_streams(path: Path) -> int:
     """Audio streams in ``path``; ValueError (one line) when it cannot be opened."""
     from segfuse.errors import InputError
     from segfuse.io.sound import audio_stream_count  # PyAV: only when a sound is asked about
@@ -149,7 +149,7 @@ def sound_streams(path: str) -> int:
         raise ValueError(str(exc)) from None
 
 
-def output_sound(options: FixOptions) -> str:
+def output_sound(options: FixOptions, base_dir: Path) -> str:
     """The file whose sound a movie output carries: ``--audio`` as given, else the clip the repair
     starts from (the generated movie, or the driving video) when it has sound; "" for none."""
     if not is_movie(options.output):
@@ -157,10 +157,10 @@ def output_sound(options: FixOptions) -> str:
     if options.audio is not None:
         return "" if options.audio in ("", NO_SOUND) else options.audio
     clip = options.driving if options.source else options.generated
-    if not clip or not is_movie(clip) or not Path(clip).is_file():
+    if not clip or not is_movie(clip) or not (base_dir / clip).is_file():
         return ""  # a sequence has no sound; a missing clip is the Read's error to report
     try:
-        return clip if sound_streams(clip) else ""
+        return clip if sound_streams(base_dir / clip) else ""
     except ValueError:
         return ""  # an unreadable clip: Read says why
 
@@ -171,7 +171,8 @@ def paper_graph(options: FixOptions, base_dir: Path | None = None) -> GraphDoc:
     if options.preset not in PRESETS:
         raise ValueError(f"preset '{options.preset}' is not one of {', '.join(PRESETS)}")
     segmenter = options.segmenter or pipeline.DEFAULT_SEGMENTER[options.preset]
-    _check_options(options, segmenter)
+    base_dir = base_dir or Path.cwd()
+    _check_options(options, segmenter, base_dir)
     if options.source and options.driving:
         face = {"driving": options.driving, "landmarks": options.landmarks,
                 "source_landmarks": options.source_landmarks, "weights": options.face_weights,
@@ -197,7 +198,7 @@ def paper_graph(options: FixOptions, base_dir: Path | None = None) -> GraphDoc:
             NodeSpec("generated", "org.segfuse.Read", {"path": options.generated}),
             NodeSpec("reference", "org.segfuse.Read", {"path": options.reference}),
         ]
-    nodes += _recipe_nodes(options, segmenter)
+    nodes += _recipe_nodes(options, segmenter, base_dir)
     what = {"motion": "Motion Matte + Track Matte", "grabcut": "GrabCut", "modnet": "MODNet",
             "hybrid": "MODNet-started GrabCut"}[segmenter]
     if options.preset == "best" and segmenter != "motion":
@@ -208,13 +209,13 @@ def paper_graph(options: FixOptions, base_dir: Path | None = None) -> GraphDoc:
                     base_dir or Path.cwd(), "<segfuse drive>" if options.driving else "<segfuse fix>")
 
 
-def _recipe_nodes(options: FixOptions, segmenter: str) -> list[NodeSpec]:
+def _recipe_nodes(options: FixOptions, segmenter: str, base_dir: Path) -> list[NodeSpec]:
     """The preset's steps (``segfuse.pipeline``) and Write, with the options the user gave: every
     other param is left to the node's default, which the bound graph (and ``--save-graph``) resolves."""
     given = {option: getattr(options, option) for option in pipeline.OPTION_PARAMS}
     nodes = [NodeSpec(step.name, step.type, pipeline.with_values(step, given), dict(step.inputs))
              for step in pipeline.recipe(options.preset, segmenter)]
     write = pipeline.WRITE_STEP
-    sound = output_sound(options)
+    sound = output_sound(options, base_dir)
     params = {"path": options.output, **pipeline.with_values(write, given), **({"audio": sound} if sound else {})}
     return nodes + [NodeSpec(write.name, write.type, params, dict(write.inputs))]

@@ -3,7 +3,7 @@
 Frames are numbered 0…N-1 in presentation order. Reads stream forward from the last
 decoded frame and seek only when asked to go back or far ahead. A movie tagged with a display
 rotation (a phone's portrait video: landscape pictures, turned when played) is read turned, as
-players show it, in quarter turns (MP4/MOV: ``segfuse.io.orientation``).
+players show it, in quarter turns (MP4/MOV: ``segfuse.io.mp4_header``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from segfuse.errors import InputError
 from segfuse.image import Box, Yuv420, quantize
 from segfuse.io.atomic import temporary_path
 from segfuse.io.formats import X264_PRESETS
-from segfuse.io.orientation import quarter_turns
+from segfuse.io.mp4_header import quarter_turns
 from segfuse.io.safe_write import OutputError, atomic_output, describe_os_error, refuse_inputs
 from segfuse.io.sound import SoundSpec, SoundTrack
 

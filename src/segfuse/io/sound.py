@@ -24,6 +24,7 @@ import av
 import numpy as np
 
 from segfuse.errors import InputError
+from segfuse.io.mp4_header import sound_tracks
 
 LEAD_SECONDS = 0.5  # sound muxed this far ahead of the pictures (the muxer interleaves what it holds)
 AAC_BIT_RATE = 192_000
@@ -55,50 +56,60 @@ def open_sound(path: str | Path):
 
 
 def audio_stream_count(path: str | Path) -> int:
-    """How many audio streams ``path`` holds (0: nothing to carry)."""
+    """How many audio streams ``path`` holds (0: nothing to carry): from an MP4/MOV's header when it
+    has one (no decoder opened), else as FFmpeg opens the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: sound source not found")
+    tracks = sound_tracks(path)
+    if tracks is not None:
+        return tracks
     with open_sound(path) as container:
         return len(container.streams.audio)
 
 
-def copyable(path: str | Path, position: int, container_format: str) -> bool:
-    """Whether ``container_format`` (mp4, mov) takes the packets of ``path``'s audio stream number
-    ``position`` as they are: tried on a header and one packet written in memory (FFmpeg lists PCM
-    as an mp4 codec, yet its mp4 muxer refuses it)."""
-    with open_sound(path) as source:
-        stream = source.streams.audio[position]
-        packet = next((p for p in source.demux(stream) if p.dts is not None and p.size), None)
-        if packet is None:
-            return True  # no packet to refuse
-        target = av.open(io.BytesIO(), "w", format=container_format)
-        try:
-            packet.stream = target.add_stream_from_template(stream)
-            target.mux(packet)
-            target.close()
-        except (av.error.FFmpegError, ValueError):
-            return False
+def copyable(stream, packet, container_format: str) -> bool:
+    """Whether ``container_format`` (mp4, mov) takes ``stream``'s packets as they are: ``packet`` (one
+    of them) is tried on a header written in memory (FFmpeg lists PCM as an mp4 codec, yet its mp4
+    muxer refuses it). ``packet`` None: nothing to refuse."""
+    if packet is None:
         return True
+    target = av.open(io.BytesIO(), "w", format=container_format)
+    try:
+        packet.stream = target.add_stream_from_template(stream)
+        target.mux(packet)
+        target.close()
+    except (av.error.FFmpegError, ValueError):
+        return False
+    return True
 
 
-def source_start(container, first: int, fps: float) -> float:
-    """Seconds at which ``container`` shows its frame ``first``: its pictures' own times when it has
-    pictures, else ``first / fps``. Packets are read only up to a little past that frame (frames
-    leave the decoder reordered by at most a few places)."""
-    if not container.streams.video:
-        return first / fps
-    video = container.streams.video[0]
+def first_packets(container, first: int, fps: float) -> tuple[float, dict[int, object]]:
+    """One pass over the start of ``container``: the seconds at which it shows its frame ``first``
+    (its pictures' own times when it has pictures, else ``first / fps``) and the first packet of each
+    audio stream (by stream index). Packets are read only up to a little past that frame (frames
+    leave the decoder reordered by at most a few places); the container is rewound after."""
+    audio = {stream.index for stream in container.streams.audio}
+    video = container.streams.video[0] if container.streams.video else None
     times: list[int] = []
-    for packet in container.demux(video):
-        if packet.pts is not None:
+    packets: dict[int, object] = {}
+    enough = first + REORDER_REACH
+    for packet in container.demux(*container.streams.audio, *([video] if video is not None else [])):
+        if packet.dts is None or not packet.size:
+            continue
+        if packet.stream.index in audio:
+            packets.setdefault(packet.stream.index, packet)
+        elif packet.pts is not None:
             times.append(packet.pts)
-            if len(times) > first + REORDER_REACH:
-                break
+        if len(packets) == len(audio) and (video is None or len(times) > enough):
+            break
     container.seek(0)
-    if not times:
-        return first / fps
+    if video is None or not times:
+        return first / fps, packets
     times.sort()
     if first < len(times):
-        return float(times[first] * video.time_base)
-    return float(times[-1] * video.time_base) + (first - len(times) + 1) / fps
+        return float(times[first] * video.time_base), packets
+    return float(times[-1] * video.time_base) + (first - len(times) + 1) / fps, packets
 
 
 class _Copied:
@@ -207,14 +218,14 @@ class SoundTrack:
 
     def __init__(self, spec: SoundSpec, output, container_format: str, fps: float) -> None:
         self.spec = spec
-        end = spec.count / fps
+        end = self._end = spec.count / fps
         self._source = open_sound(spec.path)
         try:
             streams = list(self._source.streams.audio)
-            start = source_start(self._source, spec.first, fps)
+            start, packets = first_packets(self._source, spec.first, fps)
             self._tracks = {}
-            for position, stream in enumerate(streams):
-                fits = copyable(spec.path, position, container_format)
+            for stream in streams:
+                fits = copyable(stream, packets.get(stream.index), container_format)
                 pcm = stream.codec_context.name.startswith("pcm_")
                 self._tracks[stream.index] = _Copied(stream, output, start, end) if fits and not pcm else \
                     _Encoded(stream, output, start, end, same_pcm=fits)
@@ -251,6 +262,9 @@ class SoundTrack:
                     return
                 track = self._tracks[packet.stream.index]
                 at = float(packet.pts * packet.time_base) if packet.pts is not None else track.start_seconds
+                if at - track.start_seconds > self._end + LEAD_SECONDS:
+                    self._done = True  # past the window: the rest of the file is not read
+                    return
                 if at - track.start_seconds > until:
                     self._pending = packet
                     return

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from segfuse.io.movie import MovieReader
-from segfuse.io.orientation import quarter_turns
+from segfuse.io.mp4_header import quarter_turns
 
 from .test_cli import segfuse
 
@@ -77,3 +77,33 @@ def test_a_damaged_or_foreign_header_reads_as_not_turned(tmp_path):
         assert quarter_turns(tmp_path / name) == 0
     (tmp_path / "clip.mkv").write_bytes(good)  # other containers: not read
     assert quarter_turns(tmp_path / "clip.mkv") == 0
+
+
+def test_the_header_counts_sound_tracks_as_ffmpeg_does(tmp_path):
+    from segfuse.io.mp4_header import sound_tracks
+
+    silent = turned_movie(tmp_path / "silent.mp4", 0)
+    with av.open(str(tmp_path / "two.mov"), "w") as out:  # pictures and two sound tracks
+        pictures = out.add_stream("libx264", rate=25)
+        pictures.width, pictures.height, pictures.pix_fmt = 96, 64, "yuv420p"
+        voices = [out.add_stream("aac", rate=48000) for _ in range(2)]
+        for voice in voices:
+            voice.layout = "mono"
+        frame = av.VideoFrame.from_ndarray(upright(), format="rgb24")
+        frame.pts = 0
+        for packet in pictures.encode(frame):
+            out.mux(packet)
+        for voice in voices:
+            sound = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            sound.sample_rate, sound.pts = 48000, 0
+            for packet in [*voice.encode(sound), *voice.encode()]:
+                out.mux(packet)
+        for packet in pictures.encode():
+            out.mux(packet)
+    for path in (silent, tmp_path / "two.mov"):
+        with av.open(str(path)) as container:
+            assert sound_tracks(path) == len(container.streams.audio)
+    assert sound_tracks(tmp_path / "two.mov") == 2
+    (tmp_path / "noise.mp4").write_bytes(b"\x00" * 64)
+    (tmp_path / "voice.wav").write_bytes(b"RIFF")
+    assert sound_tracks(tmp_path / "noise.mp4") is None and sound_tracks(tmp_path / "voice.wav") is None
