@@ -115,6 +115,23 @@ def test_fix_carries_the_clips_sound_packet_for_packet_and_none_drops_it(talk, t
         assert container.streams.video[0].frames == FRAMES
 
 
+@pytest.mark.parametrize(("container", "late"), [("mkv", 0), ("avi", 1024)])
+def test_matroska_and_avi_carry_the_sound_too(talk, tmp_path, container, late):
+    """Neither has MP4's edit list: Matroska starts the pictures after the codec's priming samples,
+    in sync; AVI cannot, so its sound plays one AAC frame (1024 samples, 21 ms) late, as FFmpeg's own
+    stream copy does."""
+    out = tmp_path / f"fixed.{container}"
+    _fix(talk, out, "--frames", "0-3")
+    with av.open(str(out)) as written:
+        assert [s.type for s in written.streams] == ["video", "audio"]
+        pictures_start = round(float(written.streams.video[0].start_time * written.streams.video[0].time_base)
+                               * RATE)
+    decoded, source = _samples(out), _samples(talk["movie"])
+    match = np.correlate(decoded[:6000], source[1024:3072], mode="valid")
+    priming = int(np.argmax(match)) - 1024  # where the clip's first sample lies in the file's sound
+    assert abs(priming - pictures_start - late) <= 16  # Matroska's millisecond clock: 16 samples
+
+
 def test_a_frame_range_keeps_the_sound_in_sync(talk, tmp_path):
     _fix(talk, tmp_path / "part.mp4", "--frames", "4-9")
     whole, part = _samples(talk["movie"]), _samples(tmp_path / "part.mp4")
@@ -164,6 +181,8 @@ def test_sound_mistakes_are_one_line_and_write_nothing(talk, tmp_path):
     assert_one_line_error(result, r"silent\.mp4: has no sound to carry", 2)
     result = segfuse(*base, "-o", str(tmp_path / "out" / "f.####.png"), "--audio", str(talk["wav"]), check=False)
     assert_one_line_error(result, r"--audio: applies to movie outputs", 2)
+    result = segfuse(*base, "-o", str(tmp_path / "out" / "f.webm"), check=False)
+    assert_one_line_error(result, r"f\.webm: a \.webm movie cannot hold H\.264; write \.mp4, .* or \.avi", 2)
     assert not (tmp_path / "out").exists()
 
     graph = tmp_path / "g.json"  # the sound file is one of the job's inputs: never written over

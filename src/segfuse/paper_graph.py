@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from segfuse import pipeline
+from segfuse.io.formats import h264_container_problem
 from segfuse.io.frames import FrameRange, is_movie
 from segfuse.runtime.graphfile import GraphDoc, NodeSpec
 
@@ -124,6 +125,9 @@ def _check_options(options: FixOptions, segmenter: str, base_dir: Path) -> None:
         for option, value in (("--crf", options.crf), ("--encoder-preset", options.encoder_preset)):
             if value is not None:
                 raise _refuse(option, f"applies to movie outputs; {options.output} is written as image files")
+    problem = h264_container_problem(options.output) if is_movie(options.output) else None
+    if problem:
+        raise ValueError(problem)
     if options.audio is not None and not is_movie(options.output):
         raise _refuse("--audio", f"applies to movie outputs; {options.output} is written as image files")
     if options.audio not in (None, "", NO_SOUND) and sound_streams(base_dir / options.audio) == 0:

@@ -13,6 +13,17 @@ np = lazy_module("numpy")  # numpy loads on first use: listing nodes does not ne
 
 BIT_DEPTHS = ("auto", "8", "16", "half", "float")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+H264_CONTAINERS = (".mp4", ".mov", ".m4v", ".mkv", ".avi")  # movies Write makes (WebM cannot hold H.264)
+FASTSTART_CONTAINERS = (".mp4", ".mov", ".m4v")  # the index moved to the front: plays while it downloads
+
+
+def h264_container_problem(path: str) -> str | None:
+    """Why a movie named ``path`` cannot be written as H.264, in words; None when it can."""
+    suffix = "." + str(path).rsplit(".", 1)[-1].lower() if "." in str(path) else ""
+    if suffix in H264_CONTAINERS:
+        return None
+    return (f"{path}: a {suffix or 'extensionless'} movie cannot hold H.264; write "
+            f"{', '.join(H264_CONTAINERS[:-1])} or {H264_CONTAINERS[-1]}")
 
 
 def code_values(codes: np.ndarray) -> np.ndarray:

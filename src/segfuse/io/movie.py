@@ -24,7 +24,7 @@ from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTr
 from segfuse.errors import InputError
 from segfuse.image import Box, Yuv420, quantize
 from segfuse.io.atomic import temporary_path
-from segfuse.io.formats import X264_PRESETS
+from segfuse.io.formats import FASTSTART_CONTAINERS, X264_PRESETS
 from segfuse.io.mp4_header import quarter_turns
 from segfuse.io.safe_write import OutputError, atomic_output, describe_os_error, refuse_inputs
 from segfuse.io.sound import SoundSpec, SoundTrack
@@ -216,7 +216,8 @@ class MovieWriter:
         self._count = 0
         with self._os_errors():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._container = av.open(str(self._tmp), "w", options={"movflags": "+faststart"})
+            faststart = self.path.suffix.lower() in FASTSTART_CONTAINERS
+            self._container = av.open(str(self._tmp), "w", options={"movflags": "+faststart"} if faststart else {})
         rate = Fraction(fps).limit_denominator(1001)
         self._stream = self._container.add_stream("libx264", rate=rate)
         self._stream.width, self._stream.height = width, height

@@ -11,6 +11,7 @@ from segfuse.errors import InputError
 from segfuse.image import Box, Yuv420
 from segfuse.io import images
 from segfuse.io.atomic import remove_stale_temporaries
+from segfuse.io.formats import h264_container_problem
 from segfuse.io.frames import frame_path, is_movie, is_pattern
 from segfuse.io.movie import MovieWriter
 from segfuse.io.sound import SoundSpec
@@ -127,6 +128,9 @@ def open_sink(
     ``sound``: a file whose audio a movie carries (``segfuse.io.sound``); image files have none."""
     path = Path(path)
     if is_movie(path):
+        problem = h264_container_problem(str(path))
+        if problem:
+            raise InputError(problem)
         return MovieSink(path, width, height, fps, crf, preset, sound, frame_count)
     if is_pattern(path):
         return SequenceSink(path, bit_depth, compression)
