@@ -62,6 +62,29 @@ def test_grayscale_file_reads_as_one_channel(tmp_path):
     assert read_pixels(tmp_path / "g.png").shape == (24, 32, 1)
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_tagged_photo_reads_upright_as_viewers_show_it(tmp_path, orientation):
+    """A phone stores a photo as the sensor saw it and tags it (EXIF Orientation); read, it is turned
+    as OpenImageIO's own reorient turns it, and its size is the upright one."""
+    from segfuse.io.images import read_codes, read_info
+
+    stored = np.zeros((4, 6, 3), np.uint8)
+    stored[0, 0], stored[0, 1], stored[1, 0, 1] = 255, 128, 200  # no symmetry: every turn differs
+    spec = oiio.ImageSpec(6, 4, 3, oiio.UINT8)
+    spec.attribute("Orientation", orientation)
+    out = oiio.ImageOutput.create(str(tmp_path / "photo.png"))
+    out.open(str(tmp_path / "photo.png"), spec)
+    out.write_image(stored)
+    out.close()
+    upright = oiio.ImageBufAlgo.reorient(oiio.ImageBuf(str(tmp_path / "photo.png"))).get_pixels(oiio.UINT8)
+    np.testing.assert_array_equal(read_codes(tmp_path / "photo.png"), upright)
+    info = read_info(tmp_path / "photo.png")
+    assert (info.height, info.width) == upright.shape[:2]
+    source = open_source(tmp_path / "photo.png")
+    assert (source.width, source.height) == (upright.shape[1], upright.shape[0])
+    np.testing.assert_array_equal(source.read_codes(0), upright)
+
+
 def test_mp4_round_trip_within_h264_tolerance(tmp_path):
     rgb = rgba_ramp(48, 64)[:, :, :3]
     frames = [np.clip(rgb + 0.05 * t, 0, 1) for t in range(6)]

@@ -1,6 +1,7 @@
 """Single image files through OpenImageIO: EXR, DPX, TIFF, PNG, JPEG and what else OIIO reads.
 
-Pixels come back as float32 H×W×C with straight (unpremultiplied) alpha, C in {1, 3, 4}.
+Pixels come back as float32 H×W×C with straight (unpremultiplied) alpha, C in {1, 3, 4}, upright:
+a file tagged with an EXIF Orientation (a phone's photo) is turned as viewers show it.
 """
 
 from __future__ import annotations
@@ -54,6 +55,20 @@ def _select_channels(spec: oiio.ImageSpec) -> list[int]:
     return picked
 
 
+# how to show a file's pixels upright, per EXIF Orientation (1-8): a phone's photo is stored as the
+# sensor saw it and tagged; viewers turn it (matches OpenImageIO's ImageBufAlgo.reorient, tested)
+UPRIGHT = {
+    2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1], 5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(a, -1)[::-1], 8: lambda a: np.rot90(a, 1),
+}
+TURNED_SIDEWAYS = (5, 6, 7, 8)  # width and height swap
+
+
+def _orientation(spec: oiio.ImageSpec) -> int:
+    value = spec.get_int_attribute("Orientation", 1)
+    return value if value in UPRIGHT else 1
+
+
 def _open(path: Path) -> oiio.ImageInput:
     if not path.is_file():
         raise InputError(f"{path}: file not found")
@@ -72,9 +87,10 @@ def read_info(path: str | Path) -> ImageInfo:
         spec = inp.spec()
         picked = _select_channels(spec)
         names = [n.upper() for n in spec.channelnames]
+        sideways = _orientation(spec) in TURNED_SIDEWAYS
         return ImageInfo(
-            width=spec.width,
-            height=spec.height,
+            width=spec.height if sideways else spec.width,
+            height=spec.width if sideways else spec.height,
             channels=len(picked),
             is_float=spec.format.basetype in FLOAT_TYPES,
             single_is_alpha=len(picked) == 1 and names[:1] == ["A"],
@@ -104,6 +120,9 @@ def read_codes(path: str | Path) -> np.ndarray:
         inp.close()
     dtype = native[0] if keep else np.float32
     data = np.asarray(data, dtype=dtype).reshape(spec.height, spec.width, spec.nchannels)
+    orientation = _orientation(spec)
+    if orientation != 1:  # shown as viewers show it: upright
+        data = UPRIGHT[orientation](data)
     pixels = np.ascontiguousarray(data[:, :, picked])
     if keep:
         return pixels
