@@ -72,7 +72,7 @@ class FaceCoefficients:
         self._rows: dict[tuple, np.ndarray] = {}
         self._sources: dict[str, np.ndarray] = {}
         self._said: set[str] = set()
-        self._driving: dict[str, tuple[FrameRange, float | None]] = {}
+        self._driving: dict[str, tuple[FrameRange, float | None, str]] = {}
 
     def missing_setting(self, p) -> str | None:
         """A fresh effect in a host is not an error until the driving clip is set (the host says so once)."""
@@ -86,14 +86,14 @@ class FaceCoefficients:
             raise NodeError("param 'driving' is empty")
         if p.mode == "expression" and "Source" not in inputs:
             raise NodeError("mode 'expression' takes the pose from the Source portrait: connect Source")
-        frames, fps = self.driving_frames(p.driving)
+        frames, fps, timecode = self.driving_frames(p.driving)
         if p.landmarks:
             _analysis().read_landmarks(p.landmarks, len(frames))
         self.weights(p)  # missing weights fail before any frame renders
-        return ClipSpec(PIRENDER_COLUMNS, 1, Alpha, frames, "", fps)
+        return ClipSpec(PIRENDER_COLUMNS, 1, Alpha, frames, "", fps, timecode)
 
-    def driving_frames(self, path: str) -> tuple[FrameRange, float | None]:
-        """The driving clip's frame range and rate (its file opened once per path)."""
+    def driving_frames(self, path: str) -> tuple[FrameRange, float | None, str]:
+        """The driving clip's frame range, rate and timecode (its file opened once per path)."""
         with self._lock:
             if path not in self._driving:
                 from segfuse.io.sources import open_source  # OpenImageIO and PyAV: when a clip opens
@@ -101,7 +101,7 @@ class FaceCoefficients:
                 source = open_source(path)
                 if source.frames is None:
                     raise NodeError(f"param 'driving': {path} is a still image; give a movie or a sequence")
-                self._driving = {path: (source.frames, source.fps)}
+                self._driving = {path: (source.frames, source.fps, getattr(source, "timecode", ""))}
             return self._driving[path]
 
     def columns(self, inputs, p) -> np.ndarray:

@@ -88,7 +88,8 @@ class Read:
         components = self._components(source, p.channels)
         colorspace = "" if components is Alpha else color.working_space()
         self._file_colorspace(source, p)  # an unknown colourspace fails at validation
-        return ClipSpec(source.width, source.height, components, source.frames, colorspace, source.fps)
+        return ClipSpec(source.width, source.height, components, source.frames, colorspace, source.fps,
+                        getattr(source, "timecode", ""))
 
     def render(self, t: int, inputs, p) -> Image:
         """The frame as the file's code values in the working space's Image; converted lazily, only

@@ -70,7 +70,8 @@ class Write:
             if not audio_stream_count(sound):  # a missing or unreadable file: one line before any frame renders
                 sound = ""  # nothing to carry
         sink = open_sink(p.path, spec.width, spec.height, len(frames), fps=fps, crf=p.crf, preset=p.preset,
-                         bit_depth=p.bit_depth, compression=p.compression, sound=sound)
+                         bit_depth=p.bit_depth, compression=p.compression, sound=sound,
+                         timecode=spec.timecode, timecode_fps=spec.fps or fps)
         return ColorManagedSink(sink, self._target_space(p))
 
     @staticmethod

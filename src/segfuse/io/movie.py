@@ -62,6 +62,7 @@ class MovieReader:
         rate = self._stream.average_rate or self._stream.base_rate or Fraction(25)
         self.fps = float(rate)
         self.audio_streams = len(self._container.streams.audio)
+        self.timecode = str(self._stream.metadata.get("timecode") or self._container.metadata.get("timecode") or "")
         self._high_depth = "10" in (ctx.pix_fmt or "") or "12" in (ctx.pix_fmt or "")
 
     def __len__(self) -> int:
@@ -197,12 +198,13 @@ class MovieWriter:
     goes through ``segfuse.io.safe_write``: never over an input of the job, the finished file is
     fsynced and read back (every frame must be there) before the rename, and an OS error (disk
     full, read-only folder) is one ``OutputError`` line; the temporary is removed on any failure.
-    ``sound``: a source whose audio goes in beside the pictures (``segfuse.io.sound``).
+    ``sound``: a source whose audio goes in beside the pictures (``segfuse.io.sound``);
+    ``timecode``: the first frame's SMPTE timecode (``segfuse.io.timecode``).
     """
 
     def __init__(
         self, path: str | Path, width: int, height: int, fps: float = 25.0, crf: int = 18,
-        preset: str = "medium", sound: SoundSpec | None = None,
+        preset: str = "medium", sound: SoundSpec | None = None, timecode: str = "",
     ) -> None:
         self.path = Path(path)
         if width % 2 or height % 2:
@@ -223,6 +225,8 @@ class MovieWriter:
         self._stream.width, self._stream.height = width, height
         self._stream.pix_fmt = "yuv420p"
         self._stream.options = {"crf": str(int(crf)), "preset": preset}
+        if timecode:  # FFmpeg writes it as the movie's timecode track (MOV/MP4) or tag
+            self._stream.metadata["timecode"] = timecode
         ctx = self._stream.codec_context
         ctx.colorspace, ctx.color_range = Colorspace.ITU709, ColorRange.MPEG
         ctx.color_primaries, ctx.color_trc = ColorPrimaries.BT709, ColorTrc.BT709

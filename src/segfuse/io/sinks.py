@@ -15,6 +15,7 @@ from segfuse.io.formats import h264_container_problem
 from segfuse.io.frames import frame_path, is_movie, is_pattern
 from segfuse.io.movie import MovieWriter
 from segfuse.io.sound import SoundSpec
+from segfuse.io.timecode import advanced
 
 
 class FrameSink(Protocol):
@@ -81,10 +82,11 @@ class MovieSink:
     code_type = np.dtype(np.uint8)
 
     def __init__(self, path: Path, width: int, height: int, fps: float, crf: int, preset: str = "medium",
-                 sound: str = "", frame_count: int = 0) -> None:
+                 sound: str = "", frame_count: int = 0, timecode: str = "", timecode_fps: float = 0.0) -> None:
         self.path = path
         self._args = (width, height, fps, crf, preset)
         self._sound, self._frame_count = sound, frame_count
+        self._timecode, self._timecode_fps = timecode, timecode_fps or fps
         self._writer: MovieWriter | None = None
         self._last: int | None = None
 
@@ -108,7 +110,8 @@ class MovieSink:
             raise InputError(f"{self.path}: movie frames must be consecutive ({self._last} then {t})")
         if self._writer is None:
             sound = SoundSpec(Path(self._sound), t, self._frame_count) if self._sound else None
-            self._writer = MovieWriter(self.path, *self._args, sound=sound)
+            timecode = advanced(self._timecode, t, self._timecode_fps) if self._timecode else ""
+            self._writer = MovieWriter(self.path, *self._args, sound=sound, timecode=timecode)
         return self._writer
 
     def close(self) -> None:
@@ -123,15 +126,18 @@ class MovieSink:
 def open_sink(
     path: str | Path, width: int, height: int, frame_count: int, *, fps: float = 25.0, crf: int = 18,
     preset: str = "medium", bit_depth: str = "auto", compression: str = "", sound: str = "",
+    timecode: str = "", timecode_fps: float = 0.0,
 ) -> FrameSink:
     """Pick the sink for ``path``: a movie, a numbered sequence, or (one frame) a single image.
-    ``sound``: a file whose audio a movie carries (``segfuse.io.sound``); image files have none."""
+    ``sound``: a file whose audio a movie carries (``segfuse.io.sound``); ``timecode``: the clip's
+    at its frame 0, counted at ``timecode_fps``: a movie starts at its first frame's. Image files
+    carry neither."""
     path = Path(path)
     if is_movie(path):
         problem = h264_container_problem(str(path))
         if problem:
             raise InputError(problem)
-        return MovieSink(path, width, height, fps, crf, preset, sound, frame_count)
+        return MovieSink(path, width, height, fps, crf, preset, sound, frame_count, timecode, timecode_fps)
     if is_pattern(path):
         return SequenceSink(path, bit_depth, compression)
     if frame_count != 1:

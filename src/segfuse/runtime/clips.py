@@ -42,7 +42,8 @@ class Clip:
 class ClipSpec:
     """What flows along a wire, known before rendering: size, components, time domain, colour.
 
-    ``frames`` is None for a still (the same image at every time).
+    ``frames`` is None for a still (the same image at every time). ``fps`` and ``timecode`` pass
+    through nodes from their first input that has them, so a Write can keep the clip's.
     """
 
     width: int
@@ -51,6 +52,7 @@ class ClipSpec:
     frames: FrameRange | None
     colorspace: str = ""
     fps: float | None = None
+    timecode: str = ""  # SMPTE timecode of frame 0 (a timecoded movie's start); "" when none
 
     @property
     def size(self) -> tuple[int, int]:

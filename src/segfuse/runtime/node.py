@@ -174,7 +174,8 @@ class NodeInstance:
         colorspace = "" if components is Components.ALPHA else next(
             (s.colorspace for s in ordered if s.colorspace), "")
         fps = next((s.fps for s in ordered if s.fps), None)
-        return ClipSpec(width, height, components, frames, colorspace, fps)
+        timecode = next((s.timecode for s in ordered if s.timecode), "")
+        return ClipSpec(width, height, components, frames, colorspace, fps, timecode)
 
     def _region(self, inputs: Mapping[str, ClipSpec], p: ParamValues) -> tuple[int, int]:
         if hasattr(self.impl, "region_of_definition"):

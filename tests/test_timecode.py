@@ -1,0 +1,77 @@
+"""A timecoded movie's repair keeps its timecode, so an editor can conform it back into the cut."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from segfuse.io.timecode import advanced, from_frames, to_frames
+
+from .test_cli import segfuse
+
+NTSC = 30000 / 1001
+
+
+@pytest.mark.parametrize(("start", "frames", "fps", "expected"), [
+    ("01:00:10:05", 20, 25, "01:00:11:00"),
+    ("23:59:59:24", 1, 25, "00:00:00:00"),  # a day wraps
+    ("00:00:59;29", 1, NTSC, "00:01:00;02"),  # drop-frame skips ;00 and ;01 at each minute…
+    ("00:09:59;29", 1, NTSC, "00:10:00;00"),  # …but not every tenth
+    ("00:00:59;59", 1, 2 * NTSC, "00:01:00;04"),  # 59.94 drops four
+    ("00:00:59:29", 1, NTSC, "00:01:00:00"),  # non-drop at 29.97 counts 30 a second
+    ("10:00:00:00", 24, 24000 / 1001, "10:00:01:00"),
+    ("not a timecode", 3, 25, ""), ("00:61:00:00", 1, 25, ""), ("00:00:00:25", 1, 25, ""),
+])
+def test_timecode_moves_on_by_frames_in_its_own_style(start, frames, fps, expected):
+    assert advanced(start, frames, fps) == expected
+
+
+def test_drop_frame_labels_and_counts_agree_over_hours():
+    for fps, step in ((NTSC, 7), (2 * NTSC, 13)):
+        for count in range(0, 3 * 60 * 60 * round(fps), step * 97):
+            assert to_frames(from_frames(count, fps, True), fps) == count
+
+
+def _timecoded_movie(path: Path, timecode: str, frames: int = 10) -> Path:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        stream.metadata["timecode"] = timecode
+        for t in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 20 * t, np.uint8), format="rgb24")
+            frame.pts = t
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def _timecode(path: Path) -> str | None:
+    with av.open(str(path)) as container:
+        return container.streams.video[0].metadata.get("timecode")
+
+
+@pytest.mark.parametrize("container", ["mov", "mp4"])
+def test_a_render_starts_at_its_first_frames_timecode_through_the_graph(tmp_path, container):
+    source = _timecoded_movie(tmp_path / f"plate.{container}", "01:00:10:05")
+    graph = tmp_path / "g.json"
+    graph.write_text(json.dumps({"format": "segfuse.graph", "version": 1, "frames": "4-9", "nodes": {
+        "plate": {"type": "org.segfuse.Read", "params": {"path": str(source)}},
+        "median": {"type": "org.segfuse.TemporalMedian", "inputs": {"Source": "plate"}},
+        "write": {"type": "org.segfuse.Write", "params": {"path": f"out.{container}"},
+                  "inputs": {"Source": "median"}}}}))
+    segfuse("render", str(graph), "-q")
+    assert _timecode(tmp_path / f"out.{container}") == "01:00:10:09"  # frame 4 of a clip starting at :05
+    with av.open(str(tmp_path / f"out.{container}")) as written:
+        assert [s.type for s in written.streams] == ["video", "data"]  # FFmpeg's timecode track
+    untimed = _timecoded_movie(tmp_path / "plain.mp4", "")
+    graph.write_text(json.dumps({"format": "segfuse.graph", "version": 1, "nodes": {
+        "plate": {"type": "org.segfuse.Read", "params": {"path": str(untimed)}},
+        "write": {"type": "org.segfuse.Write", "params": {"path": "none.mp4"}, "inputs": {"Source": "plate"}}}}))
+    segfuse("render", str(graph), "-q")
+    assert _timecode(tmp_path / "none.mp4") is None  # nothing made up
