@@ -12,6 +12,7 @@ import pytest
 from segfuse.io.movie import MovieReader
 from segfuse.io.mp4_header import quarter_turns
 
+from .movies import encode_movie
 from .test_cli import segfuse
 
 
@@ -25,20 +26,8 @@ def upright() -> np.ndarray:
 def turned_movie(path: Path, degrees: int, frames: int = 3, **options: str) -> Path:
     """``upright()`` stored turned, tagged with a display rotation of ``degrees`` (counter-clockwise)
     that turns it back, as a phone writes a portrait video."""
-    stored = np.ascontiguousarray(np.rot90(upright(), -round(degrees / 90)))
-    with av.open(str(path), "w", options=options) as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = stored.shape[1], stored.shape[0], "yuv420p"
-        stream.options = {"crf": "0"}
-        stream.set_display_rotation(degrees)
-        for t in range(frames):
-            frame = av.VideoFrame.from_ndarray(stored, format="rgb24")
-            frame.pts = t
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+    stored = np.rot90(upright(), -round(degrees / 90))
+    return encode_movie(path, [stored] * frames, lambda stream: stream.set_display_rotation(degrees), **options)
 
 
 @pytest.mark.parametrize(("degrees", "name", "options"), [

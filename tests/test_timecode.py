@@ -11,6 +11,7 @@ import pytest
 
 from segfuse.io.timecode import advanced, from_frames, to_frames
 
+from .movies import encode_movie
 from .test_cli import segfuse
 
 NTSC = 30000 / 1001
@@ -37,18 +38,10 @@ def test_drop_frame_labels_and_counts_agree_over_hours():
 
 
 def _timecoded_movie(path: Path, timecode: str, frames: int = 10) -> Path:
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+    def tag(stream) -> None:
         stream.metadata["timecode"] = timecode
-        for t in range(frames):
-            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 20 * t, np.uint8), format="rgb24")
-            frame.pts = t
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+
+    return encode_movie(path, [np.full((64, 64, 3), 20 * t, np.uint8) for t in range(frames)], tag)
 
 
 def _timecode(path: Path) -> str | None:

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from segfuse.commands.common import (
-    apply_overrides,
-    frames,
-    phase,
-    print_render_report,
-    progress_bar,
-    render_options,
-)
+from segfuse.commands.common import apply_overrides, frames, print_render_report, progress_bar, render_options
 
 
 def register_render(sub) -> None:
@@ -36,6 +29,7 @@ def register_validate(sub) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    from segfuse.commands.common import phase
     from segfuse.farm import cli as farm_cli
     from segfuse.runtime import bind, load_graph, render_graph, verify_inputs
 
