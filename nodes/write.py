@@ -71,7 +71,7 @@ class Write:
                 sound = ""  # nothing to carry
         sink = open_sink(p.path, spec.width, spec.height, len(frames), fps=fps, crf=p.crf, preset=p.preset,
                          bit_depth=p.bit_depth, compression=p.compression, sound=sound,
-                         timecode=spec.timecode, timecode_fps=spec.fps or fps)
+                         timecode=spec.timecode, timecode_fps=spec.fps or 0.0)
         return ColorManagedSink(sink, self._target_space(p))
 
     @staticmethod

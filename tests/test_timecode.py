@@ -68,3 +68,42 @@ def test_a_render_starts_at_its_first_frames_timecode_through_the_graph(tmp_path
         "write": {"type": "org.segfuse.Write", "params": {"path": "none.mp4"}, "inputs": {"Source": "plate"}}}}))
     segfuse("render", str(graph), "-q")
     assert _timecode(tmp_path / "none.mp4") is None  # nothing made up
+
+
+def test_header_timecode_round_trips_every_digit_and_the_drop_flag():
+    from segfuse.io.timecode import from_bcd, to_bcd
+
+    assert to_bcd("01:00:10:05") == 0x01001005
+    for label in ("00:00:00:00", "23:59:59:29", "12:34:56:23", "09:59:59;29", "10:00:00;02"):
+        assert from_bcd(to_bcd(label)) == label
+    assert to_bcd("nonsense") is None
+
+
+@pytest.mark.parametrize("extension", ["exr", "dpx"])
+def test_each_frame_file_records_its_timecode_and_a_sequence_reads_it_back(tmp_path, extension):
+    """Movie → EXR/DPX frames 4-6 → movie: every header holds its own frame's timecode and the rate,
+    and a movie made from those frames starts where they do."""
+    from segfuse.io.images import read_timing
+
+    source = _timecoded_movie(tmp_path / "plate.mov", "01:00:10:05")
+    frames = tmp_path / f"f.####.{extension}"
+    graph = tmp_path / "g.json"
+    graph.write_text(json.dumps({"format": "segfuse.graph", "version": 1, "frames": "4-6", "nodes": {
+        "plate": {"type": "org.segfuse.Read", "params": {"path": str(source)}},
+        "write": {"type": "org.segfuse.Write", "params": {"path": str(frames)}, "inputs": {"Source": "plate"}}}}))
+    segfuse("render", str(graph), "-q")
+    for t, label in ((4, "01:00:10:09"), (5, "01:00:10:10"), (6, "01:00:10:11")):
+        assert read_timing(str(frames).replace("####", f"{t:04d}")) == (label, 25.0)
+    graph.write_text(json.dumps({"format": "segfuse.graph", "version": 1, "nodes": {
+        "plate": {"type": "org.segfuse.Read", "params": {"path": str(frames)}},
+        "write": {"type": "org.segfuse.Write", "params": {"path": "back.mov"}, "inputs": {"Source": "plate"}}}}))
+    segfuse("render", str(graph), "-q")
+    assert _timecode(tmp_path / "back.mov") == "01:00:10:09"
+
+
+def test_frames_without_a_recorded_rate_get_no_timecode_made_up(tmp_path):
+    from segfuse.io.images import read_timing, write_pixels
+
+    write_pixels(tmp_path / "plain.exr", np.zeros((4, 4, 3), np.float32))
+    write_pixels(tmp_path / "plain.png", np.zeros((4, 4, 3), np.float32))
+    assert read_timing(tmp_path / "plain.exr") == ("", None) == read_timing(tmp_path / "plain.png")

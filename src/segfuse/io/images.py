@@ -7,6 +7,7 @@ a file tagged with an EXIF Orientation (a phone's photo) is turned as viewers sh
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from segfuse.image import check_finite
 from segfuse.io.formats import BIT_DEPTHS, code_values
 from segfuse.io.quiet import native_stderr_captured
 from segfuse.io.safe_write import OutputError, atomic_output
+from segfuse.io.timecode import from_bcd, to_bcd, to_frames
 
 FLOAT_TYPES = (oiio.FLOAT, oiio.HALF, oiio.DOUBLE)
 _DEFAULT_DEPTH = {".exr": "half", ".tif": "16", ".tiff": "16", ".dpx": "10", ".hdr": "float"}
@@ -99,6 +101,28 @@ def read_info(path: str | Path) -> ImageInfo:
         inp.close()
 
 
+def read_timing(path: str | Path) -> tuple[str, float | None]:
+    """(SMPTE timecode label, frames a second) a file's header records (EXR, DPX), each "" / None
+    when it records none."""
+    inp = _open(Path(path))
+    try:
+        spec = inp.spec()
+        code = spec.getattribute("smpte:TimeCode")
+        rate = spec.getattribute("FramesPerSecond")
+        if rate is None:
+            rate = spec.getattribute("dpx:FrameRate")
+    finally:
+        inp.close()
+    label = from_bcd(int(code[0])) if isinstance(code, tuple) and code else ""
+    if isinstance(rate, tuple) and len(rate) == 2 and rate[1]:
+        fps = rate[0] / rate[1]
+    elif isinstance(rate, (int, float)) and rate > 0:
+        fps = float(Fraction(rate).limit_denominator(1001))  # DPX stores 23.976 as a float32
+    else:
+        fps = None
+    return (label if to_frames(label, fps or 25.0) is not None else ""), fps
+
+
 def read_codes(path: str | Path) -> np.ndarray:
     """Decode ``path`` keeping its code values: uint8/uint16 H×W×C for 8- and 16-bit files with
     straight alpha (what a writer of the same depth emits back unchanged), else float32 values as
@@ -154,18 +178,29 @@ def _pixel_type(path: Path, bit_depth: str) -> tuple[oiio.TypeDesc, int | None]:
     }[depth]
 
 
+@dataclass(frozen=True)
+class Timing:
+    """What a frame's header records of its place in time (EXR and DPX keep it): its SMPTE
+    timecode label and the clip's frames a second."""
+
+    timecode: str = ""
+    fps: float | None = None
+
+
 def write_pixels(
-    path: str | Path, pixels: np.ndarray, bit_depth: str = "auto", compression: str = ""
+    path: str | Path, pixels: np.ndarray, bit_depth: str = "auto", compression: str = "",
+    timing: Timing | None = None,
 ) -> None:
     """Write float32 H×W×C pixels (straight alpha) atomically; EXR stores premultiplied alpha.
 
-    uint8/uint16 code values are written as they are (see ``write_codes``)."""
+    uint8/uint16 code values are written as they are (see ``write_codes``). ``timing`` goes into
+    the header where the format has a place for it (EXR, DPX)."""
     path = Path(path)
     if bit_depth not in BIT_DEPTHS:
         raise InputError(f"bit depth '{bit_depth}' is not one of {', '.join(BIT_DEPTHS)}")
     ext = path.suffix.lower()
     if pixels.dtype in (np.uint8, np.uint16):
-        write_codes(path, pixels, compression)
+        write_codes(path, pixels, compression, timing)
         return
     data = np.ascontiguousarray(pixels, dtype=np.float32)
     if ext in (".jpg", ".jpeg") and data.shape[2] == 4:
@@ -176,7 +211,7 @@ def write_pixels(
     if data.shape[2] == 4 and ext == ".exr":
         data = data.copy()
         data[:, :, :3] *= data[:, :, 3:4]
-    _write(path, data, pixel_type, bits, compression)
+    _write(path, data, pixel_type, bits, compression, timing)
 
 
 def integer_depth(path: str | Path, bit_depth: str) -> np.dtype | None:
@@ -190,17 +225,33 @@ def integer_depth(path: str | Path, bit_depth: str) -> np.dtype | None:
     return {oiio.UINT8: np.dtype(np.uint8), oiio.UINT16: np.dtype(np.uint16)}.get(pixel_type)
 
 
-def write_codes(path: str | Path, codes: np.ndarray, compression: str = "") -> None:
+def write_codes(path: str | Path, codes: np.ndarray, compression: str = "", timing: Timing | None = None) -> None:
     """Write uint8/uint16 code values (straight alpha) unchanged, atomically."""
     path = Path(path)
     data = np.ascontiguousarray(codes)
     if path.suffix.lower() in (".jpg", ".jpeg") and data.shape[2] == 4:
         data = np.ascontiguousarray(data[:, :, :3])
     pixel_type = oiio.UINT8 if data.dtype == np.uint8 else oiio.UINT16
-    _write(path, data, pixel_type, None, compression)
+    _write(path, data, pixel_type, None, compression, timing)
 
 
-def _write(path: Path, data: np.ndarray, pixel_type: oiio.TypeDesc, bits: int | None, compression: str) -> None:
+def _tag_timing(spec: oiio.ImageSpec, ext: str, timing: Timing) -> None:
+    """Timecode and rate into the header of formats that record them (EXR, DPX)."""
+    if ext not in (".exr", ".dpx"):
+        return
+    code = to_bcd(timing.timecode) if timing.timecode else None
+    if code is not None:
+        spec.attribute("smpte:TimeCode", oiio.TypeDesc("timecode"), (code, 0))
+    if timing.fps:
+        if ext == ".exr":
+            rate = Fraction(timing.fps).limit_denominator(1001)
+            spec.attribute("FramesPerSecond", oiio.TypeDesc("rational"), (rate.numerator, rate.denominator))
+        else:
+            spec.attribute("dpx:FrameRate", float(timing.fps))
+
+
+def _write(path: Path, data: np.ndarray, pixel_type: oiio.TypeDesc, bits: int | None, compression: str,
+           timing: Timing | None = None) -> None:
     ext = path.suffix.lower()
     channels = data.shape[2]
     names = {1: ("Y",), 3: ("R", "G", "B"), 4: ("R", "G", "B", "A")}[channels]
@@ -214,6 +265,8 @@ def _write(path: Path, data: np.ndarray, pixel_type: oiio.TypeDesc, bits: int | 
         spec.attribute("oiio:BitsPerSample", bits)
     if compression:
         spec.attribute("compression", compression)
+    if timing is not None:
+        _tag_timing(spec, ext, timing)
     with atomic_output(path, verify=lambda tmp: _verify_written(path, tmp, data.shape)) as tmp:
         out = oiio.ImageOutput.create(str(tmp))
         if out is None:

@@ -37,17 +37,21 @@ class FrameSink(Protocol):
 class SequenceSink:
     """Writes ``pattern`` frame by frame; a frame file exists only once it is complete."""
 
-    def __init__(self, pattern: Path, bit_depth: str, compression: str) -> None:
+    def __init__(self, pattern: Path, bit_depth: str, compression: str, timecode: str = "",
+                 fps: float | None = None) -> None:
         self.path = pattern
         self.bit_depth, self.compression = bit_depth, compression
         self.code_type = images.integer_depth(pattern, bit_depth)
+        self._timecode, self._fps = timecode, fps  # the clip's at frame 0 (see ClipSpec.timecode)
         remove_stale_temporaries(frame_path(pattern, 0).parent)
 
     def is_complete(self, t: int) -> bool:
         return frame_path(self.path, t).is_file()
 
     def write(self, t: int, pixels: np.ndarray) -> None:
-        images.write_pixels(frame_path(self.path, t), pixels, self.bit_depth, self.compression)
+        timecode = advanced(self._timecode, t, self._fps) if self._timecode and self._fps else ""
+        images.write_pixels(frame_path(self.path, t), pixels, self.bit_depth, self.compression,
+                            images.Timing(timecode, self._fps))
 
     def close(self) -> None:
         pass
@@ -130,8 +134,8 @@ def open_sink(
 ) -> FrameSink:
     """Pick the sink for ``path``: a movie, a numbered sequence, or (one frame) a single image.
     ``sound``: a file whose audio a movie carries (``segfuse.io.sound``); ``timecode``: the clip's
-    at its frame 0, counted at ``timecode_fps``: a movie starts at its first frame's. Image files
-    carry neither."""
+    at its frame 0, counted at ``timecode_fps``: a movie starts at its first frame's, and each EXR or
+    DPX frame records its own (with the rate)."""
     path = Path(path)
     if is_movie(path):
         problem = h264_container_problem(str(path))
@@ -139,7 +143,7 @@ def open_sink(
             raise InputError(problem)
         return MovieSink(path, width, height, fps, crf, preset, sound, frame_count, timecode, timecode_fps)
     if is_pattern(path):
-        return SequenceSink(path, bit_depth, compression)
+        return SequenceSink(path, bit_depth, compression, timecode, timecode_fps or None)
     if frame_count != 1:
         raise InputError(
             f"{path}: {frame_count} frames need a frame-number field in the name (e.g. name.####.exr)"

@@ -14,6 +14,7 @@ from segfuse.image import Yuv420
 from segfuse.io import images
 from segfuse.io.frames import FrameRange, describe_gaps, frame_path, is_movie, is_pattern, scan_frames
 from segfuse.io.movie import MovieReader
+from segfuse.io.timecode import advanced
 
 
 class FrameSource(Protocol):
@@ -75,9 +76,8 @@ class StillSource(_NoPlanes):
 
 
 class SequenceSource(_NoPlanes):
-    """Numbered image files; every frame of the range must exist and share one size."""
-
-    fps = None
+    """Numbered image files; every frame of the range must exist and share one size. The first
+    file's header gives the clip's rate and timecode where it records them (EXR, DPX)."""
 
     def __init__(self, pattern: Path, wanted: FrameRange | None = None) -> None:
         self.path = pattern
@@ -91,6 +91,9 @@ class SequenceSource(_NoPlanes):
         info = images.read_info(frame_path(pattern, self.frames.first))
         self.width, self.height, self.channels = info.width, info.height, info.channels
         self.is_float, self.single_is_alpha = info.is_float, info.single_is_alpha
+        label, self.fps = images.read_timing(frame_path(pattern, self.frames.first))
+        # the timecode at frame number 0 (what a clip's spec carries): the first file's, counted back
+        self.timecode = advanced(label, -self.frames.first, self.fps) if label and self.fps else ""
 
     def read(self, t: int) -> np.ndarray:
         return images.code_values(self.read_codes(t))

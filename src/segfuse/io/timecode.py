@@ -61,11 +61,45 @@ def from_frames(count: int, fps: float, drop: bool) -> str:
     return f"{seconds // 3600 % 24:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}{separator}{frames:02d}"
 
 
+def _labels_a_day(fps: float, drop: bool) -> int:
+    base, drops = _base(fps), (_drops(fps) if drop else 0)
+    return 24 * 60 * 60 * base - 24 * 54 * drops  # 54 of every 60 minutes drop their first labels
+
+
 def advanced(timecode: str, frames: int, fps: float) -> str:
-    """``timecode`` moved on by ``frames``, in its own style; "" when it is not a timecode."""
+    """``timecode`` moved on by ``frames`` (back, when negative), in its own style, wrapping at 24
+    hours; "" when it is not a timecode."""
     start = to_frames(timecode, fps)
     if start is None:
         return ""
     match = PATTERN.match(timecode.strip())
     drop = match is not None and match.group(4) in ";," and _drops(fps) > 0
-    return from_frames(start + frames, fps, drop)
+    return from_frames((start + frames) % _labels_a_day(fps, drop), fps, drop)
+
+
+# SMPTE 12M's 32-bit form, as EXR and DPX headers store it: binary-coded decimal digits, frames in
+# the low byte; bit 6 marks drop-frame
+DROP_BIT = 0x40
+
+
+def to_bcd(timecode: str) -> int | None:
+    """The header form of a timecode label; None for text that is not one."""
+    match = PATTERN.match(timecode.strip())
+    if match is None:
+        return None
+    hours, minutes, seconds, separator, frames = (match.group(i) for i in range(1, 6))
+    value = 0
+    for shift, digits in ((24, hours), (16, minutes), (8, seconds), (0, frames)):
+        number = int(digits)
+        value |= ((number // 10 % 10) << 4 | number % 10) << shift
+    return value | (DROP_BIT if separator in ";," else 0)
+
+
+def from_bcd(value: int) -> str:
+    """The label of a header's 32-bit timecode."""
+    def field(shift: int, tens_bits: int) -> int:
+        byte = (value >> shift) & 0xFF
+        return ((byte >> 4) & ((1 << tens_bits) - 1)) * 10 + (byte & 0xF)
+
+    separator = ";" if value & DROP_BIT else ":"
+    return f"{field(24, 2):02d}:{field(16, 3):02d}:{field(8, 3):02d}{separator}{field(0, 2):02d}"
