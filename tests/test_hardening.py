@@ -131,6 +131,24 @@ def test_disk_full_during_a_sequence_is_one_line_and_resume_completes_it_byte_id
             frame_path(tmp_path / "clean" / "f.####.png", t).read_bytes()
 
 
+def test_a_codec_that_fails_on_a_full_disk_in_its_own_words_is_named_a_full_disk(tmp_path, monkeypatch):
+    """OpenEXR says 'File output failed' when the disk fills; the user is told the disk is full."""
+    from segfuse.io import safe_write
+    from segfuse.io.safe_write import OutputError, atomic_output
+
+    target = tmp_path / "f.0001.exr"
+    target.write_bytes(b"an earlier frame")
+    monkeypatch.setattr(safe_write, "_nearly_full", lambda folder: True)
+    full = r"cannot write .*f\.0001\.exr: no space left on the device"
+    with pytest.raises(OutputError, match=full), atomic_output(target) as tmp:
+        tmp.write_bytes(b"half a fr")
+        raise OutputError(f"cannot write {target}: Failed OpenEXR write: File output failed.")
+    assert target.read_bytes() == b"an earlier frame" and list(tmp_path.iterdir()) == [target]
+    monkeypatch.setattr(safe_write, "_nearly_full", lambda folder: False)  # room enough: the codec's words
+    with pytest.raises(OutputError, match="File output failed"), atomic_output(target):
+        raise OutputError(f"cannot write {target}: Failed OpenEXR write: File output failed.")
+
+
 def _user_namespaces() -> bool:
     return shutil.which("unshare") is not None and \
         subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode == 0

@@ -190,7 +190,12 @@ def atomic_output(
         raise OutputError(f"{target}: cannot create the folder {target.parent}: {describe_os_error(exc)}") from None
     tmp = temporary_path(target)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OutputError:
+            if _nearly_full(target.parent):  # a codec's own words for a full disk ("File output failed")
+                raise OutputError(f"cannot write {target}: {_REASONS[errno.ENOSPC]} (nothing was replaced)") from None
+            raise
         if not tmp.is_file():
             raise OutputError(f"{target}: the writer produced no file")
         _fsync(tmp)
