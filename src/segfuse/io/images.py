@@ -33,6 +33,8 @@ class ImageInfo:
     channels: int  # after selection: 1 (gray or alpha), 3 or 4
     is_float: bool  # float/half data: scene-linear by convention
     single_is_alpha: bool  # a lone channel named A
+    timecode: str = ""  # the SMPTE timecode the header records (EXR, DPX), "" for none
+    fps: float | None = None  # the frame rate it records
 
 
 def first_line(message: str) -> str:
@@ -90,29 +92,26 @@ def read_info(path: str | Path) -> ImageInfo:
         picked = _select_channels(spec)
         names = [n.upper() for n in spec.channelnames]
         sideways = _orientation(spec) in TURNED_SIDEWAYS
+        timecode, fps = _timing(spec)
         return ImageInfo(
             width=spec.height if sideways else spec.width,
             height=spec.width if sideways else spec.height,
             channels=len(picked),
             is_float=spec.format.basetype in FLOAT_TYPES,
             single_is_alpha=len(picked) == 1 and names[:1] == ["A"],
+            timecode=timecode,
+            fps=fps,
         )
     finally:
         inp.close()
 
 
-def read_timing(path: str | Path) -> tuple[str, float | None]:
-    """(SMPTE timecode label, frames a second) a file's header records (EXR, DPX), each "" / None
-    when it records none."""
-    inp = _open(Path(path))
-    try:
-        spec = inp.spec()
-        code = spec.getattribute("smpte:TimeCode")
-        rate = spec.getattribute("FramesPerSecond")
-        if rate is None:
-            rate = spec.getattribute("dpx:FrameRate")
-    finally:
-        inp.close()
+def _timing(spec: oiio.ImageSpec) -> tuple[str, float | None]:
+    """(SMPTE timecode label, frames a second) a header records (EXR, DPX), each "" / None when none."""
+    code = spec.getattribute("smpte:TimeCode")
+    rate = spec.getattribute("FramesPerSecond")
+    if rate is None:
+        rate = spec.getattribute("dpx:FrameRate")
     label = from_bcd(int(code[0])) if isinstance(code, tuple) and code else ""
     if isinstance(rate, tuple) and len(rate) == 2 and rate[1]:
         fps = rate[0] / rate[1]
@@ -121,6 +120,12 @@ def read_timing(path: str | Path) -> tuple[str, float | None]:
     else:
         fps = None
     return (label if to_frames(label, fps or 25.0) is not None else ""), fps
+
+
+def read_timing(path: str | Path) -> tuple[str, float | None]:
+    """(SMPTE timecode label, frames a second) ``path``'s header records (see ``read_info``)."""
+    info = read_info(path)
+    return info.timecode, info.fps
 
 
 def read_codes(path: str | Path) -> np.ndarray:

@@ -91,9 +91,9 @@ class SequenceSource(_NoPlanes):
         info = images.read_info(frame_path(pattern, self.frames.first))
         self.width, self.height, self.channels = info.width, info.height, info.channels
         self.is_float, self.single_is_alpha = info.is_float, info.single_is_alpha
-        label, self.fps = images.read_timing(frame_path(pattern, self.frames.first))
+        self.fps = info.fps
         # the timecode at frame number 0 (what a clip's spec carries): the first file's, counted back
-        self.timecode = advanced(label, -self.frames.first, self.fps) if label and self.fps else ""
+        self.timecode = advanced(info.timecode, -self.frames.first, info.fps) if info.timecode and info.fps else ""
 
     def read(self, t: int) -> np.ndarray:
         return images.code_values(self.read_codes(t))
