@@ -172,3 +172,40 @@ def test_sequence_frame_of_another_size_is_named(tmp_path):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="file not found"):
         open_source(tmp_path / "nope.png")
+
+
+def test_an_unchanged_movie_or_still_is_opened_once_a_process_and_a_changed_one_again(tmp_path):
+    """`segfuse fix` binds its graph three times (check, learn, render): one open of the clip, one
+    decode of the reference. A file that changed (or changed too recently to tell) opens afresh."""
+    import os
+    import time
+
+    from segfuse.io import sources
+
+    movie, still = tmp_path / "m.mp4", tmp_path / "r.png"
+    writer = MovieWriter(movie, 64, 48, crf=30)
+    for t in range(4):
+        writer.write(np.full((48, 64, 3), t / 4, np.float32))
+    writer.close()
+    write_pixels(still, rgba_ramp(48, 64)[:, :, :3])
+    assert open_source(movie) is not open_source(movie), "just written: its time stamp may not tell versions apart"
+    settled = time.time() - 10
+    for path in (movie, still):
+        os.utime(path, (settled, settled))
+    first = open_source(movie)
+    first.verify()
+    assert open_source(movie) is first
+    first.read_codes(2)
+    first.verify()  # passed once: no second decode of the whole clip (which would drop the frames held)
+    assert 2 in first._reader._recent
+    before = open_source(still)
+    assert open_source(still) is before
+    old_codes = before.read_codes(0)
+
+    flipped = np.ascontiguousarray(rgba_ramp(48, 64)[::-1, :, :3])
+    write_pixels(still, flipped)  # the reference replaced by another picture of the same size
+    os.utime(still, (settled + 1, settled + 1))
+    after = open_source(still)
+    assert after is not before
+    assert np.array_equal(after.read_codes(0), sources.StillSource(still).read_codes(0))
+    assert not np.array_equal(after.read_codes(0), old_codes)

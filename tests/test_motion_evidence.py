@@ -15,10 +15,12 @@ from segfuse.ops.motion import (
     NECK,
     dense_flow,
     face_core,
+    frame_motions,
     frame_person_evidence,
     head_motion,
     kept_by_motion,
     layer_costs,
+    layer_costs_at,
     ordered_map,
     pulled_in_above,
     reference_matte_from_motion,
@@ -60,6 +62,22 @@ def test_layer_costs_tell_the_moving_person_from_dragged_and_still_background(po
     assert np.median(costs.moving_evidence()[head]) > 0.015, "the head moves with the head"
     assert np.median(costs.drag_evidence()[dragged]) < 0.0, "dragged background follows only part of the way"
     assert np.median(costs.moving_evidence()[far]) <= 0.005, "far background stays put"
+
+
+def test_a_scale_costed_later_from_the_frames_motions_sums_to_the_same_costs(portrait):
+    """Motion Matte costs its fine scale on a thread of its own while GrabCut solves, from the flows
+    the coarse scale measured: the matte must not depend on that order or on the thread count."""
+    clip = make_clip(*portrait, frames=8, seed=3, defects=("drag",))
+    reference, frames = u8(clip.reference), [u8(clip.generated[t]) for t in range(1, 8, 2)]
+    together = layer_costs_at(reference, frames, ((1.0, 5), (0.5, 1)))
+    motions = frame_motions(reference, frames)
+    apart = [layer_costs_at(reference, frames, (scale,), motions=motions, threads=threads)[0]
+             for scale, threads in (((1.0, 5), 2), ((0.5, 1), 1))]
+    for whole, alone in zip(together, apart, strict=True):
+        for name in ("still", "dragged", "head", "shoulders", "tapered", "travel"):
+            assert np.array_equal(getattr(whole, name), getattr(alone, name)), name
+    with pytest.raises(ValueError, match="3 motions for 4 frames"):
+        layer_costs_at(reference, frames, ((1.0, 5),), motions=motions[:3])
 
 
 def test_star_hull_fills_an_outline_and_ignores_specks():

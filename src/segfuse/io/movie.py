@@ -55,6 +55,7 @@ class MovieReader:
         self._decoder = None
         self._next = -1  # index the open decoder yields next (-1: unknown)
         self._recent: OrderedDict[int, VideoFrame] = OrderedDict()
+        self._verified = False  # every frame decoded once (``verify``)
         self.turns = quarter_turns(self.path)  # read from the file's header: no frame decoded
         self.width, self.height = int(ctx.width), int(ctx.height)
         if self.turns % 2:
@@ -114,8 +115,11 @@ class MovieReader:
         return codes, yuv420_of(frame)
 
     def verify(self) -> None:
-        """Decode the whole stream once (a damaged packet fails here, not mid-render)."""
+        """Decode the whole stream once (a damaged packet fails here, not mid-render); a reader that
+        passed already returns at once (the file it holds open has not changed)."""
         with self._lock:
+            if self._verified:
+                return
             self._decoder, self._next = None, -1
             count = 0
             try:
@@ -127,8 +131,9 @@ class MovieReader:
                 raise InputError(f"{self.path}: frame {count} cannot be decoded (corrupt): {exc}") from None
             finally:
                 self._recent.clear()
-        if count < len(self._pts):
-            raise InputError(f"{self.path}: only {count} of {len(self._pts)} frames decode (truncated or corrupt)")
+            if count < len(self._pts):
+                raise InputError(f"{self.path}: only {count} of {len(self._pts)} frames decode (truncated or corrupt)")
+            self._verified = True
 
     def _remember(self, index: int, frame: VideoFrame) -> None:
         self._recent[index] = frame

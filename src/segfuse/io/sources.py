@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Protocol
 
@@ -72,7 +74,7 @@ class StillSource(_NoPlanes):
 
     def verify(self) -> None:
         """Decode the image now (kept: the render reuses it)."""
-        self.read(0)
+        self.read_codes(0)
 
 
 class SequenceSource(_NoPlanes):
@@ -156,11 +158,46 @@ class MovieSource:
         return self._reader.read_codes_and_yuv(t)
 
 
+KEPT_OPEN = 4  # movies and stills a process keeps open for its next graph: a shot's clip and reference, twice
+SETTLED_SECONDS = 1.0  # a file changed more recently than this is opened afresh every time (see open_source)
+_kept: OrderedDict[tuple, FrameSource] = OrderedDict()
+_kept_lock = threading.Lock()
+
+
 def open_source(path: str | Path, frames: FrameRange | None = None) -> FrameSource:
-    """Open a still, a sequence (path with %04d or ####) or a movie, checking it can be read."""
+    """Open a still, a sequence (path with %04d or ####) or a movie, checking it can be read.
+
+    A movie or still opened before in this process, and unchanged on disk since (same file, size
+    and modification time), is that same source again: ``segfuse fix`` binds its graph three
+    times (check the inputs, learn the shot, render), and each would otherwise open the clip,
+    index its packets and decode the reference once more. A file modified under a second ago is
+    opened afresh (its time stamp may not yet tell two versions apart, as git treats racily clean
+    files); sequences always are (frames can be added beside them)."""
     path = Path(path)
     if is_pattern(path):
         return SequenceSource(path, frames)
-    if is_movie(path):
-        return MovieSource(path)
-    return StillSource(path)
+    key = _settled_file(path)
+    with _kept_lock:
+        held = _kept.get(key) if key is not None else None
+        if held is not None:
+            _kept.move_to_end(key)
+            return held
+    source = MovieSource(path) if is_movie(path) else StillSource(path)
+    if key is not None:
+        with _kept_lock:
+            source = _kept.setdefault(key, source)  # another thread's, if it opened the file meanwhile
+            _kept.move_to_end(key)
+            while len(_kept) > KEPT_OPEN:
+                _kept.popitem(last=False)
+    return source
+
+
+def _settled_file(path: Path) -> tuple | None:
+    """What identifies this version of the file (None: not to be kept, see ``open_source``)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None  # the source's own open says what is wrong
+    if time.time() - stat.st_mtime < SETTLED_SECONDS:
+        return None
+    return str(path.resolve()), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns

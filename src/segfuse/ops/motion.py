@@ -42,6 +42,8 @@ np = lazy_module("numpy")
 FLOW_PRESETS = {"fast": (1, {}), "balanced": (2, {"PatchStride": 6, "GradientDescentIterations": 16}),
                 "medium": (2, {})}
 DRAG_FRACTIONS = (0.0, 0.25, 0.5, 0.7, 0.85)  # how far dragged background may follow the head
+COARSE_SCALE = (1.0, 5)  # (blur sigma, patch px) of the costs that find the outline: they see texture
+FINE_SCALE = (0.5, 1)  # ... and of those that place it to the pixel (the refinement)
 NECK = 0.62  # fraction of the height where a head-and-shoulders crop's torso begins
 TORSO_STILL = 0.5  # how much better (x the face's residual cost) standing still must explain a torso-prior pixel
 
@@ -244,28 +246,66 @@ def ordered_map(work: Callable, items: Sequence, threads: int | None = None) -> 
             yield pending.popleft().result()
 
 
-def layer_costs_at(reference: np.ndarray, frames: Sequence[np.ndarray], scales: Sequence[tuple[float, int]],
-                   preset: str = "medium", box: PortraitBox | None = None) -> list[LayerCosts]:
-    """``layer_costs`` at several (blur, patch) scales from one set of flows (the flows are most of
-    the time): a coarse scale that sees texture, a fine one that places the outline to the pixel."""
-    if not frames:
-        raise ValueError("layer_costs needs at least one frame")
+@dataclass(frozen=True)
+class FrameMotion:
+    """How one frame moved against the reference, from their flow: what every cost scale needs, so
+    the flow is worked out once however many scales are costed (and whenever they are)."""
+
+    head: np.ndarray  # 2×3 float32 similarity transform of the face (``head_motion``)
+    shift: np.ndarray  # (2,) float32: the shoulders' median shift
+    fraction: np.ndarray  # (H,) float32: how far of the head's way each row's middle moves (``row_fractions``)
+    travel: float  # the face's mean displacement (px)
+
+
+def frame_motions(reference: np.ndarray, frames: Sequence[np.ndarray], preset: str = "medium",
+                  box: PortraitBox | None = None, threads: int | None = None) -> list[FrameMotion]:
+    """Each frame's ``FrameMotion`` against ``reference`` (the flows run on ``threads`` threads)."""
     height, width = reference.shape[:2]
     core, shoulders = face_core(height, width, box), shoulder_patch(height, width, box)
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    plates = [cv2.GaussianBlur(reference.astype(np.float32) / 255.0, (0, 0), blur) for blur, _ in scales]
+    xs, ys = pixel_grid(height, width)
     for frame in frames:
         if frame.shape != reference.shape:
             raise ValueError(f"frame is {frame.shape}, the reference {reference.shape}")
 
-    def frame_costs(frame: np.ndarray) -> tuple[np.ndarray, float]:
-        """One frame's costs, (scale, explanation, H, W), and how far its head moved (px)."""
+    def measure(frame: np.ndarray) -> FrameMotion:
         flow = dense_flow(reference, frame, preset)
         head = head_motion(flow, core)
-        head_dx = head[0, 0] * xs + head[0, 1] * ys + head[0, 2] - xs
-        head_dy = head[1, 0] * xs + head[1, 1] * ys + head[1, 2] - ys
+        head_dx, head_dy = _head_displacements(head, xs, ys)
         shift = np.median(flow[shoulders], axis=0)
-        fraction = row_fractions(flow, head_dx, head_dy, box)
+        return FrameMotion(head, shift, row_fractions(flow, head_dx, head_dy, box), head_displacement(head, core))
+
+    return list(ordered_map(measure, frames, threads))
+
+
+def _head_displacements(head: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel, how far (x, y) the head's transform moves it."""
+    head_dx = head[0, 0] * xs + head[0, 1] * ys + head[0, 2] - xs
+    head_dy = head[1, 0] * xs + head[1, 1] * ys + head[1, 2] - ys
+    return head_dx, head_dy
+
+
+def layer_costs_at(reference: np.ndarray, frames: Sequence[np.ndarray], scales: Sequence[tuple[float, int]],
+                   preset: str = "medium", box: PortraitBox | None = None,
+                   motions: Sequence[FrameMotion] | None = None, threads: int | None = None) -> list[LayerCosts]:
+    """``layer_costs`` at several (blur, patch) scales from one set of flows (the flows are most of
+    the time): a coarse scale that sees texture, a fine one that places the outline to the pixel.
+    ``motions``: the frames' ``frame_motions`` when the caller has them (no flow is run again), so
+    a scale can be costed later, beside other work; ``threads``: how many threads cost the frames."""
+    if not frames:
+        raise ValueError("layer_costs needs at least one frame")
+    if motions is None:
+        motions = frame_motions(reference, frames, preset, box, threads)
+    if len(motions) != len(frames):
+        raise ValueError(f"{len(motions)} motions for {len(frames)} frames")
+    height, width = reference.shape[:2]
+    xs, ys = pixel_grid(height, width)
+    plates = [cv2.GaussianBlur(reference.astype(np.float32) / 255.0, (0, 0), blur) for blur, _ in scales]
+
+    def frame_costs(item: tuple[np.ndarray, FrameMotion]) -> np.ndarray:
+        """One frame's costs, (scale, explanation, H, W)."""
+        frame, motion = item
+        head_dx, head_dy = _head_displacements(motion.head, xs, ys)
+        shift, fraction = motion.shift, motion.fraction
         taper_dx = fraction[:, None] * head_dx + (1 - fraction[:, None]) * shift[0]
         taper_dy = fraction[:, None] * head_dy + (1 - fraction[:, None]) * shift[1]
         costs = np.empty((len(scales), len(DRAG_FRACTIONS) + 3, height, width), np.float32)
@@ -280,13 +320,12 @@ def layer_costs_at(reference: np.ndarray, frames: Sequence[np.ndarray], scales: 
             cost[-2] = abs_sum(moved, plate)
             moved = cv2.remap(image, xs + taper_dx, ys + taper_dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             cost[-1] = abs_sum(moved, plate)
-        return costs, head_displacement(head, core)
+        return costs
 
     totals = np.zeros((len(scales), len(DRAG_FRACTIONS) + 3, height, width), np.float32)
-    travel = 0.0
-    for costs, moved in ordered_map(frame_costs, frames):
+    for costs in ordered_map(frame_costs, list(zip(frames, motions, strict=True)), threads):
         totals += costs  # in frame order: the same sums on any number of threads
-        travel = max(travel, moved)
+    travel = max(motion.travel for motion in motions)
     result = []
     for (_, patch), total in zip(scales, totals, strict=True):
         total /= len(frames)
@@ -417,12 +456,38 @@ def reference_matte_from_motion(
     """
     height, width = reference.shape[:2]
     short = min(height, width) if box is None else min(box.rect()[2:])
-    scales = ((1.0, 5), (0.5, 1)) if refine > 0 else ((1.0, 5),)  # the fine scale: the outline's refinement
-    costs, *fine = layer_costs_at(reference, frames, scales, preset, box)
+    motions = frame_motions(reference, frames, preset, box)
+    costs = layer_costs_at(reference, frames, (COARSE_SCALE,), preset, box, motions)[0]
     if costs.travel < min_travel * short:
         notice(f"the head moved under {min_travel:.1%} of the portrait in the frames read: too little to tell "
                "the person from the background; those frames are kept as rendered")  # once, whatever the number
         return np.ones((height, width), np.float32)
+    # the fine scale (the outline's refinement) is costed on a thread of its own while the outline is
+    # found and GrabCut, which keeps one core busy, settles it: the same sums, found beside the solve
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="segfuse-learn") as beside:
+        fine = beside.submit(layer_costs_at, reference, frames, (FINE_SCALE,), preset, box, motions, 1) \
+            if refine > 0 else None
+        matte, core, neck = _settled_outline(reference, costs, box, short, evidence=evidence, drag_cut=drag_cut,
+                                             edge_depth=edge_depth, band=band, iterations=iterations, seed=seed,
+                                             keep_moving=keep_moving, drag_by_colour=drag_by_colour)
+        if fine is not None:
+            finest = fine.result()[0]
+            # what the face, surely person, still costs moved with the head: the image's own noise floor
+            # (interpolation of sharp texture); a pixel must beat it to be re-decided
+            noise = float(np.median(finest.person[core]))
+            matte = refine_outline(matte, finest, round(refine * short), noise)
+    if pull_in <= 0:
+        return matte
+    return pulled_in_above(matte, pull_in, neck)
+
+
+def _settled_outline(reference: np.ndarray, costs: LayerCosts, box: PortraitBox | None, short: float, *,
+                     evidence: float, drag_cut: float, edge_depth: float, band: float, iterations: int, seed: int,
+                     keep_moving: float, drag_by_colour: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """``reference_matte_from_motion``'s outline from the coarse ``costs``: the motion's hull, the
+    dragged background cut off it, GrabCut settling the band around it (and motion keeping what
+    its colours would drop). Returns (the matte, float32 0/1; the face's core; the neck's row)."""
+    height, width = reference.shape[:2]
     moving, partial = costs.moving_evidence(), costs.drag_evidence()
     torso = torso_prior(height, width, box)
     centre = (0.5 * width, 0.42 * height) if box is None else box.at(0.5, 0.42)
@@ -449,14 +514,7 @@ def reference_matte_from_motion(
     matte = segment_until_settled(reference, trimap, iterations, seed)
     if keep_moving > 0:
         matte = kept_by_motion(matte, trimap, moving, partial, keep_moving)
-    if refine > 0:
-        # what the face, surely person, still costs moved with the head: the image's own noise floor
-        # (interpolation of sharp texture); a pixel must beat it to be re-decided
-        noise = float(np.median(fine[0].person[core]))
-        matte = refine_outline(matte, fine[0], round(refine * short), noise)
-    if pull_in <= 0:
-        return matte
-    return pulled_in_above(matte, pull_in, neck)
+    return matte, core, neck
 
 
 def frame_person_evidence(frame: np.ndarray, reference: np.ndarray, flow: np.ndarray, blur: float = 1.0,
