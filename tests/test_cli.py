@@ -215,7 +215,9 @@ def test_a_terminal_is_told_what_runs_before_the_first_frame_and_errors_start_on
     (tmp_path / "bad.png").write_bytes(small_reference(short_clip).read_bytes()[:200])
     code, shown = run("--reference", str(tmp_path / "bad.png"), "-o", str(tmp_path / "g.####.png"))
     assert code == 2
-    assert shown.startswith("segfuse: checking that every input frame decodes…" + ERASE_LINE)
+    # learning the shot reads the reference first; the damaged file is named by the input check's line
+    assert shown.startswith("segfuse: learning the shot from its clip (kept beside the output for later renders)…"
+                            + ERASE_LINE)
     assert shown.split(ERASE_LINE)[-1].startswith("segfuse: error: ")  # the error's line starts clean
     assert shown.split(ERASE_LINE)[-1].count("\n") == 1
 

@@ -280,6 +280,10 @@ def test_a_corrupt_frame_or_truncated_reference_fails_before_frame_0_in_one_line
     assert main(args) == 2
     one_line(capfd.readouterr().err, r"node 'reference'.*ref\.png: cannot decode pixels")
     assert not (tmp_path / "o.mp4").exists()
+    args[args.index("classic")] = "best"  # learns the shot first: the damaged reference stops it, named the same way
+    assert main(args) == 2
+    one_line(capfd.readouterr().err, r"node 'reference'.*ref\.png: cannot decode pixels")
+    assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.analysis.npz").exists()
 
 
 # 6. Argument errors exit 2 ---------------------------------------------------------------------------------

@@ -209,3 +209,21 @@ def test_an_unchanged_movie_or_still_is_opened_once_a_process_and_a_changed_one_
     assert after is not before
     assert np.array_equal(after.read_codes(0), sources.StillSource(still).read_codes(0))
     assert not np.array_equal(after.read_codes(0), old_codes)
+
+
+def test_a_movie_read_through_to_its_last_frame_needs_no_second_decode_to_be_verified(tmp_path):
+    """A shot's analysis decodes the clip on its way to the frames it reads: `segfuse fix` checks
+    the inputs after it, and that check must not decode the whole clip again."""
+    writer = MovieWriter(tmp_path / "m.mp4", 64, 48, crf=30)
+    for t in range(12):
+        writer.write(np.full((48, 64, 3), t / 12, np.float32))
+    writer.close()
+    partly = MovieReader(tmp_path / "m.mp4")
+    partly.read_codes(5)  # frames 0-5 decoded, 6-11 not: the check decodes the clip
+    partly.verify()
+    assert 5 not in partly._recent
+    through = MovieReader(tmp_path / "m.mp4")
+    for t in (3, 7, 11):  # spread over the clip, as an analysis samples it: decoded forward, every frame
+        through.read_codes(t)
+    through.verify()
+    assert 11 in through._recent, "verified from what was decoded already, nothing decoded again"

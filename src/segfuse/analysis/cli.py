@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -109,10 +110,11 @@ def analyse_first(doc: GraphDoc) -> None:
         print(f"segfuse: {describe(report)}", file=sys.stderr)
 
 
-def analyse_for_output(doc: GraphDoc, output: str) -> AnalyseReport:
-    """``segfuse fix`` analyses on the way: the file lies beside the output (``<stem>.analysis.npz``)."""
+def analyse_for_output(doc: GraphDoc, output: str, before_save: Callable[[], None] | None = None) -> AnalyseReport:
+    """``segfuse fix`` analyses on the way: the file lies beside the output (``<stem>.analysis.npz``);
+    ``before_save``: see ``analyse_graph``."""
     from segfuse.analysis.shot import analyse_graph
 
     out = Path(output)
     stem = out.name.split(".")[0] or "shot"
-    return analyse_graph(doc, out.parent / f"{stem}.analysis.npz")
+    return analyse_graph(doc, out.parent / f"{stem}.analysis.npz", before_save=before_save)

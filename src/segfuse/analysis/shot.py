@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,13 +188,16 @@ def _current(doc: GraphDoc, name: str) -> str:
 
 
 def analyse_graph(doc: GraphDoc, path: str | Path | None = None, *, force: bool = False,
-                  registry: NodeRegistry | None = None) -> AnalyseReport:
+                  registry: NodeRegistry | None = None,
+                  before_save: Callable[[], None] | None = None) -> AnalyseReport:
     """Bring the analysis of every whole-clip node of ``doc`` up to date and point ``doc`` at it.
 
     ``path``: the file to write (default: the one the graph names, else ``<graph>.analysis.npz``
     beside the graph). Sections whose key still matches are kept; others are computed again.
     ``doc`` is changed in place: each analysed node's ``analysis`` param names the file
-    (relative to the graph's folder when it lies inside it).
+    (relative to the graph's folder when it lies inside it). ``before_save``: called once the
+    sections are worked out, before the file is written (a check that must pass first; raising
+    there writes nothing).
     """
     from segfuse.runtime.evaluate import Evaluator
 
@@ -244,6 +247,8 @@ def analyse_graph(doc: GraphDoc, path: str | Path | None = None, *, force: bool 
         sections[section_name] = Section(key, data, arrays)
         report.computed.append(name)
     if report.computed or not path.exists():
+        if before_save is not None:
+            before_save()
         save_analysis(ShotAnalysis(sections), path)
     for name in candidates:
         doc.nodes[name].params[PARAM] = _relative(path, doc.base_dir)

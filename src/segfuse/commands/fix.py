@@ -13,7 +13,7 @@ from segfuse.commands.common import (
     progress_bar,
     render_options,
 )
-from segfuse.errors import GraphError
+from segfuse.errors import GraphError, SegFuseError
 
 
 def node_default(node_type: str, param: str) -> str:
@@ -108,14 +108,33 @@ def cmd_fix(args: argparse.Namespace) -> int:
         raise GraphError(str(exc)) from None
     apply_overrides(doc, args.set or [])
     graph = bind(doc)
-    with phase("checking that every input frame decodes", args.quiet):
-        verify_inputs(graph)  # every input decoded once before the clip is analysed or anything written
     from segfuse.analysis import cli as analysis_cli
+    from segfuse.io.quiet import native_stderr_captured
     from segfuse.io.safe_write import check_writable_folder
 
     check_writable_folder(args.output)  # an unwritable output folder is exit 2 before the analysis is written
-    with phase("learning the shot from its clip (kept beside the output for later renders)", args.quiet):
-        analysed = analysis_cli.analyse_for_output(doc, args.output).path is not None  # once, from the whole clip
+    # Every input is decoded once before anything is written. Learning the shot decodes the clip on its
+    # way to the frames it reads, so the check comes after it (passing at once for frames decoded
+    # already, a whole pass for the rest) and before its file is saved; a damaged input that stops
+    # the learning is named by the check, in its one line, as it would have been first (codec
+    # libraries' own stderr lines are held back meanwhile, as the check holds them back).
+    checked = []
+
+    def check_inputs() -> None:
+        checked.append(True)
+        verify_inputs(graph)
+
+    try:
+        with phase("learning the shot from its clip (kept beside the output for later renders)", args.quiet), \
+                native_stderr_captured():
+            analysed = analysis_cli.analyse_for_output(  # once, from the whole clip
+                doc, args.output, before_save=check_inputs).path is not None
+    except SegFuseError:
+        if not checked:
+            verify_inputs(graph)
+        raise
+    with phase("checking that every input frame decodes", args.quiet):
+        verify_inputs(graph)
     if analysed:
         graph = bind(doc)  # the graph now names the analysis file
     if args.save_graph:

@@ -56,6 +56,7 @@ class MovieReader:
         self._next = -1  # index the open decoder yields next (-1: unknown)
         self._recent: OrderedDict[int, VideoFrame] = OrderedDict()
         self._verified = False  # every frame decoded once (``verify``)
+        self._decoded = bytearray(len(self._pts))  # 1: that frame has decoded (a read or its way to one)
         self.turns = quarter_turns(self.path)  # read from the file's header: no frame decoded
         self.width, self.height = int(ctx.width), int(ctx.height)
         if self.turns % 2:
@@ -116,9 +117,12 @@ class MovieReader:
 
     def verify(self) -> None:
         """Decode the whole stream once (a damaged packet fails here, not mid-render); a reader that
-        passed already returns at once (the file it holds open has not changed)."""
+        passed already, or has decoded every frame on its way to the frames it was asked for (a
+        shot's analysis reading frames spread over a clip decodes forward through it), returns at
+        once: the file it holds open has not changed."""
         with self._lock:
-            if self._verified:
+            if self._verified or all(self._decoded):
+                self._verified = True
                 return
             self._decoder, self._next = None, -1
             count = 0
@@ -154,6 +158,8 @@ class MovieReader:
                 continue
             position = bisect.bisect_left(self._pts, frame.pts)
             self._next = position + 1
+            if position < len(self._pts) and self._pts[position] == frame.pts:
+                self._decoded[position] = 1
             self._remember(position, frame)
             if frame.pts == target:
                 return frame
