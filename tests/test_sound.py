@@ -213,3 +213,24 @@ def test_fix_and_drive_take_the_sound_of_the_clip_they_start_from(talk, tmp_path
     assert sound(generated=movie, reference=str(talk["ref"]), output="o.mp4", audio="none") is None
     assert sound(generated=movie, reference=str(talk["ref"]), output="o.mp4", audio=str(talk["wav"])) == \
         str(talk["wav"])
+
+
+def test_a_movie_written_at_another_rate_than_its_sounds_pictures_is_refused_in_one_line(talk, tmp_path):
+    """Write's fps retimes the pictures, not the sound: at 30 fps the 25 fps clip's speech would run
+    ahead of the lips. A .wav has no pictures: it follows the movie's rate."""
+    graph = tmp_path / "g.json"
+
+    def render(fps: float, audio: Path, output: Path):
+        graph.write_text(json.dumps({"format": "segfuse.graph", "version": 1, "nodes": {
+            "plate": {"type": "org.segfuse.Read", "params": {"path": str(talk["movie"])}},
+            "write": {"type": "org.segfuse.Write", "params": {"path": str(output), "fps": fps, "audio": str(audio)},
+                      "inputs": {"Source": "plate"}}}}))
+        return segfuse("render", str(graph), "-q", check=False)
+
+    result = render(30.0, talk["movie"], tmp_path / "out" / "fast.mp4")
+    assert_one_line_error(result, r"talk\.mp4: its pictures run at 25\.000 fps and the movie is written at "
+                                  r"30\.000 fps: its sound would drift out of sync", 1)
+    assert not list((tmp_path / "out").glob("*")), "no movie, no temporary left behind"
+    assert render(25.0, talk["movie"], tmp_path / "same.mp4").returncode == 0
+    assert render(30.0, talk["wav"], tmp_path / "wav.mp4").returncode == 0
+    assert MovieReader(tmp_path / "wav.mp4").fps == pytest.approx(30.0)

@@ -211,6 +211,20 @@ class _Encoded:
         self._encode(None)
 
 
+def _check_rate(path: Path, source, fps: float) -> None:
+    """Refuse (one line) a sound source whose pictures run at another rate than the movie written:
+    frame k would show at k / fps while the sound keeps its own clock, drifting out of sync."""
+    if not source.streams.video:
+        return  # a .wav "shows" frame t at t / fps: it follows the movie's rate
+    stream = source.streams.video[0]
+    rate = stream.average_rate or stream.base_rate
+    if rate and abs(float(rate) - fps) > 1e-3 * fps:
+        source.close()
+        raise InputError(f"{path}: its pictures run at {float(rate):.3f} fps and the movie is written at "
+                         f"{fps:.3f} fps: its sound would drift out of sync with the frames (write at its rate, "
+                         "or without its sound)")
+
+
 class SoundTrack:
     """The sound of ``spec`` muxed into ``output`` beside its pictures (see the module docstring).
     Made before the first packet is muxed (its streams are added then); ``mux_until`` as frames are
@@ -221,6 +235,7 @@ class SoundTrack:
         end = self._end = spec.count / fps
         self._source = open_sound(spec.path)
         try:
+            _check_rate(spec.path, self._source, fps)
             streams = list(self._source.streams.audio)
             start, packets = first_packets(self._source, spec.first, fps)
             self._tracks = {}
