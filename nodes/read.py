@@ -107,6 +107,6 @@ class Read:
         elif codes.shape[2] == 3:
             opaque = np.full_like(codes[:, :, :1], 1.0 if codes.dtype == np.float32 else np.iinfo(codes.dtype).max)
             codes = np.concatenate([codes, opaque], axis=2)
-        if codes.shape[2] != 3 or codes.dtype != np.uint8:
+        if yuv is not None and (codes.shape[2] != 3 or codes.dtype != yuv.code_type):
             yuv = None
         return Image(encoded=Encoded(codes, self._file_colorspace(source, p), yuv), colorspace=color.working_space())

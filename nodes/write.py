@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from segfuse import color
 from segfuse.image import Yuv420, even_box
-from segfuse.io.formats import BIT_DEPTHS, X264_PRESETS
+from segfuse.io.formats import WRITE_DEPTHS, X264_PRESETS
 from segfuse.io.frames import FrameRange, is_movie
 from segfuse.lazy import lazy_module
 from segfuse.runtime import (
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from segfuse.io.sinks import FrameSink
 
 
-@node(id="org.segfuse.Write", version=(1, 2), label="Write", group="SegFuse/IO",
+@node(id="org.segfuse.Write", version=(1, 3), label="Write", group="SegFuse/IO",
       help="Writes name.####.exr/png/tif/dpx/jpg sequences (each frame atomically) or .mp4/.mov "
            "H.264 movies (moved into place when complete), a movie with the sound of 'audio'. "
            "Resumable with --resume for sequences.")
@@ -41,8 +41,10 @@ class Write:
         FilePath("path", default="", mode="write", help="output file; #### or %04d for a sequence"),
         String("colorspace", default="auto",
                help="OCIO colourspace to write; auto: scene_linear for EXR/half/float, sRGB otherwise"),
-        Choice("bit_depth", options=BIT_DEPTHS, default="auto",
-               help="auto: half for EXR, 16 for TIFF, 10 for DPX, 8 for PNG/JPEG"),
+        Choice("bit_depth", options=WRITE_DEPTHS, default="auto",
+               help="auto: half for EXR, 16 for TIFF, 10 for DPX, 8 for PNG/JPEG; a movie: 10-bit H.264 (High "
+                    "10) for frames read from a 10-bit movie or a 16-bit file, else 8 (8 for players that "
+                    "take only 8-bit H.264, such as QuickTime and browsers)"),
         String("compression", default="", help="codec compression, e.g. zip or piz for EXR"),
         Double("fps", default=0.0, min=0.0, max=240.0, help="movie frame rate; 0: the input's, else 25"),
         Int("crf", default=18, min=0, max=51, help="H.264 quality (lower is better; 18 is visually lossless)"),
@@ -109,9 +111,18 @@ class ColorManagedSink:
     def is_complete(self, t: int) -> bool:
         return self.sink.is_complete(t)
 
+    def _code_type(self, image: Image) -> np.dtype | None:
+        """The code values the file takes as they are: the sink's, or for a movie at auto depth the
+        frame's own 8- or 16-bit ones (so a 10-bit movie's frames stay 10-bit)."""
+        code_type = getattr(self.sink, "code_type", None)
+        if code_type is None and self._movie and image.encoded is not None \
+                and image.encoded.codes.dtype in (np.uint8, np.uint16):
+            return image.encoded.codes.dtype
+        return code_type
+
     def encode(self, image: Image) -> np.ndarray:
         """What the file sink gets for ``image``: untouched code values where possible, else floats."""
-        code_type = getattr(self.sink, "code_type", None)
+        code_type = self._code_type(image)
         if image.channels > 1 and code_type is not None:
             codes = image.codes_in(self.colorspace, code_type)
             if codes is not None:
@@ -128,13 +139,15 @@ class ColorManagedSink:
         are written in order from one thread). A frame read from a movie whose own code values reach
         the file is handed over as its decoded planes plus the rectangle that changed."""
         encoded = image.encoded
-        if self._movie and encoded is not None and encoded.source_yuv is not None:
+        if self._movie and encoded is not None and encoded.source_yuv is not None \
+                and self._code_type(image) == encoded.source_yuv.code_type:
+            code_type = encoded.source_yuv.code_type  # 8-bit planes: uint8 codes; 10-bit: uint16
             if image.patch_box is None:
-                if image.codes_in(self.colorspace, np.uint8) is not None:
+                if image.codes_in(self.colorspace, code_type) is not None:
                     return Prepared(image, None, encoded.source_yuv, None)
             else:
                 box = even_box(image.patch_box, image.width, image.height)
-                codes = image.codes_in_box(self.colorspace, np.uint8, box)
+                codes = image.codes_in_box(self.colorspace, code_type, box)
                 if codes is not None:
                     return Prepared(image, codes, encoded.source_yuv, box)
         return Prepared(image, self.encode(image), None, None)

@@ -167,6 +167,98 @@ def test_movie_planes_outside_the_repair_reach_the_file_unchanged(tmp_path, tagg
     assert np.abs(repaired - 137).max() <= 2  # the reference (linear 0.25: sRGB code 137) blended in, as read back
 
 
+def ten_bit_movie(path: Path, frames: list[np.ndarray]) -> None:
+    """A 10-bit 4:2:0 H.264 movie (High 10, BT.709), as a camera or a mastering transcode writes one."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p10le"
+        stream.codec_context.colorspace = av.video.reformatter.Colorspace.ITU709
+        stream.options = {"crf": "20", "preset": "ultrafast"}
+        for i, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le").reformat(
+                format="yuv420p10le", dst_colorspace=av.video.reformatter.Colorspace.ITU709)
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def test_a_10_bit_movie_stays_10_bit_and_its_planes_outside_the_repair_reach_the_encoder_unchanged(
+        tmp_path, monkeypatch):
+    """A 10-bit source written as 8-bit H.264 would lose two bits of every pixel, the ones nothing
+    touched too. At the default depth the movie is 10-bit (High 10) and the decoded planes outside
+    the repaired rectangle are what x264 gets (the frames handed to it are checked: a 10-bit encode
+    at crf 0 is not lossless); `bit_depth` 8 writes 8-bit for players that take no other."""
+    rng = np.random.default_rng(5)
+    frames = [rng.integers(0, 65536, (48, 64, 3), dtype=np.uint16) for _ in range(2)]
+    source = tmp_path / "in10.mp4"
+    ten_bit_movie(source, frames)
+    handed = []
+    original = MovieWriter._frame
+
+    def recorded(self, *item):
+        frame = original(self, *item)
+        handed.append([np.frombuffer(p, np.uint16).reshape(p.height, p.line_size // 2)[:, :p.width].copy()
+                       for p in frame.planes])
+        return frame
+
+    monkeypatch.setattr(MovieWriter, "_frame", recorded)
+    read, fuse, write = Read(), ReferenceFuse(), Write()
+    read_p = params(Read, path=str(source))
+    roi = (16, 8, 40, 30)
+    reference = Image(np.full((48, 64, 3), 0.25, np.float32), color.working_space())
+    background = alpha_image(np.zeros((48, 64), np.float32))
+
+    def render(output: Path, **write_params) -> None:
+        sink = write.open_sink(read.output_spec({}, read_p), FrameRange(0, 1), params(Write, path=str(output),
+                                                                                      **write_params))
+        for t in range(2):
+            inputs = {"Generated": ClipFrames("Generated", None, t, {t: read.render(t, {}, read_p)}),
+                      "Reference": ClipFrames("Reference", None, t, {t: reference}),
+                      "GeneratedMatte": ClipFrames("GeneratedMatte", None, t, {t: background.with_roi(roi)}),
+                      "ReferenceMatte": ClipFrames("ReferenceMatte", None, t, {t: background})}
+            sink.write(t, fuse.render(t, inputs, params(ReferenceFuse)))
+        sink.close()
+
+    render(tmp_path / "o10.mp4", crf=0)  # near lossless at 10 bits: the flat repair reads back as written
+    with av.open(str(source)) as container:
+        before = [[np.frombuffer(p, np.uint16).reshape(p.height, p.line_size // 2)[:, :p.width].copy()
+                   for p in f.planes] for f in container.decode(video=0)]
+    with av.open(str(tmp_path / "o10.mp4")) as container:
+        assert container.streams.video[0].codec_context.pix_fmt == "yuv420p10le"
+    for t in range(2):
+        for k, (a, b) in enumerate(zip(before[t], handed[t], strict=True)):
+            scale = 1 if k == 0 else 2
+            inside = np.zeros(a.shape, bool)
+            inside[roi[1] // scale:roi[3] // scale, roi[0] // scale:roi[2] // scale] = True
+            assert np.array_equal(a[~inside], b[~inside]), (t, k)
+            assert not np.array_equal(a[inside], b[inside])
+    inner = (slice(roi[1] + 4, roi[3] - 4), slice(roi[0] + 4, roi[2] - 4))  # away from the noise's blocks
+    back = MovieReader(tmp_path / "o10.mp4").read_codes(1)
+    assert back.dtype == np.uint16
+    assert np.abs(back[inner] / 257 - 137).max() <= 2  # the reference (sRGB code 137 at 8 bits), read back
+
+    render(tmp_path / "o8.mp4", bit_depth="8", crf=0)
+    with av.open(str(tmp_path / "o8.mp4")) as container:
+        assert container.streams.video[0].codec_context.pix_fmt == "yuv420p"
+    assert np.abs(MovieReader(tmp_path / "o8.mp4").read_codes(1)[inner].astype(int) - 137).max() <= 2
+    with pytest.raises(InputError, match=r"o16\.mp4: H\.264 is written at 8 or 10 bits .* not '16'"):
+        write.open_sink(read.output_spec({}, read_p), FrameRange(0, 1), params(Write, path=str(tmp_path / "o16.mp4"),
+                                                                               bit_depth="16"))
+
+
+def test_16_bit_srgb_code_values_reach_the_mattes_as_8_bit_without_a_float_trip():
+    """A 10-bit movie's (or a 16-bit PNG's) sRGB codes: what GrabCut and the flow see is each code
+    rounded to 8 bits, as the full conversion gives it, at the cost of one rescale."""
+    codes = np.random.default_rng(9).integers(0, 65536, (30, 40, 3), dtype=np.uint16)
+    image = Image(encoded=Encoded(codes, color.srgb_space()), colorspace=color.working_space())
+    fast = image.srgb_uint8()
+    assert np.array_equal(fast, np.floor(codes / 257 + 0.5).astype(np.uint8))
+    assert np.abs(fast.astype(int) - color.to_srgb_uint8(image.rgb, image.colorspace).astype(int)).max() <= 1
+    assert np.array_equal(image.srgb_uint8((4, 6, 20, 18)), fast[6:18, 4:20])
+
+
 def test_roi_zeroes_the_fusion_mask_outside_it():
     size = (40, 30)
     frame = Image(np.random.default_rng(0).random((30, 40, 3), np.float32), color.working_space())

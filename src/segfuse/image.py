@@ -30,9 +30,10 @@ Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, end exclusive
 
 @dataclass(frozen=True, eq=False)
 class Yuv420:
-    """The 8-bit 4:2:0 planes (Y H×W, U and V H/2×W/2, limited range) a movie frame was decoded
-    from, and the matrix its RGB code values were decoded with ('bt709' or 'bt601'): a movie writer
-    of that format emits the untouched pixels as these planes instead of converting RGB back."""
+    """The 4:2:0 planes (Y H×W, U and V H/2×W/2, limited range) a movie frame was decoded from:
+    uint8 for 8-bit video, uint16 holding 10-bit values for 10-bit video; and the matrix its RGB code
+    values were decoded with ('bt709' or 'bt601'): a movie writer of that format and depth emits the
+    untouched pixels as these planes instead of converting RGB back."""
 
     y: np.ndarray
     u: np.ndarray
@@ -43,10 +44,23 @@ class Yuv420:
         height, width = self.y.shape
         if height % 2 or width % 2 or self.u.shape != (height // 2, width // 2) or self.v.shape != self.u.shape:
             raise ValueError(f"4:2:0 planes of mismatched sizes: {self.y.shape}, {self.u.shape}, {self.v.shape}")
+        if self.y.dtype not in (np.uint8, np.uint16) or self.u.dtype != self.y.dtype or self.v.dtype != self.y.dtype:
+            raise ValueError(f"4:2:0 planes must all be uint8 or all uint16, got {self.y.dtype}, {self.u.dtype}, "
+                             f"{self.v.dtype}")
         if self.matrix not in ("bt709", "bt601"):
             raise ValueError(f"unknown YUV matrix {self.matrix!r}")
         for plane in (self.y, self.u, self.v):
             plane.flags.writeable = False
+
+    @property
+    def depth(self) -> int:
+        """Bits per sample: 8, or 10 (stored in uint16)."""
+        return 8 if self.y.dtype == np.uint8 else 10
+
+    @property
+    def code_type(self) -> np.dtype:
+        """The RGB code values these planes decode to: uint8 (rgb24), or uint16 (rgb48) for 10-bit."""
+        return self.y.dtype
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,7 +77,8 @@ class Encoded:
 
     def __post_init__(self) -> None:
         codes = self.codes
-        if self.source_yuv is not None and (codes.dtype != np.uint8 or codes.shape[:2] != self.source_yuv.y.shape
+        if self.source_yuv is not None and (codes.dtype != self.source_yuv.code_type
+                                            or codes.shape[:2] != self.source_yuv.y.shape
                                             or codes.shape[2] != RGB_CHANNELS):
             raise ValueError(f"YUV planes {self.source_yuv.y.shape} do not match codes {codes.shape} {codes.dtype}")
         if codes.ndim != 3 or codes.shape[2] not in VALID_CHANNELS:
@@ -243,7 +258,9 @@ class Image:
     def srgb_uint8(self, box: Box | None = None) -> np.ndarray:
         """Display-referred sRGB uint8 H×W×3 of ``box`` (default: all) — what GrabCut and networks see.
 
-        The file's own code values when they are 8-bit sRGB (no conversion at all), else converted.
+        The file's own code values when they are 8-bit sRGB (no conversion at all); 16-bit sRGB code
+        values (a 10-bit movie, a 16-bit PNG) rounded to 8 bits, the same display values without a
+        trip through floats; else converted.
         """
         from segfuse import color
 
@@ -252,9 +269,14 @@ class Image:
         untouched = self.patch_box is None or clip_box(
             (max(x0, self.patch_box[0]), max(y0, self.patch_box[1]), min(x1, self.patch_box[2]),
              min(y1, self.patch_box[3])), self.width, self.height) is None
-        if enc is not None and untouched and enc.codes.dtype == np.uint8 and self.channels > 1 \
+        if enc is not None and untouched and enc.codes.dtype in (np.uint8, np.uint16) and self.channels > 1 \
                 and color.same_colorspace(enc.colorspace, color.srgb_space()):
-            return np.ascontiguousarray(enc.codes[y0:y1, x0:x1, :3])
+            codes = enc.codes[y0:y1, x0:x1, :3]
+            if codes.dtype == np.uint8:
+                return np.ascontiguousarray(codes)
+            import cv2  # code / 257, rounded: no code falls on a half, so this is round-half-up too
+
+            return cv2.convertScaleAbs(codes, alpha=1.0 / 257.0)
         rgb = self.region((x0, y0, x1, y1))[:, :, :3] if box else self.rgb
         return color.to_srgb_uint8(rgb, self.colorspace)
 

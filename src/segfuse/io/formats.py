@@ -12,6 +12,8 @@ np = lazy_module("numpy")  # numpy loads on first use: listing nodes does not ne
 
 
 BIT_DEPTHS = ("auto", "8", "16", "half", "float")
+MOVIE_DEPTHS = {"auto": None, "8": 8, "10": 10}  # H.264: 8-bit, 10-bit (High 10), auto: as its frames came
+WRITE_DEPTHS = ("auto", "8", "10", "16", "half", "float")  # Write's choices: images' and movies' together
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 H264_CONTAINERS = (".mp4", ".mov", ".m4v", ".mkv", ".avi")  # movies Write makes (WebM cannot hold H.264)
 FASTSTART_CONTAINERS = (".mp4", ".mov", ".m4v")  # the index moved to the front: plays while it downloads

@@ -106,10 +106,10 @@ class MovieReader:
         return np.ascontiguousarray(np.rot90(codes, self.turns) if self.turns else codes)
 
     def read_codes_and_yuv(self, index: int) -> tuple[np.ndarray, Yuv420 | None]:
-        """``read_codes`` and, for an 8-bit limited-range yuv420p frame, the planes it was decoded from
-        (``yuv420_of``), so a movie writer can pass the pixels nothing changed through as they came."""
+        """``read_codes`` and, for a limited-range 4:2:0 frame of 8 or 10 bits, the planes it was decoded
+        from (``yuv420_of``), so a movie writer can pass the pixels nothing changed through as they came."""
         codes = self.read_codes(index)
-        if self._high_depth or self.turns:
+        if self.turns:
             return codes, None  # a turned movie is written as it shows, from its codes
         with self._lock:
             frame = self._decode(index)  # held among the recent frames: no second decode
@@ -178,19 +178,26 @@ DECODE_MATRIX = {int(Colorspace.ITU709): "bt709", 2: "bt601", int(Colorspace.ITU
 ENCODE_MATRIX = {"bt709": Colorspace.ITU709, "bt601": Colorspace.ITU601}
 
 
-def plane_pixels(plane) -> np.ndarray:
-    """A frame plane's pixels as a (writable) uint8 view, without the row padding FFmpeg adds."""
-    return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, :plane.width]
+YUV420_FORMATS = {"yuv420p": np.uint8, "yuv420p10le": np.uint16}  # planes passed through, by sample type
+RGB_FORMATS = {np.dtype(np.uint8): "rgb24", np.dtype(np.uint16): "rgb48le"}  # code values, by type
+
+
+def plane_pixels(plane, dtype: type = np.uint8) -> np.ndarray:
+    """A frame plane's samples (uint8, or uint16 for 10-bit) as a writable view, without the row
+    padding FFmpeg adds."""
+    step = np.dtype(dtype).itemsize
+    return np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // step)[:, :plane.width]
 
 
 def yuv420_of(frame: VideoFrame) -> Yuv420 | None:
-    """The frame's 4:2:0 planes (copied) with the matrix its RGB is decoded with; None for any other
-    layout, full range, an odd size or a matrix swscale would not decode as BT.709 or BT.601."""
+    """The frame's 4:2:0 planes (copied; 8 or 10 bits) with the matrix its RGB is decoded with; None for
+    any other layout, full range, an odd size or a matrix swscale would not decode as BT.709 or BT.601."""
     matrix = DECODE_MATRIX.get(int(frame.colorspace))
-    if frame.format.name != "yuv420p" or int(frame.color_range) == int(ColorRange.JPEG) or matrix is None \
+    dtype = YUV420_FORMATS.get(frame.format.name)
+    if dtype is None or int(frame.color_range) == int(ColorRange.JPEG) or matrix is None \
             or frame.width % 2 or frame.height % 2:
         return None
-    return Yuv420(*(np.ascontiguousarray(plane_pixels(plane)) for plane in frame.planes), matrix=matrix)
+    return Yuv420(*(np.ascontiguousarray(plane_pixels(plane, dtype)) for plane in frame.planes), matrix=matrix)
 
 
 ENCODE_QUEUE = 4  # frames waiting for the encoder thread: enough to ride out a slow frame, little memory
@@ -201,8 +208,11 @@ def _reason(exc: BaseException) -> str:
 
 
 class MovieWriter:
-    """H.264 (yuv420p, BT.709; BT.601 when its frames come from a BT.601 or untagged movie, whose planes
+    """H.264 (4:2:0, BT.709; BT.601 when its frames come from a BT.601 or untagged movie, whose planes
     it passes through) written to a temporary file, checked, renamed into place on close.
+    ``bit_depth``: 8 (yuv420p) or 10 (yuv420p10le, High 10); None: 10 when the first frame comes
+    as 10-bit planes or 16-bit code values (a 10-bit movie read, a 16-bit sequence), else 8, so
+    a 10-bit source keeps its precision and its untouched planes pass through as they came.
 
     ``write`` hands the frame to an encoder thread through a bounded queue, so colour conversion
     and x264 run while the next frames render; an encoder error surfaces at the next call. The file
@@ -215,7 +225,7 @@ class MovieWriter:
 
     def __init__(
         self, path: str | Path, width: int, height: int, fps: float = 25.0, crf: int = 18,
-        preset: str = "medium", sound: SoundSpec | None = None, timecode: str = "",
+        preset: str = "medium", sound: SoundSpec | None = None, timecode: str = "", bit_depth: int | None = None,
     ) -> None:
         self.path = Path(path)
         if width % 2 or height % 2:
@@ -225,6 +235,9 @@ class MovieWriter:
             raise InputError(f"{self.path}: H.264 preset '{preset}' is not one of {', '.join(X264_PRESETS)}")
         if not 0 <= int(crf) <= 51:
             raise InputError(f"{self.path}: H.264 crf {crf} is outside 0-51")
+        if bit_depth not in (None, 8, 10):
+            raise InputError(f"{self.path}: H.264 is written at 8 or 10 bits, not {bit_depth}")
+        self._depth = bit_depth  # None: the first frame's (10 for 16-bit codes or 10-bit planes, else 8)
         self._tmp = temporary_path(self.path)
         self._count = 0
         with self._os_errors():
@@ -266,10 +279,17 @@ class MovieWriter:
             raise OutputError(f"cannot write {self.path}: {_reason(exc)}") from None
 
     def write(self, rgb: np.ndarray) -> None:
-        """Append one frame: uint8 H×W×3 code values, or float H×W×3 in [0, 1], in the file's encoding."""
+        """Append one frame: H×W×3 code values (uint8, or uint16 full range), or floats in [0, 1], in the
+        file's encoding."""
         self._raise_encoder_error()
-        data = rgb[:, :, :3] if rgb.dtype == np.uint8 else quantize(rgb[:, :, :3], np.uint8)
-        self._first_frame("bt709")
+        self._first_frame("bt709", 10 if rgb.dtype == np.uint16 else 8)
+        code_type = np.uint16 if self._depth == 10 else np.uint8
+        if rgb.dtype == code_type:
+            data = rgb[:, :, :3]
+        elif rgb.dtype in (np.uint8, np.uint16):  # code values of the other depth: rescaled to this one
+            data = quantize(rgb[:, :, :3].astype(np.float32) * np.float32(1.0 / np.iinfo(rgb.dtype).max), code_type)
+        else:
+            data = quantize(rgb[:, :, :3], code_type)
         self._queue.put((np.ascontiguousarray(data), None, None))
 
     def write_planes(self, source_yuv: Yuv420, changed: Box | None = None, codes: np.ndarray | None = None) -> bool:
@@ -281,20 +301,26 @@ class MovieWriter:
         self._raise_encoder_error()
         if source_yuv.y.shape != (self._stream.height, self._stream.width):
             return False
-        self._first_frame(source_yuv.matrix)
-        if source_yuv.matrix != self._matrix:
-            return False  # planes of another matrix: converted like any frame
+        self._first_frame(source_yuv.matrix, source_yuv.depth)
+        if source_yuv.matrix != self._matrix or source_yuv.depth != self._depth:
+            return False  # planes of another matrix or depth: converted like any frame
         shape = None if changed is None else (changed[3] - changed[1], changed[2] - changed[0], 3)
-        if changed is not None and (codes is None or codes.shape != shape or any(v % 2 for v in changed)):
-            raise ValueError(f"codes {None if codes is None else codes.shape} do not fill the even box {changed}")
+        if changed is not None and (codes is None or codes.shape != shape or codes.dtype != source_yuv.code_type
+                                    or any(v % 2 for v in changed)):
+            raise ValueError(f"codes {None if codes is None else (codes.shape, codes.dtype)} do not fill the even "
+                             f"box {changed} at {source_yuv.depth} bits")
         self._queue.put((codes, source_yuv, changed))
         return True
 
-    def _first_frame(self, matrix: str) -> None:
-        """Tag the stream with the matrix every frame is converted with (before the encoder opens)."""
+    def _first_frame(self, matrix: str, depth: int) -> None:
+        """Tag the stream with the matrix every frame is converted with, and settle its depth (unless
+        given), before the encoder opens: 10-bit (High 10) for 10-bit planes or 16-bit codes, else 8."""
         if self._settled:
             return
         self._settled, self._matrix = True, matrix
+        if self._depth is None:
+            self._depth = depth
+        self._stream.pix_fmt = "yuv420p10le" if self._depth == 10 else "yuv420p"
         if matrix == "bt601":
             ctx = self._stream.codec_context
             ctx.colorspace, ctx.color_primaries, ctx.color_trc = (
@@ -304,20 +330,23 @@ class MovieWriter:
         """The yuv420p frame to encode: converted whole, or the source's planes with the change pasted
         (copied straight into the new frame's own planes: one copy of each, no intermediate buffer)."""
         matrix = ENCODE_MATRIX[self._matrix]
+        layout = self._stream.pix_fmt
         if source_yuv is None:
-            return VideoFrame.from_ndarray(data, format="rgb24").reformat(format="yuv420p", dst_colorspace=matrix)
+            return VideoFrame.from_ndarray(data, format=RGB_FORMATS[data.dtype]).reformat(format=layout,
+                                                                                         dst_colorspace=matrix)
         height, width = source_yuv.y.shape
-        frame = VideoFrame(width, height, "yuv420p")
-        planes = [plane_pixels(plane) for plane in frame.planes]
+        frame = VideoFrame(width, height, layout)
+        sample = YUV420_FORMATS[layout]
+        planes = [plane_pixels(plane, sample) for plane in frame.planes]
         for plane, source in zip(planes, (source_yuv.y, source_yuv.u, source_yuv.v), strict=True):
             plane[...] = source
         if changed is not None:
             x0, y0, x1, y1 = changed
-            part = VideoFrame.from_ndarray(np.ascontiguousarray(data), format="rgb24")
-            part = part.reformat(format="yuv420p", dst_colorspace=matrix)
+            part = VideoFrame.from_ndarray(np.ascontiguousarray(data), format=RGB_FORMATS[data.dtype])
+            part = part.reformat(format=layout, dst_colorspace=matrix)
             for k, (plane, new) in enumerate(zip(planes, part.planes, strict=True)):
                 step = 1 if k == 0 else 2
-                plane[y0 // step:y1 // step, x0 // step:x1 // step] = plane_pixels(new)
+                plane[y0 // step:y1 // step, x0 // step:x1 // step] = plane_pixels(new, sample)
         return frame
 
     def _encode_loop(self) -> None:

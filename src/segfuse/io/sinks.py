@@ -11,7 +11,7 @@ from segfuse.errors import InputError
 from segfuse.image import Box, Yuv420
 from segfuse.io import images
 from segfuse.io.atomic import remove_stale_temporaries
-from segfuse.io.formats import h264_container_problem
+from segfuse.io.formats import MOVIE_DEPTHS, h264_container_problem
 from segfuse.io.frames import frame_path, is_movie, is_pattern
 from segfuse.io.movie import MovieWriter
 from segfuse.io.sound import SoundSpec
@@ -81,13 +81,20 @@ class SingleImageSink:
 
 
 class MovieSink:
-    """H.264 movie; frames must arrive in order. Resuming skips only a finished movie."""
+    """H.264 movie; frames must arrive in order. Resuming skips only a finished movie.
 
-    code_type = np.dtype(np.uint8)
+    ``bit_depth``: '8', '10' or 'auto' (``MOVIE_DEPTHS``). ``code_type``: the code values it takes
+    as they are (uint8 at 8 bits, uint16 at 10); None at auto, where a frame's own 8- or 16-bit code
+    values are taken as read and the first frame settles the movie's depth (``MovieWriter``)."""
 
     def __init__(self, path: Path, width: int, height: int, fps: float, crf: int, preset: str = "medium",
-                 sound: str = "", frame_count: int = 0, timecode: str = "", timecode_fps: float = 0.0) -> None:
+                 sound: str = "", frame_count: int = 0, timecode: str = "", timecode_fps: float = 0.0,
+                 bit_depth: str = "auto") -> None:
         self.path = path
+        if bit_depth not in MOVIE_DEPTHS:
+            raise InputError(f"{path}: H.264 is written at 8 or 10 bits (bit depth auto, 8 or 10), not '{bit_depth}'")
+        self._depth = MOVIE_DEPTHS[bit_depth]
+        self.code_type = {None: None, 8: np.dtype(np.uint8), 10: np.dtype(np.uint16)}[self._depth]
         self._args = (width, height, fps, crf, preset)
         self._sound, self._frame_count = sound, frame_count
         self._timecode, self._timecode_fps = timecode, timecode_fps or fps
@@ -115,7 +122,7 @@ class MovieSink:
         if self._writer is None:
             sound = SoundSpec(Path(self._sound), t, self._frame_count) if self._sound else None
             timecode = advanced(self._timecode, t, self._timecode_fps) if self._timecode else ""
-            self._writer = MovieWriter(self.path, *self._args, sound=sound, timecode=timecode)
+            self._writer = MovieWriter(self.path, *self._args, sound=sound, timecode=timecode, bit_depth=self._depth)
         return self._writer
 
     def close(self) -> None:
@@ -141,7 +148,7 @@ def open_sink(
         problem = h264_container_problem(str(path))
         if problem:
             raise InputError(problem)
-        return MovieSink(path, width, height, fps, crf, preset, sound, frame_count, timecode, timecode_fps)
+        return MovieSink(path, width, height, fps, crf, preset, sound, frame_count, timecode, timecode_fps, bit_depth)
     if is_pattern(path):
         return SequenceSink(path, bit_depth, compression, timecode, timecode_fps or None)
     if frame_count != 1:
