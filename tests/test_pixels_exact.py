@@ -122,6 +122,17 @@ def decoded_planes(path: Path) -> tuple[list[list[np.ndarray]], int]:
         return frames, int(stream.codec_context.colorspace)
 
 
+def assert_planes_kept_outside(before: list[list[np.ndarray]], after: list[list[np.ndarray]], roi) -> None:
+    """Each frame's Y, U, V planes: equal outside the (even) ``roi``, changed inside it (repaired)."""
+    for t, (planes_in, planes_out) in enumerate(zip(before, after, strict=True)):
+        for k, (a, b) in enumerate(zip(planes_in, planes_out, strict=True)):
+            scale = 1 if k == 0 else 2
+            inside = np.zeros(a.shape, bool)
+            inside[roi[1] // scale:roi[3] // scale, roi[0] // scale:roi[2] // scale] = True
+            assert np.array_equal(a[~inside], b[~inside]), (t, k)
+            assert not np.array_equal(a[inside], b[inside]), (t, k)
+
+
 @pytest.mark.parametrize("tagged", [True, False], ids=["bt709", "untagged"])
 def test_movie_planes_outside_the_repair_reach_the_file_unchanged(tmp_path, tagged):
     """A movie repaired inside the mattes' ROI: outside it the written movie holds the decoded 4:2:0
@@ -156,13 +167,7 @@ def test_movie_planes_outside_the_repair_reach_the_file_unchanged(tmp_path, tagg
     sink.close()
     (before, tag_in), (after, tag_out) = decoded_planes(source), decoded_planes(output)
     assert tag_in == (1 if tagged else 2) and tag_out == (1 if tagged else 5)
-    for t in range(2):
-        for k, (a, b) in enumerate(zip(before[t], after[t], strict=True)):
-            scale = 1 if k == 0 else 2
-            inside = np.zeros(a.shape, bool)
-            inside[roi[1] // scale:roi[3] // scale, roi[0] // scale:roi[2] // scale] = True
-            assert np.array_equal(a[~inside], b[~inside]), (t, k)
-            assert not np.array_equal(a[inside], b[inside])  # the ROI was repaired
+    assert_planes_kept_outside(before, after, roi)
     repaired = MovieReader(output).read_codes(1)[roi[1]:roi[3], roi[0]:roi[2]].astype(int)
     assert np.abs(repaired - 137).max() <= 2  # the reference (linear 0.25: sRGB code 137) blended in, as read back
 
@@ -227,13 +232,7 @@ def test_a_10_bit_movie_stays_10_bit_and_its_planes_outside_the_repair_reach_the
                    for p in f.planes] for f in container.decode(video=0)]
     with av.open(str(tmp_path / "o10.mp4")) as container:
         assert container.streams.video[0].codec_context.pix_fmt == "yuv420p10le"
-    for t in range(2):
-        for k, (a, b) in enumerate(zip(before[t], handed[t], strict=True)):
-            scale = 1 if k == 0 else 2
-            inside = np.zeros(a.shape, bool)
-            inside[roi[1] // scale:roi[3] // scale, roi[0] // scale:roi[2] // scale] = True
-            assert np.array_equal(a[~inside], b[~inside]), (t, k)
-            assert not np.array_equal(a[inside], b[inside])
+    assert_planes_kept_outside(before, handed, roi)
     inner = (slice(roi[1] + 4, roi[3] - 4), slice(roi[0] + 4, roi[2] - 4))  # away from the noise's blocks
     back = MovieReader(tmp_path / "o10.mp4").read_codes(1)
     assert back.dtype == np.uint16
