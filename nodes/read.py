@@ -89,7 +89,7 @@ class Read:
         colorspace = "" if components is Alpha else color.working_space()
         self._file_colorspace(source, p)  # an unknown colourspace fails at validation
         return ClipSpec(source.width, source.height, components, source.frames, colorspace, source.fps,
-                        getattr(source, "timecode", ""))
+                        getattr(source, "timecode", ""), getattr(source, "pixel_aspect", 1.0))
 
     def render(self, t: int, inputs, p) -> Image:
         """The frame as the file's code values in the working space's Image; converted lazily, only

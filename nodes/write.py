@@ -73,7 +73,7 @@ class Write:
                 sound = ""  # nothing to carry
         sink = open_sink(p.path, spec.width, spec.height, len(frames), fps=fps, crf=p.crf, preset=p.preset,
                          bit_depth=p.bit_depth, compression=p.compression, sound=sound,
-                         timecode=spec.timecode, timecode_fps=spec.fps or 0.0)
+                         timecode=spec.timecode, timecode_fps=spec.fps or 0.0, pixel_aspect=spec.pixel_aspect)
         return ColorManagedSink(sink, self._target_space(p))
 
     @staticmethod

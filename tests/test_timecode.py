@@ -107,3 +107,31 @@ def test_frames_without_a_recorded_rate_get_no_timecode_made_up(tmp_path):
     write_pixels(tmp_path / "plain.exr", np.zeros((4, 4, 3), np.float32))
     write_pixels(tmp_path / "plain.png", np.zeros((4, 4, 3), np.float32))
     assert read_timing(tmp_path / "plain.exr") == ("", None) == read_timing(tmp_path / "plain.png")
+
+
+def test_an_anamorphic_movie_keeps_its_pixel_aspect_through_the_graph(tmp_path):
+    """A 1440×1080 HDV-style movie shows 16:9 because its pixels are 4/3 wide: written with square
+    pixels it would play squeezed. The sample aspect ratio passes through the graph like the rate."""
+    from fractions import Fraction
+
+    def anamorphic(stream) -> None:
+        stream.codec_context.sample_aspect_ratio = Fraction(4, 3)
+
+    source = encode_movie(tmp_path / "hdv.mp4", [np.full((48, 64, 3), 20 * t, np.uint8) for t in range(6)],
+                          anamorphic)
+    graph = tmp_path / "g.json"
+    graph.write_text(json.dumps({"format": "segfuse.graph", "version": 1, "nodes": {
+        "plate": {"type": "org.segfuse.Read", "params": {"path": str(source)}},
+        "median": {"type": "org.segfuse.TemporalMedian", "inputs": {"Source": "plate"}},
+        "write": {"type": "org.segfuse.Write", "params": {"path": "out.mov"}, "inputs": {"Source": "median"}}}}))
+    segfuse("render", str(graph), "-q")
+    with av.open(str(tmp_path / "out.mov")) as written:
+        stream = written.streams.video[0]
+        assert stream.sample_aspect_ratio == Fraction(4, 3) and stream.display_aspect_ratio == Fraction(16, 9)
+    square = encode_movie(tmp_path / "square.mp4", [np.zeros((48, 64, 3), np.uint8)] * 3)
+    graph.write_text(json.dumps({"format": "segfuse.graph", "version": 1, "nodes": {
+        "plate": {"type": "org.segfuse.Read", "params": {"path": str(square)}},
+        "write": {"type": "org.segfuse.Write", "params": {"path": "sq.mp4"}, "inputs": {"Source": "plate"}}}}))
+    segfuse("render", str(graph), "-q")
+    with av.open(str(tmp_path / "sq.mp4")) as written:
+        assert written.streams.video[0].sample_aspect_ratio in (None, Fraction(0, 1), Fraction(1, 1))

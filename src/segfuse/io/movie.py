@@ -65,6 +65,9 @@ class MovieReader:
         self.fps = float(rate)
         self.audio_streams = len(self._container.streams.audio)
         self.timecode = str(self._stream.metadata.get("timecode") or self._container.metadata.get("timecode") or "")
+        sar = self._stream.sample_aspect_ratio or ctx.sample_aspect_ratio
+        aspect = float(sar) if sar and sar > 0 else 1.0  # 0/1: unknown, square
+        self.pixel_aspect = 1.0 / aspect if self.turns % 2 else aspect  # turned: the pixel's sides swap
         self._high_depth = "10" in (ctx.pix_fmt or "") or "12" in (ctx.pix_fmt or "")
 
     def __len__(self) -> int:
@@ -220,12 +223,14 @@ class MovieWriter:
     fsynced and read back (every frame must be there) before the rename, and an OS error (disk
     full, read-only folder) is one ``OutputError`` line; the temporary is removed on any failure.
     ``sound``: a source whose audio goes in beside the pictures (``segfuse.io.sound``);
-    ``timecode``: the first frame's SMPTE timecode (``segfuse.io.timecode``).
+    ``timecode``: the first frame's SMPTE timecode (``segfuse.io.timecode``); ``pixel_aspect``: the
+    sample aspect ratio players stretch the pictures by (an anamorphic source's, kept).
     """
 
     def __init__(
         self, path: str | Path, width: int, height: int, fps: float = 25.0, crf: int = 18,
         preset: str = "medium", sound: SoundSpec | None = None, timecode: str = "", bit_depth: int | None = None,
+        pixel_aspect: float = 1.0,
     ) -> None:
         self.path = Path(path)
         if width % 2 or height % 2:
@@ -252,6 +257,8 @@ class MovieWriter:
         if timecode:  # FFmpeg writes it as the movie's timecode track (MOV/MP4) or tag
             self._stream.metadata["timecode"] = timecode
         ctx = self._stream.codec_context
+        if pixel_aspect > 0 and abs(pixel_aspect - 1.0) > 1e-6:  # anamorphic: players stretch it as its source
+            ctx.sample_aspect_ratio = Fraction(pixel_aspect).limit_denominator(1000)
         ctx.colorspace, ctx.color_range = Colorspace.ITU709, ColorRange.MPEG
         ctx.color_primaries, ctx.color_trc = ColorPrimaries.BT709, ColorTrc.BT709
         self._matrix, self._settled = "bt709", False

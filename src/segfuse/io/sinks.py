@@ -89,13 +89,14 @@ class MovieSink:
 
     def __init__(self, path: Path, width: int, height: int, fps: float, crf: int, preset: str = "medium",
                  sound: str = "", frame_count: int = 0, timecode: str = "", timecode_fps: float = 0.0,
-                 bit_depth: str = "auto") -> None:
+                 bit_depth: str = "auto", pixel_aspect: float = 1.0) -> None:
         self.path = path
         if bit_depth not in MOVIE_DEPTHS:
             raise InputError(f"{path}: H.264 is written at 8 or 10 bits (bit depth auto, 8 or 10), not '{bit_depth}'")
         self._depth = MOVIE_DEPTHS[bit_depth]
         self.code_type = {None: None, 8: np.dtype(np.uint8), 10: np.dtype(np.uint16)}[self._depth]
         self._args = (width, height, fps, crf, preset)
+        self._pixel_aspect = pixel_aspect
         self._sound, self._frame_count = sound, frame_count
         self._timecode, self._timecode_fps = timecode, timecode_fps or fps
         self._writer: MovieWriter | None = None
@@ -122,7 +123,8 @@ class MovieSink:
         if self._writer is None:
             sound = SoundSpec(Path(self._sound), t, self._frame_count) if self._sound else None
             timecode = advanced(self._timecode, t, self._timecode_fps) if self._timecode else ""
-            self._writer = MovieWriter(self.path, *self._args, sound=sound, timecode=timecode, bit_depth=self._depth)
+            self._writer = MovieWriter(self.path, *self._args, sound=sound, timecode=timecode, bit_depth=self._depth,
+                                       pixel_aspect=self._pixel_aspect)
         return self._writer
 
     def close(self) -> None:
@@ -137,7 +139,7 @@ class MovieSink:
 def open_sink(
     path: str | Path, width: int, height: int, frame_count: int, *, fps: float = 25.0, crf: int = 18,
     preset: str = "medium", bit_depth: str = "auto", compression: str = "", sound: str = "",
-    timecode: str = "", timecode_fps: float = 0.0,
+    timecode: str = "", timecode_fps: float = 0.0, pixel_aspect: float = 1.0,
 ) -> FrameSink:
     """Pick the sink for ``path``: a movie, a numbered sequence, or (one frame) a single image.
     ``sound``: a file whose audio a movie carries (``segfuse.io.sound``); ``timecode``: the clip's
@@ -148,7 +150,8 @@ def open_sink(
         problem = h264_container_problem(str(path))
         if problem:
             raise InputError(problem)
-        return MovieSink(path, width, height, fps, crf, preset, sound, frame_count, timecode, timecode_fps, bit_depth)
+        return MovieSink(path, width, height, fps, crf, preset, sound, frame_count, timecode, timecode_fps, bit_depth,
+                         pixel_aspect)
     if is_pattern(path):
         return SequenceSink(path, bit_depth, compression, timecode, timecode_fps or None)
     if frame_count != 1:

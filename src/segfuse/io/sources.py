@@ -142,7 +142,7 @@ class MovieSource:
         self.path = path
         self._reader = MovieReader(path)
         self.width, self.height, self.fps = self._reader.width, self._reader.height, self._reader.fps
-        self.timecode = self._reader.timecode
+        self.timecode, self.pixel_aspect = self._reader.timecode, self._reader.pixel_aspect
         self.frames = FrameRange(0, len(self._reader) - 1)
 
     def read(self, t: int) -> np.ndarray:

@@ -42,8 +42,9 @@ class Clip:
 class ClipSpec:
     """What flows along a wire, known before rendering: size, components, time domain, colour.
 
-    ``frames`` is None for a still (the same image at every time). ``fps`` and ``timecode`` pass
-    through nodes from their first input that has them, so a Write can keep the clip's.
+    ``frames`` is None for a still (the same image at every time). ``fps``, ``timecode`` and
+    ``pixel_aspect`` pass through nodes from their first input that has them, so a Write can keep
+    the clip's.
     """
 
     width: int
@@ -53,6 +54,7 @@ class ClipSpec:
     colorspace: str = ""
     fps: float | None = None
     timecode: str = ""  # SMPTE timecode of frame 0 (a timecoded movie's start); "" when none
+    pixel_aspect: float = 1.0  # a pixel's width over its height: 1 square, 4/3 an anamorphic 1440×1080 movie's
 
     @property
     def size(self) -> tuple[int, int]:

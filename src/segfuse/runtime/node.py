@@ -175,7 +175,8 @@ class NodeInstance:
             (s.colorspace for s in ordered if s.colorspace), "")
         fps = next((s.fps for s in ordered if s.fps), None)
         timecode = next((s.timecode for s in ordered if s.timecode), "")
-        return ClipSpec(width, height, components, frames, colorspace, fps, timecode)
+        pixel_aspect = next((s.pixel_aspect for s in ordered if s.pixel_aspect != 1.0), 1.0)
+        return ClipSpec(width, height, components, frames, colorspace, fps, timecode, pixel_aspect)
 
     def _region(self, inputs: Mapping[str, ClipSpec], p: ParamValues) -> tuple[int, int]:
         if hasattr(self.impl, "region_of_definition"):
