@@ -128,6 +128,19 @@ def test_an_anamorphic_movie_keeps_its_pixel_aspect_through_the_graph(tmp_path):
     with av.open(str(tmp_path / "out.mov")) as written:
         stream = written.streams.video[0]
         assert stream.sample_aspect_ratio == Fraction(4, 3) and stream.display_aspect_ratio == Fraction(16, 9)
+    for extension in ("exr", "dpx"):  # movie → frames → movie: each frame's header records it
+        graph.write_text(json.dumps({"format": "segfuse.graph", "version": 1, "nodes": {
+            "plate": {"type": "org.segfuse.Read", "params": {"path": str(source)}},
+            "write": {"type": "org.segfuse.Write", "params": {"path": f"f.####.{extension}"},
+                      "inputs": {"Source": "plate"}}}}))
+        segfuse("render", str(graph), "-q")
+        graph.write_text(json.dumps({"format": "segfuse.graph", "version": 1, "nodes": {
+            "plate": {"type": "org.segfuse.Read", "params": {"path": f"f.####.{extension}"}},
+            "write": {"type": "org.segfuse.Write", "params": {"path": f"back_{extension}.mov"},
+                      "inputs": {"Source": "plate"}}}}))
+        segfuse("render", str(graph), "-q")
+        with av.open(str(tmp_path / f"back_{extension}.mov")) as written:
+            assert written.streams.video[0].sample_aspect_ratio == Fraction(4, 3), extension
     square = encode_movie(tmp_path / "square.mp4", [np.zeros((48, 64, 3), np.uint8)] * 3)
     graph.write_text(json.dumps({"format": "segfuse.graph", "version": 1, "nodes": {
         "plate": {"type": "org.segfuse.Read", "params": {"path": str(square)}},

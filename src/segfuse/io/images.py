@@ -35,6 +35,7 @@ class ImageInfo:
     single_is_alpha: bool  # a lone channel named A
     timecode: str = ""  # the SMPTE timecode the header records (EXR, DPX), "" for none
     fps: float | None = None  # the frame rate it records
+    pixel_aspect: float = 1.0  # a pixel's width over its height, as the header records it (1: square)
 
 
 def first_line(message: str) -> str:
@@ -93,6 +94,8 @@ def read_info(path: str | Path) -> ImageInfo:
         names = [n.upper() for n in spec.channelnames]
         sideways = _orientation(spec) in TURNED_SIDEWAYS
         timecode, fps = _timing(spec)
+        aspect = spec.getattribute("PixelAspectRatio")
+        aspect = float(aspect) if isinstance(aspect, (int, float)) and aspect > 0 else 1.0
         return ImageInfo(
             width=spec.height if sideways else spec.width,
             height=spec.width if sideways else spec.height,
@@ -101,6 +104,7 @@ def read_info(path: str | Path) -> ImageInfo:
             single_is_alpha=len(picked) == 1 and names[:1] == ["A"],
             timecode=timecode,
             fps=fps,
+            pixel_aspect=1.0 / aspect if sideways else aspect,
         )
     finally:
         inp.close()
@@ -185,11 +189,12 @@ def _pixel_type(path: Path, bit_depth: str) -> tuple[oiio.TypeDesc, int | None]:
 
 @dataclass(frozen=True)
 class Timing:
-    """What a frame's header records of its place in time (EXR and DPX keep it): its SMPTE
-    timecode label and the clip's frames a second."""
+    """What a frame's header records of its place in time and its shape (EXR and DPX keep it): its
+    SMPTE timecode label, the clip's frames a second and its pixel aspect (width over height)."""
 
     timecode: str = ""
     fps: float | None = None
+    pixel_aspect: float = 1.0
 
 
 def write_pixels(
@@ -241,9 +246,12 @@ def write_codes(path: str | Path, codes: np.ndarray, compression: str = "", timi
 
 
 def _tag_timing(spec: oiio.ImageSpec, ext: str, timing: Timing) -> None:
-    """Timecode and rate into the header of formats that record them (EXR, DPX)."""
+    """Timecode, rate and a non-square pixel aspect into the header of formats that record them
+    (EXR, DPX)."""
     if ext not in (".exr", ".dpx"):
         return
+    if timing.pixel_aspect > 0 and abs(timing.pixel_aspect - 1.0) > 1e-6:
+        spec.attribute("PixelAspectRatio", float(timing.pixel_aspect))
     code = to_bcd(timing.timecode) if timing.timecode else None
     if code is not None:
         spec.attribute("smpte:TimeCode", oiio.TypeDesc("timecode"), (code, 0))

@@ -38,11 +38,12 @@ class SequenceSink:
     """Writes ``pattern`` frame by frame; a frame file exists only once it is complete."""
 
     def __init__(self, pattern: Path, bit_depth: str, compression: str, timecode: str = "",
-                 fps: float | None = None) -> None:
+                 fps: float | None = None, pixel_aspect: float = 1.0) -> None:
         self.path = pattern
         self.bit_depth, self.compression = bit_depth, compression
         self.code_type = images.integer_depth(pattern, bit_depth)
         self._timecode, self._fps = timecode, fps  # the clip's at frame 0 (see ClipSpec.timecode)
+        self._pixel_aspect = pixel_aspect
         remove_stale_temporaries(frame_path(pattern, 0).parent)
 
     def is_complete(self, t: int) -> bool:
@@ -51,7 +52,7 @@ class SequenceSink:
     def write(self, t: int, pixels: np.ndarray) -> None:
         timecode = advanced(self._timecode, t, self._fps) if self._timecode and self._fps else ""
         images.write_pixels(frame_path(self.path, t), pixels, self.bit_depth, self.compression,
-                            images.Timing(timecode, self._fps))
+                            images.Timing(timecode, self._fps, self._pixel_aspect))
 
     def close(self) -> None:
         pass
@@ -153,7 +154,7 @@ def open_sink(
         return MovieSink(path, width, height, fps, crf, preset, sound, frame_count, timecode, timecode_fps, bit_depth,
                          pixel_aspect)
     if is_pattern(path):
-        return SequenceSink(path, bit_depth, compression, timecode, timecode_fps or None)
+        return SequenceSink(path, bit_depth, compression, timecode, timecode_fps or None, pixel_aspect)
     if frame_count != 1:
         raise InputError(
             f"{path}: {frame_count} frames need a frame-number field in the name (e.g. name.####.exr)"

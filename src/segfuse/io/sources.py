@@ -93,7 +93,7 @@ class SequenceSource(_NoPlanes):
         info = images.read_info(frame_path(pattern, self.frames.first))
         self.width, self.height, self.channels = info.width, info.height, info.channels
         self.is_float, self.single_is_alpha = info.is_float, info.single_is_alpha
-        self.fps = info.fps
+        self.fps, self.pixel_aspect = info.fps, info.pixel_aspect
         # the timecode at frame number 0 (what a clip's spec carries): the first file's, counted back
         self.timecode = advanced(info.timecode, -self.frames.first, info.fps) if info.timecode and info.fps else ""
 
