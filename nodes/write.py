@@ -43,7 +43,7 @@ class Write:
                help="OCIO colourspace to write; auto: scene_linear for EXR/half/float, sRGB otherwise"),
         Choice("bit_depth", options=WRITE_DEPTHS, default="auto",
                help="auto: half for EXR, 16 for TIFF, 10 for DPX, 8 for PNG/JPEG; a movie: 10-bit H.264 (High "
-                    "10) for frames read from a 10-bit movie or a 16-bit file, else 8 (8 for players that "
+                    "10) for frames read from a 10-bit movie or a 16-bit sRGB file, else 8 (8 for players that "
                     "take only 8-bit H.264, such as QuickTime and browsers)"),
         String("compression", default="", help="codec compression, e.g. zip or piz for EXR"),
         Double("fps", default=0.0, min=0.0, max=240.0, help="movie frame rate; 0: the input's, else 25"),
