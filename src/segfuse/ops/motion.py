@@ -260,12 +260,10 @@ class FrameMotion:
 def frame_motions(reference: np.ndarray, frames: Sequence[np.ndarray], preset: str = "medium",
                   box: PortraitBox | None = None, threads: int | None = None) -> list[FrameMotion]:
     """Each frame's ``FrameMotion`` against ``reference`` (the flows run on ``threads`` threads)."""
+    _check_sizes(reference, frames)
     height, width = reference.shape[:2]
     core, shoulders = face_core(height, width, box), shoulder_patch(height, width, box)
     xs, ys = pixel_grid(height, width)
-    for frame in frames:
-        if frame.shape != reference.shape:
-            raise ValueError(f"frame is {frame.shape}, the reference {reference.shape}")
 
     def measure(frame: np.ndarray) -> FrameMotion:
         flow = dense_flow(reference, frame, preset)
@@ -275,6 +273,12 @@ def frame_motions(reference: np.ndarray, frames: Sequence[np.ndarray], preset: s
         return FrameMotion(head, shift, row_fractions(flow, head_dx, head_dy, box), head_displacement(head, core))
 
     return list(ordered_map(measure, frames, threads))
+
+
+def _check_sizes(reference: np.ndarray, frames: Sequence[np.ndarray]) -> None:
+    for frame in frames:
+        if frame.shape != reference.shape:
+            raise ValueError(f"frame is {frame.shape}, the reference {reference.shape}")
 
 
 def _head_displacements(head: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -297,6 +301,7 @@ def layer_costs_at(reference: np.ndarray, frames: Sequence[np.ndarray], scales: 
         motions = frame_motions(reference, frames, preset, box, threads)
     if len(motions) != len(frames):
         raise ValueError(f"{len(motions)} motions for {len(frames)} frames")
+    _check_sizes(reference, frames)
     height, width = reference.shape[:2]
     xs, ys = pixel_grid(height, width)
     plates = [cv2.GaussianBlur(reference.astype(np.float32) / 255.0, (0, 0), blur) for blur, _ in scales]
