@@ -497,3 +497,27 @@ def test_tracking_with_the_reference_worked_out_once_equals_the_per_frame_comput
     expected = roi_matte(track_matte(small, crop_to_work(reference, roi, scale),
                                      crop_to_work(matte, roi, scale, cv2.INTER_LINEAR), "medium", 0.03, inner), roi)
     assert tracked.roi == roi and np.array_equal(tracked.track(frame, "medium", 0.03), expected)
+    measured = tracked.reference.measure(frame, "medium", 0.03)  # before the matte: a render measures ahead
+    assert np.array_equal(tracked.track(frame, "medium", 0.03, measured), expected)
+
+
+def test_track_matte_renders_the_same_matte_from_frames_measured_ahead(tmp_path, monkeypatch):
+    """What a render measures of coming frames while the reference's matte is learnt (Track Matte's
+    ``prepare``) gives the matte a render measuring each frame itself gives, bit for bit."""
+    from segfuse.ops.motion import TrackedPlate
+    from segfuse.runtime import Evaluator
+
+    measured = []
+    measure = TrackedPlate.measure
+    monkeypatch.setattr(TrackedPlate, "measure", lambda self, *a: measured.append(1) or measure(self, *a))
+    generated, reference = paste_back_sequence(tmp_path, 4)
+    doc = paper_graph(FixOptions(generated, reference, str(tmp_path / "out.####.png")))
+    ahead, alone = Evaluator(bind(doc)), Evaluator(bind(doc))
+    for t in range(4):
+        ahead.prepare_ahead("generated_matte", t)
+    assert ahead.prepared_count() == 4 and len(measured) == 4
+    mattes = [ahead.render("generated_matte", t).pixels for t in range(4)]
+    assert ahead.prepared_count() == 0 and len(measured) == 4, "every render took its frame's measure"
+    for t in range(4):
+        np.testing.assert_array_equal(mattes[t], alone.render("generated_matte", t).pixels)
+    assert len(measured) == 8, "a render without one measures the frame itself"

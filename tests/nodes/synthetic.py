@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 
 from segfuse import color
 from segfuse.errors import NodeError
 from segfuse.io import FrameRange
-from segfuse.runtime import RGB, Alpha, Bool, Choice, Clip, ClipSpec, Image, Int, String, alpha_image, node
+from segfuse.runtime import RGB, Alpha, Bool, Choice, Clip, ClipSpec, Double, Image, Int, String, alpha_image, node
 
 
 @node(id="org.segfuse.test.Noise", label="Noise", group="Test")
@@ -81,3 +84,50 @@ class BatchDouble:
     def render_batch(self, times: list[int], inputs: list, p) -> list[Image]:
         BatchDouble.calls.append(tuple(times))
         return [alpha_image(2 * clips["Source"].frame().alpha) for clips in inputs]
+
+
+@node(id="org.segfuse.test.SlowStill", label="Slow Still", group="Test")
+class SlowStill:
+    """A still learnt from the first frame of its clip that takes until ``Measured`` has prepared
+    ``wait_for`` frames (at most ``timeout`` s): a matte learnt while the render waits."""
+
+    clips = (Clip("Source", components=(Alpha,), temporal=True),)
+    params = (Int("wait_for", default=4, min=0), Double("timeout", default=5.0, min=0.0))
+    output = Alpha
+
+    def frames_needed(self, t: int, p, ranges=None) -> dict[str, list[int]]:
+        frames = (ranges or {}).get("Source")
+        return {"Source": [frames.first if frames is not None else t]}
+
+    def time_domain(self, inputs, p):
+        return None
+
+    def render(self, t: int, inputs, p) -> Image:
+        deadline = time.monotonic() + p.timeout
+        while len(Measured.prepared) < p.wait_for and time.monotonic() < deadline:
+            time.sleep(0.002)
+        alpha = inputs["Source"].frame().alpha
+        return alpha_image(np.full_like(alpha, alpha.mean()))
+
+
+@node(id="org.segfuse.test.Measured", label="Measured", group="Test")
+class Measured:
+    """Source × 2 + the still: the doubling is its ``prepare`` (made ahead, or in render when not);
+    logs which frames were prepared on which thread and which renders got them."""
+
+    clips = (Clip("Source", components=(Alpha,)), Clip("Still", components=(Alpha,)))
+    params = (Bool("fail_prepare", default=False),)
+    prepare_clips = ("Source",)
+    prepared: list[tuple[int, str]] = []
+    rendered: list[tuple[int, bool]] = []
+
+    def prepare(self, t: int, inputs, p) -> np.ndarray:
+        if p.fail_prepare:
+            raise NodeError(f"cannot prepare frame {t}")
+        Measured.prepared.append((t, threading.current_thread().name))
+        return 2 * inputs["Source"].frame().alpha
+
+    def render(self, t: int, inputs, p, prepared: np.ndarray | None = None) -> Image:
+        Measured.rendered.append((t, prepared is not None))
+        doubled = prepared if prepared is not None else 2 * inputs["Source"].frame().alpha
+        return alpha_image(doubled + inputs["Still"].frame().alpha)

@@ -571,14 +571,42 @@ def track_matte(frame: np.ndarray, reference: np.ndarray, reference_matte: np.nd
     shoulders the reference's matte missed keep their rendered pixels. ``plate``: the reference's
     ``blurred_unit`` when the caller holds it (see ``TrackedReference``).
     """
+    return carried_matte(reference_matte, measure_frame(frame, reference, preset, hold_moving, box, plate),
+                         hold_moving)
+
+
+@dataclass(frozen=True)
+class FrameMeasure:
+    """What ``track_matte`` works out of a frame before it reads the reference's matte: the flow
+    from the frame to the reference and, with ``hold_moving``, the person evidence below the neck
+    (rows from ``first_row`` on; None without). Why apart: a render can measure frames while the
+    matte is still being learnt."""
+
+    flow: np.ndarray
+    evidence: np.ndarray | None
+    first_row: int
+
+
+def measure_frame(frame: np.ndarray, reference: np.ndarray, preset: str, hold_moving: float = 0.0,
+                  box: PortraitBox | None = None, plate: np.ndarray | None = None) -> FrameMeasure:
+    """``track_matte``'s flow and evidence of ``frame`` (same arguments)."""
     flow = dense_flow(frame, reference, preset)
-    matte = (warp_by_flow(reference_matte.astype(np.float32), flow) >= 0.5).astype(np.float32)
-    if hold_moving > 0:
-        height = frame.shape[0]
-        neck = NECK * height if box is None else box.at(0.5, NECK)[1]
-        first = int(np.clip(np.floor(neck) + 1, 0, height))  # the rows below the neck
-        evidence = frame_person_evidence(frame, reference, flow, box=box, plate=plate, first_row=first)
-        matte[first:][evidence[first:] > hold_moving] = 1.0
+    if hold_moving <= 0:
+        return FrameMeasure(flow, None, frame.shape[0])
+    height = frame.shape[0]
+    neck = NECK * height if box is None else box.at(0.5, NECK)[1]
+    first = int(np.clip(np.floor(neck) + 1, 0, height))  # the rows below the neck
+    evidence = frame_person_evidence(frame, reference, flow, box=box, plate=plate, first_row=first)
+    return FrameMeasure(flow, evidence, first)
+
+
+def carried_matte(reference_matte: np.ndarray, measure: FrameMeasure, hold_moving: float = 0.0) -> np.ndarray:
+    """The reference's matte carried along ``measure``'s flow (float32 0/1), the rows below the neck
+    that the person's own motion explains by ``hold_moving`` held as person (``track_matte``)."""
+    matte = (warp_by_flow(reference_matte.astype(np.float32), measure.flow) >= 0.5).astype(np.float32)
+    if hold_moving > 0 and measure.evidence is not None:
+        first = measure.first_row
+        matte[first:][measure.evidence[first:] > hold_moving] = 1.0
     return matte
 
 
@@ -612,39 +640,69 @@ def reference_matte_in_roi(reference: np.ndarray, frames: Sequence[np.ndarray], 
 
 
 @dataclass(frozen=True)
-class TrackedReference:
-    """What tracking the reference's matte into a frame needs of the reference, worked out once a
-    shot: the region of interest around the person's ``box``, the working scale, and the reference,
-    its blurred copy and its matte cropped to the ROI at that scale."""
+class TrackedPlate:
+    """What tracking needs of the reference alone, worked out once a shot: the region of interest
+    around the person's ``box``, the working scale, and the reference and its blurred copy cropped
+    to the ROI at that scale (no matte: frames can be measured before it is learnt)."""
 
     roi: tuple[int, int, int, int]
     scale: float
     box: PortraitBox  # in working-size ROI coordinates
     plate: np.ndarray  # uint8 RGB
     blurred: np.ndarray  # blurred_unit(plate)
-    matte: np.ndarray  # float32
 
     @classmethod
-    def build(cls, reference: np.ndarray, matte_in_roi: np.ndarray, box: PortraitBox,
-              working_size: int, blur: float = 1.0) -> TrackedReference:
-        """``reference``: the whole uint8 reference; ``matte_in_roi``: its matte over ``box.roi`` only
-        (a region read of the matte, so no whole-frame matte is made)."""
+    def build(cls, reference: np.ndarray, box: PortraitBox, working_size: int, blur: float = 1.0) -> TrackedPlate:
+        """``reference``: the whole uint8 reference; ``box``: the person's, in its pixels."""
         height, width = reference.shape[:2]
         roi = box.roi(height, width)
-        if matte_in_roi.shape[:2] != (roi[3] - roi[1], roi[2] - roi[0]):
-            raise ValueError(f"matte {matte_in_roi.shape} does not cover the region of interest {roi}")
         scale = working_scale(box, working_size)
         plate = crop_to_work(reference, roi, scale)
-        whole = (0, 0, roi[2] - roi[0], roi[3] - roi[1])
-        matte = crop_to_work(matte_in_roi.astype(np.float32), whole, scale, cv2.INTER_LINEAR)
         inner = box.mapped(plate.shape[1] / (roi[2] - roi[0]), roi[0], roi[1])
-        return cls(roi, scale, inner, plate, blurred_unit(plate, blur), matte)
+        return cls(roi, scale, inner, plate, blurred_unit(plate, blur))
 
-    def track(self, frame: np.ndarray, preset: str, hold_moving: float = 0.0) -> np.ndarray:
-        """``frame``'s (the whole uint8 frame) person matte over the ROI, full resolution, float32 0/1."""
+    def measure(self, frame: np.ndarray, preset: str, hold_moving: float = 0.0) -> FrameMeasure:
+        """``measure_frame`` of ``frame`` (the whole uint8 frame) over the ROI at the working scale."""
         small = crop_to_work(frame, self.roi, self.scale)
-        matte = track_matte(small, self.plate, self.matte, preset, hold_moving, self.box, self.blurred)
-        return roi_matte(matte, self.roi)
+        return measure_frame(small, self.plate, preset, hold_moving, self.box, self.blurred)
+
+
+@dataclass(frozen=True)
+class TrackedReference:
+    """A ``TrackedPlate`` and the reference's matte cropped to its ROI at its scale: all that tracking
+    the matte into a frame needs, worked out once a shot."""
+
+    reference: TrackedPlate
+    matte: np.ndarray  # float32
+
+    @property
+    def roi(self) -> tuple[int, int, int, int]:
+        return self.reference.roi
+
+    @classmethod
+    def build(cls, reference: np.ndarray | TrackedPlate, matte_in_roi: np.ndarray, box: PortraitBox | None = None,
+              working_size: int = 0, blur: float = 1.0) -> TrackedReference:
+        """``reference``: the whole uint8 reference (with ``box`` and ``working_size``) or its
+        ``TrackedPlate``; ``matte_in_roi``: its matte over the ROI only (a region read of the matte,
+        so no whole-frame matte is made)."""
+        if not isinstance(reference, TrackedPlate):
+            if box is None:
+                raise ValueError("the whole reference needs the person's box")
+            reference = TrackedPlate.build(reference, box, working_size, blur)
+        roi = reference.roi
+        if matte_in_roi.shape[:2] != (roi[3] - roi[1], roi[2] - roi[0]):
+            raise ValueError(f"matte {matte_in_roi.shape} does not cover the region of interest {roi}")
+        whole = (0, 0, roi[2] - roi[0], roi[3] - roi[1])
+        matte = crop_to_work(matte_in_roi.astype(np.float32), whole, reference.scale, cv2.INTER_LINEAR)
+        return cls(reference, matte)
+
+    def track(self, frame: np.ndarray, preset: str, hold_moving: float = 0.0,
+              measured: FrameMeasure | None = None) -> np.ndarray:
+        """``frame``'s (the whole uint8 frame) person matte over the ROI, full resolution, float32 0/1.
+        ``measured``: this frame's ``self.reference.measure`` when it was worked out before."""
+        if measured is None:
+            measured = self.reference.measure(frame, preset, hold_moving)
+        return roi_matte(carried_matte(self.matte, measured, hold_moving), self.roi)
 
 
 def track_matte_in_roi(frame: np.ndarray, reference: np.ndarray, reference_matte: np.ndarray, box: PortraitBox,

@@ -89,6 +89,11 @@ class FrameCache:
         with self._lock:
             return key in self._frames or key in self._inflight
 
+    def holds(self, key: Key) -> bool:
+        """Whether the frame is made and kept (not only in flight)."""
+        with self._lock:
+            return key in self._frames
+
     def discard_older(self, oldest: dict[str, int]) -> None:
         """Drop frames of node ``n`` before ``oldest[n]`` (a forward render never reads them again)."""
         with self._lock:
@@ -121,6 +126,9 @@ class Evaluator:
         self.graph = graph
         self.cache = FrameCache(cache_bytes)
         self.batch_size = max(1, batch_size)
+        self._prepared: dict[Key, Future] = {}  # prepare's results made ahead, until their render takes them
+        self._making: set[str] = set()  # still nodes whose inputs are read and whose render is under way
+        self._lock = threading.Lock()
 
     def lookbacks(self, sink_source: str, probe: int) -> dict[str, int]:
         """How many frames before the render time each moving node can be read, from a sink's input.
@@ -163,10 +171,57 @@ class Evaluator:
         """The inputs ``node`` gets to render frame ``t`` (what a shot analysis records)."""
         return self._gather(node, t)
 
-    def _gather(self, node: BoundNode, t: int) -> dict[str, ClipFrames]:
+    def prepare_ahead(self, name: str, t: int) -> None:
+        """Run node ``name``'s ``prepare`` for frame ``t`` now, reading only its ``prepare_clips``, and
+        keep the result for the render of that frame (a renderer's thread does this while a still
+        is being made). A prepare that fails keeps nothing: the render does the work again itself
+        and reports what is wrong there, once, as any render error."""
+        node = self.graph.nodes[name]
+        key = (name, t)
+        with self._lock:  # a render in flight for it may be waiting on the still: it takes the result after
+            if key in self._prepared or self.cache.holds(key):
+                return
+            future = self._prepared[key] = Future()
+        try:
+            result = node.instance.prepare(t, self._gather(node, t, node.instance.descriptor.prepare_clips),
+                                           node.params)
+        except Exception:  # noqa: BLE001 (an optimisation only: the render meets the error itself)
+            result = None
+        future.set_result(result)
+
+    def drop_prepared(self, through: int | None = None) -> None:
+        """Forget what was prepared ahead for frames up to ``through`` (default: every frame)."""
+        with self._lock:
+            for key in [k for k in self._prepared if through is None or k[1] <= through]:
+                del self._prepared[key]
+
+    def prepared_count(self) -> int:
+        with self._lock:
+            return len(self._prepared)
+
+    def stills_pending(self, names: list[str]) -> tuple[list[str], list[str]]:
+        """Of the still nodes ``names``: (those not made yet, those of them under way: inputs read,
+        render running)."""
+        with self._lock:
+            making = set(self._making)
+        pending = [n for n in names if not self.cache.holds((n, 0))]
+        return pending, [n for n in pending if n in making]
+
+    def _take_prepared(self, key: Key) -> object:
+        """What ``prepare_ahead`` made for ``key``, once it is done; None when nothing (yet)."""
+        with self._lock:
+            future = self._prepared.get(key)
+            if future is None or not future.done():
+                return None  # the render does the work itself rather than wait on another thread
+            del self._prepared[key]
+        return future.result()
+
+    def _gather(self, node: BoundNode, t: int, clips: tuple[str, ...] | None = None) -> dict[str, ClipFrames]:
         needed = node.instance.frames_needed(t, node.inputs, node.params, self.input_ranges(node))
         inputs: dict[str, ClipFrames] = {}
         for clip, times in needed.items():
+            if clips is not None and clip not in clips:
+                continue
             source = self.graph.nodes[node.inputs[clip]]
             times = [0] if source.spec.is_still else [s for s in times if s in source.spec.frames]
             # Start the frames nobody is computing yet before waiting on those in flight, so
@@ -181,7 +236,17 @@ class Evaluator:
         if self.batch_size > 1 and node.instance.descriptor.has_batch and not node.spec.is_still:
             return self._compute_batch(node, t)
         try:
-            image = node.instance.render(t, self._gather(node, t), node.params)
+            inputs = self._gather(node, t)
+            if node.spec.is_still:
+                with self._lock:
+                    self._making.add(node.name)
+            try:
+                prepared = self._take_prepared((node.name, t)) if node.instance.descriptor.prepare_clips else None
+                image = node.instance.render(t, inputs, node.params, prepared)
+            finally:
+                if node.spec.is_still:
+                    with self._lock:
+                        self._making.discard(node.name)
         except SegFuseError as exc:
             raise type(exc)(f"{node.label} at frame {t}: {exc}") from None
         return self._checked(node, t, image)

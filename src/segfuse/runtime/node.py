@@ -14,6 +14,11 @@ A node is a plain class decorated with ``@node``; it lists ``clips`` and ``param
   reference). The graph runtime refuses the graph with it; plugin hosts pass the frame through and
   show it once, so a freshly added effect never fails a host's render.
 - ``render_batch(times, inputs, p) -> [Image]``: consecutive frames at once (networks).
+- ``prepare(t, inputs, p) -> object`` with ``prepare_clips`` (names of clips): the part of frame t's
+  work that reads only those clips. While a still the render needs is being made (a matte learnt
+  from the clip), the renderer prepares coming frames on a thread of its own and hands the result
+  to ``render(t, inputs, p, prepared=...)``; a render without it (a host, a single frame) gets
+  ``prepared=None`` and does the work itself, to the same pixels. ``render_batch`` gets none.
 - ``open_sink(spec, frames, p)``: makes the node an output (Write), see ``segfuse.runtime.render``.
 
 Nodes keep no per-frame state: any frame renders alone, in any order, with the same pixels.
@@ -58,6 +63,11 @@ class NodeDescriptor:
     def has_batch(self) -> bool:
         return hasattr(self.cls, "render_batch")
 
+    @property
+    def prepare_clips(self) -> tuple[str, ...]:
+        """The clips ``prepare`` reads (none: the node has no ``prepare``)."""
+        return tuple(getattr(self.cls, "prepare_clips", ())) if hasattr(self.cls, "prepare") else ()
+
     def clip(self, name: str) -> Clip | None:
         return next((c for c in self.clips if c.name == name), None)
 
@@ -95,6 +105,8 @@ def node(
         for param in params:
             if param.default is not None:
                 param.coerce(param.default)  # a bad default is a bug in the node
+        if hasattr(cls, "prepare"):
+            _check_prepare(cls, id, {c.name for c in clips})
         cls.descriptor = NodeDescriptor(
             id=id, version=tuple(version), label=label, group=group,
             help=help or (cls.__doc__ or "").strip(), clips=clips, params=params, cls=cls,
@@ -102,6 +114,15 @@ def node(
         return cls
 
     return declare
+
+
+def _check_prepare(cls: type, id: str, clip_names: set[str]) -> None:
+    """A node with ``prepare`` names the clips it reads and takes its result in ``render``."""
+    wanted = tuple(getattr(cls, "prepare_clips", ()))
+    if not wanted or not set(wanted) <= clip_names:
+        raise TypeError(f"node {id}: prepare_clips must name some of its clips, not {wanted!r}")
+    if "prepared" not in inspect.signature(cls.render).parameters:
+        raise TypeError(f"node {id} has prepare but its render takes no 'prepared' argument")
 
 
 class ClipFrames:
@@ -189,8 +210,13 @@ class NodeInstance:
     def missing_setting(self, p: ParamValues) -> str | None:
         return self.impl.missing_setting(p) if hasattr(self.impl, "missing_setting") else None
 
-    def render(self, t: int, inputs: dict[str, ClipFrames], p: ParamValues) -> Image:
+    def render(self, t: int, inputs: dict[str, ClipFrames], p: ParamValues, prepared: Any = None) -> Image:
+        if prepared is not None:
+            return self.impl.render(t, inputs, p, prepared=prepared)
         return self.impl.render(t, inputs, p)
+
+    def prepare(self, t: int, inputs: dict[str, ClipFrames], p: ParamValues) -> Any:
+        return self.impl.prepare(t, inputs, p)
 
     def render_batch(self, times: list[int], inputs: list[dict[str, ClipFrames]], p: ParamValues) -> list[Image]:
         return list(self.impl.render_batch(times, inputs, p))

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from segfuse.errors import GraphError, SegFuseError
 from segfuse.io.frames import FrameRange, is_movie
 from segfuse.io.safe_write import OutputError, check_writable_folder, protect_inputs
+from segfuse.runtime.ahead import PreparedAhead
 from segfuse.runtime.evaluate import DEFAULT_BATCH, DEFAULT_CACHE_BYTES, Evaluator
 from segfuse.runtime.graph import BoundGraph, BoundNode
 from segfuse.runtime.resolved import input_files
@@ -146,15 +147,17 @@ def _stream_frames(
 
     queue: deque[tuple[int, Future]] = deque()
     pending = iter(todo)
-    for t in pending:
-        queue.append((t, pool.submit(frame, t)))
-        if len(queue) >= lookahead:
-            break
-    while queue:
-        t, future = queue.popleft()
-        writer.write(t, future.result())
-        frame_written()
-        evaluator.cache.discard_older({name: t - back for name, back in lookback.items()})
-        nxt = next(pending, None)
-        if nxt is not None:
-            queue.append((nxt, pool.submit(frame, nxt)))
+    with PreparedAhead(evaluator, source, todo):  # while a still is learnt, coming frames are measured
+        for t in pending:
+            queue.append((t, pool.submit(frame, t)))
+            if len(queue) >= lookahead:
+                break
+        while queue:
+            t, future = queue.popleft()
+            writer.write(t, future.result())
+            frame_written()
+            evaluator.cache.discard_older({name: t - back for name, back in lookback.items()})
+            evaluator.drop_prepared(through=t)
+            nxt = next(pending, None)
+            if nxt is not None:
+                queue.append((nxt, pool.submit(frame, nxt)))
