@@ -44,7 +44,7 @@ def at_size(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
     return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
-@node(id="org.segfuse.MotionMatte", version=(2, 7), label="Motion Matte", group="SegFuse",
+@node(id="org.segfuse.MotionMatte", version=(2, 8), label="Motion Matte", group="SegFuse",
       help="Cuts the person out of the reference portrait using the generated clip's motion. Each "
            "reference pixel is explained as moving with the head (or shoulders), as background the "
            "head drags part of the way, or as still background, by comparing the frames with the "
@@ -97,7 +97,7 @@ class MotionMatte:
                  "edge pixels are partly person and move with it, so the motion calls them person, and the "
                  "render's smear next to the head is worst there; 0: off"),
         Int("iterations", default=5, min=1, max=20,
-            help="GrabCut iterations at most (it stops once one changes under 1 % of the undecided pixels)"),
+            help="GrabCut iterations at most (it stops once one changes at most 2 % of the undecided pixels)"),
         Int("working_size", default=256, min=0, max=16384, help="long side (px) flow and GrabCut run at; 0: full"),
         Choice("flow", options=tuple(FLOW_PRESETS), default="medium", help="DIS optical-flow preset"),
         Int("seed", default=0, min=0, max=2**31 - 1, help="seed of GrabCut's colour-model initialisation"),

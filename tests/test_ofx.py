@@ -87,7 +87,7 @@ def test_every_node_but_read_and_write_is_an_effect(host):
     plugins = host.plugins()
     assert plugins == {"org.segfuse.Fix": (2, 0), "org.segfuse.GrabCutSegment": (1, 1),
                        "org.segfuse.FaceCoefficients": (1, 0),
-                       "org.segfuse.MODNetMatte": (1, 0), "org.segfuse.MotionMatte": (2, 7),
+                       "org.segfuse.MODNetMatte": (1, 0), "org.segfuse.MotionMatte": (2, 8),
                        "org.segfuse.PIRenderDrive": (1, 1),
                        "org.segfuse.ReferenceFuse": (1, 3), "org.segfuse.TemporalMedian": (1, 0),
                        "org.segfuse.TrackMatte": (1, 3)}
