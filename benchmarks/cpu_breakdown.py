@@ -8,8 +8,9 @@ builds bench_spine's paste-back shot (1920×1080, the sample's head on a third l
 transcode (crf 18 medium), `segfuse fix` learning the reference's matte as it renders, and the
 same with the shot analysed beforehand (the analysis not counted), each once after one warm-up,
 and reads every thread's user + system time from /proc (Linux only) every 20 ms. Threads are
-grouped by their Python name (segfuse-render, segfuse-learn, segfuse-encode, the main thread) or,
-for threads Python did not start, as the video decoder's (av:h264…) or "encoder and OpenCV"
+grouped by their Python name (segfuse-render, segfuse-learn, segfuse-prepare: frames measured while
+the matte is learnt, segfuse-encode, the main thread) or, for threads Python did not start, as the
+video decoder's (av:h264…) or "encoder and OpenCV"
 (x264's threads and OpenCV's pool, which the kernel cannot tell apart). The sampling thread's own
 time is left out. Prints a table and draws stacked bars: a bar is the CPU a run spent, its dash
 the CPU two cores offer over its wall time (the gap is idle), the dotted line what two cores offer
@@ -36,7 +37,8 @@ from segfuse.analysis.shot import analyse_graph  # noqa: E402
 from segfuse.runtime import bind, render_graph  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-GROUPS = ("encoder and OpenCV", "video decoder", "segfuse-render", "segfuse-learn", "segfuse-encode", "main thread")
+GROUPS = ("encoder and OpenCV", "video decoder", "segfuse-render", "segfuse-learn", "segfuse-prepare", "segfuse-encode",
+          "main thread")
 
 
 class ThreadClock:
@@ -143,7 +145,7 @@ def plot(all_results: dict[int, dict[str, tuple[float, Counter]]], path: Path) -
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colours = ("#4c72b0", "#8da0cb", "#dd8452", "#c44e52", "#937860", "#8c8c8c")
+    colours = ("#4c72b0", "#8da0cb", "#dd8452", "#c44e52", "#55a868", "#937860", "#8c8c8c")
     fig, axes = plt.subplots(1, len(all_results), figsize=(5.2 * len(all_results), 4.8), squeeze=False)
     for ax, (frames, results) in zip(axes[0], all_results.items(), strict=True):
         labels = list(results)

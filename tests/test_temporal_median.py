@@ -40,6 +40,17 @@ def test_median_of_binary_masks_is_the_majority_and_inputs_are_untouched():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("n", range(2, 10))
+def test_median_of_hard_mattes_equals_numpy_bit_for_bit(n):
+    """Hard (0/1) mattes take the counting path: even counts give 0.5 where the two middle values
+    differ, as numpy's mean of them; one value that is not 0 or 1 sends the stack to the network."""
+    rng = np.random.default_rng(n)
+    frames = [(rng.random((31, 29)) > rng.random()).astype(np.float32) for _ in range(n)]
+    np.testing.assert_array_equal(median_stack(frames), np.median(np.stack(frames), axis=0))
+    frames[-1][0, 0] = 0.25
+    np.testing.assert_array_equal(median_stack(frames), np.median(np.stack(frames), axis=0).astype(np.float32))
+
+
 def test_median_network_is_pruned_below_a_full_sort():
     comparators, outputs = median_network(5)
     assert outputs == (2,)

