@@ -277,8 +277,8 @@ def bench_production(width: int, height: int, frames: int, scale: float, h264_on
                                       overrides=overrides)
                     rows.add((f"  same, fuse region = crop + {margin} px", t_fix, t_plain))
                     t_fix = timed_fix(source, reference, folder / "fix.mp4", analysed=True, crf=18, preset=preset,
-                                      track={"flow": "fast"}, overrides=overrides)
-                    rows.add(("  analysed, Track Matte flow fast", t_fix, t_plain))
+                                      track={"flow": "balanced"}, overrides=overrides)
+                    rows.add(("  analysed, Track Matte flow balanced (refined)", t_fix, t_plain))
         for ext in () if h264_only else ("png", "exr"):
             pattern = folder / ext / f"plain.%04d.{ext}"
             pattern.parent.mkdir()

@@ -82,7 +82,8 @@ def test_opencv_constants_written_as_numbers_are_opencvs():
         cv2.GC_BGD, cv2.GC_FGD, cv2.GC_PR_BGD, cv2.GC_PR_FGD)
     assert (strokes.BGD, strokes.FGD) == (cv2.GC_BGD, cv2.GC_FGD)
     assert {name: base for name, (base, _) in motion.FLOW_PRESETS.items()} == {
-        "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST, "balanced": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+        "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST, "lean": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+        "balanced": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
         "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
     import inspect
 

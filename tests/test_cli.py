@@ -125,7 +125,7 @@ def test_fix_set_changes_a_node_param_and_rejects_a_wrong_one_before_writing(sho
     again.parent.mkdir()
     for item, pattern in (("generated_matte.working_sise=96", r"unknown param 'working_sise'"),
                           ("matte.flow=fast", r"no node named 'matte' \(nodes: generated, reference"),
-                          ("generated_matte.flow=warp", r"'warp' is not one of fast, balanced, medium")):
+                          ("generated_matte.flow=warp", r"'warp' is not one of fast, lean, balanced, medium")):
         assert_one_line_error(segfuse("fix", "--generated", str(short_clip), "--reference", reference, "-o",
                                       str(again), "--set", item, "-q", check=False), pattern, 2)
     assert list(again.parent.iterdir()) == []

@@ -90,7 +90,7 @@ def test_every_node_but_read_and_write_is_an_effect(host):
                        "org.segfuse.MODNetMatte": (1, 0), "org.segfuse.MotionMatte": (2, 8),
                        "org.segfuse.PIRenderDrive": (1, 1),
                        "org.segfuse.ReferenceFuse": (1, 3), "org.segfuse.TemporalMedian": (1, 0),
-                       "org.segfuse.TrackMatte": (1, 3)}
+                       "org.segfuse.TrackMatte": (1, 4)}
     median = host.describe("org.segfuse.TemporalMedian", FILTER)
     assert median["props"]["OfxPropLabel"] == [b"Temporal Median"]
     assert median["props"]["OfxImageEffectPropTemporalClipAccess"] == [1]
