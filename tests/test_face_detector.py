@@ -272,3 +272,53 @@ def test_segfuse_fix_never_imports_torch(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-2:] == ["0", "False"]
     assert out.is_file()
+
+
+def test_threads_asking_for_one_image_at_once_share_one_detection(monkeypatch):
+    """A fresh render's threads locate the person in the same reference at the same moment: the
+    detector runs once, every thread gets its answer; a faceless image's answer is shared by the
+    threads that asked together but asked again later; a detector error reaches every waiting thread."""
+    import threading
+    import time
+
+    from segfuse.models import framing
+
+    calls = []
+    answer: list = [["face"]]
+
+    def slow_detector(image):
+        calls.append(image.shape)
+        time.sleep(0.2)
+        if isinstance(answer[0], Exception):
+            raise answer[0]
+        return answer[0]
+
+    monkeypatch.setattr(framing, "detect_faces", slow_detector)
+
+    def ask_together(image, threads=4):
+        results, errors = [], []
+
+        def ask():
+            try:
+                results.append(framing.detect_cached(image))
+            except WeightsError as exc:
+                errors.append(exc)
+
+        workers = [threading.Thread(target=ask) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        return results, errors
+
+    seen, _ = ask_together(np.full((20, 30, 3), 7, np.uint8))
+    assert len(calls) == 1 and seen == [["face"]] * 4
+    assert framing.detect_cached(np.full((20, 30, 3), 7, np.uint8)) == ["face"] and len(calls) == 1
+    answer[0] = []
+    seen, _ = ask_together(np.full((20, 30, 3), 8, np.uint8))
+    assert len(calls) == 2 and seen == [[]] * 4
+    framing.detect_cached(np.full((20, 30, 3), 8, np.uint8))
+    assert len(calls) == 3, "no face: a later call asks again"
+    answer[0] = WeightsError("no detector model installed")
+    seen, errors = ask_together(np.full((20, 30, 3), 9, np.uint8))
+    assert len(calls) == 4 and not seen and len(errors) == 4

@@ -1,7 +1,7 @@
 """Where the person is, found with the face detector: ``ops.head_track``'s geometry with MTCNN.
 
 ``ops.head_track`` takes any detector and so stays a pure algorithm; this module supplies the
-network (loaded, with torch, on the first detection), so nodes ask it rather than the ops.
+network (loaded on the first detection; it runs on numpy), so nodes ask it rather than the ops.
 """
 
 from __future__ import annotations
@@ -21,32 +21,60 @@ np = lazy_module("numpy")  # numpy loads on first use: listing nodes does not ne
 
 def detect_faces(rgb_uint8: np.ndarray) -> list:
     """MTCNN's faces in one uint8 RGB image, largest first (see ``segfuse.models.face_detector``)."""
-    from segfuse.models.face_detector import detect_faces as detect  # torch: imported on first use
+    from segfuse.models.face_detector import detect_faces as detect  # loaded on the first detection
 
     return detect(rgb_uint8)
 
 
+class _Asked:
+    """A detection under way: the threads asking for the same image meanwhile wait for its answer."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.faces: list = []
+        self.error: BaseException | None = None
+
+
 _detected: OrderedDict[bytes, list] = OrderedDict()
+_asked: dict[bytes, _Asked] = {}
 _detected_lock = threading.Lock()
 DETECTIONS_KEPT = 8
 
 
 def detect_cached(image: np.ndarray) -> list:
     """``detect_faces``, remembered by the image's contents when it finds any: Motion Matte and Track
-    Matte (and every render thread) locate the person in the same reference, which is detected once.
-    An image without a face is asked again (the detector's own errors then repeat)."""
+    Matte (and every render thread) locate the person in the same reference, which is detected once;
+    threads that ask while it is being detected wait for that answer (a fresh process's first frames
+    ask from several threads at once). An image without a face is asked again by later calls (the
+    detector's own errors then repeat)."""
     key = hashlib.blake2b(image.tobytes() + str(image.shape).encode(), digest_size=16).digest()
     with _detected_lock:
         faces = _detected.get(key)
-    if faces is None:
-        faces = detect_faces(image)
-        if not faces:
+        if faces is not None:
             return faces
+        asked = _asked.get(key)
+        detecting = asked is None
+        if detecting:
+            asked = _asked[key] = _Asked()
+    if not detecting:
+        asked.done.wait()
+        if asked.error is not None:
+            raise asked.error
+        return asked.faces
+    try:
+        asked.faces = detect_faces(image)
+    except BaseException as exc:
+        asked.error = exc
+        raise
+    finally:
         with _detected_lock:
-            _detected[key] = faces
-            while len(_detected) > DETECTIONS_KEPT:
-                _detected.popitem(last=False)
-    return faces
+            del _asked[key]
+            if asked.faces:
+                _detected[key] = asked.faces
+                while len(_detected) > DETECTIONS_KEPT:
+                    _detected.popitem(last=False)
+        asked.done.set()
+    return asked.faces
 
 
 def locate(reference: np.ndarray, frames: Sequence[np.ndarray] = (), person: int = 0) -> PortraitBox | None:
