@@ -144,7 +144,8 @@ def bench_size(width: int, height: int, naive_frames: int, e2e_frames: int) -> N
     ys, xs = np.nonzero(masks[0])
     rect = (xs.min() / width - 0.02, ys.min() / height - 0.02, xs.max() / width + 0.02, ys.max() / height + 0.02)
     start = time.perf_counter()
-    ours_rect = [segment(to_u8[i], trimap_from_rect(height, width, rect), iterations=5) for i in picks]
+    ours_rect = [segment(to_u8[i], trimap_from_rect(height, width, rect), 5, grabcut["working_size"])
+                 for i in picks]
     t_rect = (time.perf_counter() - start) / len(picks)
     iou_rect = np.mean([iou(m, masks[i].astype(np.float32)) for m, i in zip(ours_rect, picks, strict=True)])
     print(f"GrabCut naive (full res, rect, 5 it): {1 / t_naive:6.2f} fps  IoU {iou_naive:.4f}")
